@@ -1,0 +1,127 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/stampede-dev/stampede/platform/config"
+	"github.com/stampede-dev/stampede/platform/kafka"
+	"github.com/stampede-dev/stampede/platform/outbox"
+	"github.com/stampede-dev/stampede/platform/postgres"
+	"github.com/stampede-dev/stampede/platform/telemetry"
+	"github.com/stampede-dev/stampede/platform/web"
+)
+
+// relaySchemas are the schemas whose outbox the relay publishes by default.
+const relaySchemas = "orders,inventory,payments,shipping"
+
+func serveRelay(ctx context.Context, args []string) error {
+	fs := config.NewFlagSet("stampede serve relay", `The transactional outbox relay. For each schema it publishes committed outbox rows in
+id order, one Kafka transaction per batch (idempotent, transactional producer), then marks
+them sent. Woken by LISTEN/NOTIFY with a polling fallback. Several relays may run: one
+instance per schema leads (advisory lock), the others stand by.
+
+Failpoints for crash tests (STAMPEDE_FAILPOINTS): relay.before-publish,
+relay.before-commit, relay.before-mark.`)
+	var (
+		port        int
+		pgURL       string
+		brokers     string
+		schemas     string
+		compression string
+		batch       int
+		poll        time.Duration
+		retention   time.Duration
+		instance    string
+	)
+	fs.IntVar(&port, "port", config.PortEnv(config.Relay), config.DefaultPorts[config.Relay], "port of /metrics and /healthz on 127.0.0.1")
+	fs.StringVar(&pgURL, "postgres-url", config.EnvPostgresURL, config.PostgresURL(), "PostgreSQL URL of the stampede database")
+	fs.StringVar(&brokers, "kafka-brokers", config.EnvKafkaBrokers, joinComma(config.KafkaBrokers()), "Kafka seed brokers")
+	fs.StringVar(&schemas, "schemas", "STAMPEDE_RELAY_SCHEMAS", relaySchemas, "comma-separated schemas whose outbox to publish")
+	fs.StringVar(&compression, "compression", "STAMPEDE_RELAY_COMPRESSION", "gzip", "record batch compression: gzip, snappy, lz4, zstd or none")
+	fs.IntVar(&batch, "batch", "STAMPEDE_RELAY_BATCH", 500, "rows per Kafka transaction")
+	fs.DurationVar(&poll, "poll", "STAMPEDE_RELAY_POLL", time.Second, "polling fallback when no notification arrives")
+	fs.DurationVar(&retention, "retention", "STAMPEDE_RELAY_RETENTION", time.Hour, "how long sent rows are kept before they are deleted")
+	fs.StringVar(&instance, "instance", "STAMPEDE_RELAY_INSTANCE", "1", "instance name, part of the transactional id")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	codec, err := compressionCodec(compression)
+	if err != nil {
+		return err
+	}
+	if batch < 1 {
+		return fmt.Errorf("--batch %d: want at least 1", batch)
+	}
+	log := telemetry.NewLogger("relay", nil)
+	reg := telemetry.NewRegistry()
+	metrics := outbox.NewMetrics(reg)
+	km := kafka.NewMetrics(reg)
+
+	g, gctx := errgroup.WithContext(ctx)
+	for _, schema := range splitComma(schemas) {
+		db, err := postgres.Open(ctx, pgURL, schema, 4, 30*time.Second)
+		if err != nil {
+			return err
+		}
+		defer db.Close()
+		if err := outbox.EnsureTable(ctx, db); err != nil {
+			return fmt.Errorf("outbox of %s: %w", schema, err)
+		}
+		cl, err := kgo.NewClient(append(kafka.BaseOpts("relay-"+schema, splitComma(brokers)),
+			kgo.TransactionalID(fmt.Sprintf("stampede-relay-%s-%s", schema, instance)),
+			kgo.TransactionTimeout(30*time.Second),
+			kgo.ProducerBatchCompression(codec),
+			kgo.ProducerLinger(0),
+			kgo.RecordPartitioner(kgo.StickyKeyPartitioner(nil)),
+			kgo.WithHooks(km),
+		)...)
+		if err != nil {
+			return fmt.Errorf("kafka producer for %s: %w", schema, err)
+		}
+		defer cl.Close()
+		store := outbox.NewPGStore(db, schema, log)
+		defer store.Close()
+		relay := &outbox.Relay{Name: schema, Store: store, Producer: cl, Log: log, Metrics: metrics, Batch: batch, Poll: poll}
+		g.Go(func() error { return relay.Run(gctx) })
+		g.Go(func() error { store.Maintain(gctx, metrics, retention); return nil })
+	}
+	g.Go(func() error {
+		return web.Serve(gctx, fmt.Sprintf("%s:%d", config.Host, port), telemetry.AdminMux(reg), 5*time.Second)
+	})
+	log.Info("relay running", "schemas", schemas, "compression", compression)
+	return g.Wait()
+}
+
+func compressionCodec(name string) (kgo.CompressionCodec, error) {
+	switch name {
+	case "gzip":
+		return kgo.GzipCompression(), nil
+	case "snappy":
+		return kgo.SnappyCompression(), nil
+	case "lz4":
+		return kgo.Lz4Compression(), nil
+	case "zstd":
+		return kgo.ZstdCompression(), nil
+	case "none":
+		return kgo.NoCompression(), nil
+	}
+	return kgo.CompressionCodec{}, fmt.Errorf("--compression %q: want gzip, snappy, lz4, zstd or none", name)
+}
+
+func splitComma(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+func joinComma(s []string) string { return strings.Join(s, ",") }

@@ -1,0 +1,195 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/stampede-dev/stampede/harness/stack"
+	"github.com/stampede-dev/stampede/platform/config"
+)
+
+// stackFlags are the flags every stack command shares.
+type stackFlags struct {
+	home          string
+	bin           string
+	orchestrators int
+	workers       int
+	replication   int
+	kafkaHeap     string
+}
+
+func (f *stackFlags) register(fs *config.FlagSet) {
+	fs.StringVar(&f.home, "home", "STAMPEDE_HOME", ".stampede", "state directory: logs/, data/, run/ (pid files), cache/")
+	fs.StringVar(&f.bin, "bin", "STAMPEDE_BIN", defaultBinDir(), "directory holding stampede-temporal")
+	fs.IntVar(&f.orchestrators, "orchestrators", "STAMPEDE_ORCHESTRATORS", 5, "members of the order-orchestrator consumer group")
+	fs.IntVar(&f.workers, "workers", "STAMPEDE_WORKERS", 2, "saga workers")
+	fs.IntVar(&f.replication, "replication", "STAMPEDE_KAFKA_REPLICATION", 1, "replication factor of the topics up creates")
+	fs.StringVar(&f.kafkaHeap, "kafka-heap", "STAMPEDE_KAFKA_HEAP", "1g", "maximum Java heap of the Kafka broker")
+}
+
+func (f *stackFlags) stack(out io.Writer) (*stack.Stack, error) {
+	if err := config.Validate(); err != nil {
+		return nil, err
+	}
+	if f.replication < 1 || f.replication > 32767 {
+		return nil, fmt.Errorf("--replication %d: want at least 1", f.replication)
+	}
+	if f.orchestrators < 0 || f.workers < 0 {
+		return nil, fmt.Errorf("--orchestrators and --workers must not be negative")
+	}
+	home, err := filepath.Abs(f.home)
+	if err != nil {
+		return nil, err
+	}
+	bin, err := filepath.Abs(f.bin)
+	if err != nil {
+		return nil, err
+	}
+	return stack.New(stack.Options{
+		Home: home, BinDir: bin, Out: out,
+		Replication: int16(f.replication), KafkaHeap: f.kafkaHeap,
+		Orchestrators: f.orchestrators, Workers: f.workers,
+	}), nil
+}
+
+// defaultBinDir is the directory of this executable (bin/ after make build).
+func defaultBinDir() string {
+	if exe, err := os.Executable(); err == nil {
+		return filepath.Dir(exe)
+	}
+	return "bin"
+}
+
+const stackEnvHelp = `
+Components: postgres, redis, kafka, temporal, toxiproxy, relay, orders (and the
+other services as they are built). Name some to act on those only; a family such
+as "orchestrator" names all its members.
+
+Ports: STAMPEDE_<NAME>_PORT, e.g. STAMPEDE_KAFKA_PORT=19092.
+External infrastructure (checked, never started): STAMPEDE_KAFKA_BROKERS,
+STAMPEDE_TEMPORAL_ADDRESS, STAMPEDE_POSTGRES_URL, STAMPEDE_REDIS_URL.`
+
+func runUp(ctx context.Context, args []string) error {
+	fs := config.NewFlagSet("stampede up [COMPONENT...]", `Start the stack on 127.0.0.1, each component as a real process with its log in
+.stampede/logs/NAME.log and its data in .stampede/data/NAME. Installs what is missing
+(Debian packages with apt-get when root, the Kafka broker jars from Maven Central) and
+waits for each component to be ready. Running components are left alone, so up twice
+is a no-op.`+stackEnvHelp)
+	var f stackFlags
+	f.register(fs)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	s, err := f.stack(os.Stdout)
+	if err != nil {
+		return err
+	}
+	start := time.Now()
+	if err := s.Up(ctx, fs.Args()); err != nil {
+		return err
+	}
+	fmt.Printf("stack up in %s; `stampede status` shows it, `stampede down` stops it\n", time.Since(start).Round(100*time.Millisecond))
+	return nil
+}
+
+func runDown(ctx context.Context, args []string) error {
+	fs := config.NewFlagSet("stampede down [COMPONENT...]", `Stop what up started, in reverse order (SIGTERM, then SIGKILL after 20 s), using
+the pid files in .stampede/run. Never touches a process up did not start. Data is
+kept unless --wipe.`+stackEnvHelp)
+	var f stackFlags
+	f.register(fs)
+	var wipe bool
+	fs.BoolVar(&wipe, "wipe", "", false, "also delete the components' data directories")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	s, err := f.stack(os.Stdout)
+	if err != nil {
+		return err
+	}
+	return s.Down(fs.Args(), wipe)
+}
+
+func runStatus(ctx context.Context, args []string) error {
+	fs := config.NewFlagSet("stampede status", `Show every component: whether it runs, its pid and port, and whether its readiness
+check passes. Exits 1 when a started component is not ready.`+stackEnvHelp)
+	var f stackFlags
+	f.register(fs)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	s, err := f.stack(os.Stdout)
+	if err != nil {
+		return err
+	}
+	states := s.Status(ctx)
+	stack.PrintStatus(os.Stdout, states)
+	for _, st := range states {
+		if (st.State == "running" || st.State == "external") && !st.Ready {
+			return fmt.Errorf("%s is not ready", st.Name)
+		}
+		if st.State == "dead" {
+			return fmt.Errorf("%s died (its pid file remains; see `stampede logs %s`)", st.Name, st.Name)
+		}
+	}
+	return nil
+}
+
+func runLogs(ctx context.Context, args []string) error {
+	fs := config.NewFlagSet("stampede logs NAME", `Print the last lines of a component's log (.stampede/logs/NAME.log), or follow it.`)
+	var f stackFlags
+	f.register(fs)
+	var n int
+	var follow bool
+	fs.IntVar(&n, "n", "", 50, "lines to print")
+	fs.BoolVar(&follow, "f", "", false, "follow the log until interrupted")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() != 1 {
+		return fmt.Errorf("logs needs one component name, e.g. `stampede logs kafka`")
+	}
+	s, err := f.stack(os.Stdout)
+	if err != nil {
+		return err
+	}
+	name := fs.Arg(0)
+	path := s.LogFile(name)
+	if _, err := os.Stat(path); err != nil {
+		return fmt.Errorf("no log for %q at %s (components: %s)", name, path, strings.Join(s.Names(), ", "))
+	}
+	fmt.Println(s.Tail(name, n))
+	if !follow {
+		return nil
+	}
+	file, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer file.Close()
+	file.Seek(0, io.SeekEnd)
+	r := bufio.NewReader(file)
+	for {
+		line, err := r.ReadString('\n')
+		if line != "" {
+			fmt.Print(line)
+		}
+		if err == io.EOF {
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-time.After(200 * time.Millisecond):
+			}
+			continue
+		}
+		if err != nil {
+			return err
+		}
+	}
+}

@@ -1,0 +1,451 @@
+package stack
+
+import (
+	"context"
+	"crypto/rand"
+	_ "embed"
+	"encoding/base64"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/redis/go-redis/v9"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"go.temporal.io/sdk/client"
+
+	"github.com/stampede-dev/stampede/platform/config"
+	"github.com/stampede-dev/stampede/platform/kafka"
+)
+
+//go:embed assets/kafka-pom.xml
+var kafkaPom string
+
+//go:embed assets/log4j2.properties
+var kafkaLog4j string
+
+// KafkaVersion is the Apache Kafka broker version the stack runs.
+const KafkaVersion = "4.1.1"
+
+const pgBinDirs = "/usr/lib/postgresql/*/bin"
+
+// Postgres is a private PostgreSQL cluster under .stampede/data/pg, or the
+// external one named by STAMPEDE_POSTGRES_URL.
+func Postgres() Component {
+	port := config.Port(config.Postgres)
+	c := Component{Name: config.Postgres, Port: port, Timeout: 60 * time.Second}
+	if config.External(config.Postgres) {
+		c.External = config.PostgresURL()
+		c.Ready = func(ctx context.Context) error { return pingPostgres(ctx, config.PostgresURL()) }
+		return c
+	}
+	var bin string
+	c.Prepare = func(ctx context.Context, s *Stack) error {
+		initdb, err := s.ensureCommand(ctx, "initdb", "postgresql", pgBinDirs)
+		if err != nil {
+			return err
+		}
+		// Debian links some PostgreSQL tools onto PATH; the rest sit beside the real initdb.
+		if real, err := filepath.EvalSymlinks(initdb); err == nil {
+			initdb = real
+		}
+		bin = filepath.Dir(initdb)
+		dir := s.DataDir(config.Postgres)
+		if _, err := os.Stat(filepath.Join(dir, "PG_VERSION")); err == nil {
+			return nil
+		}
+		s.logf("%-16s initdb %s", config.Postgres, dir)
+		// The postgres user must be able to reach the directory through its parents.
+		if err := os.MkdirAll(filepath.Dir(dir), 0o755); err != nil {
+			return err
+		}
+		if err := os.Mkdir(dir, 0o700); err != nil && !os.IsExist(err) {
+			return err
+		}
+		cred, err := postgresUser(dir)
+		if err != nil {
+			return err
+		}
+		cmd := exec.CommandContext(ctx, initdb, "-D", dir, "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-instructions")
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred}
+		if out, err := cmd.CombinedOutput(); err != nil {
+			os.RemoveAll(dir)
+			return fmt.Errorf("initdb: %w\n%s", err, out)
+		}
+		return nil
+	}
+	c.Command = func(s *Stack) (*exec.Cmd, *syscall.Credential, error) {
+		dir := s.DataDir(config.Postgres)
+		cred, err := postgresUser(dir)
+		if err != nil {
+			return nil, nil, err
+		}
+		cmd := exec.Command(filepath.Join(bin, "postgres"), "-D", dir,
+			"-p", strconv.Itoa(port),
+			"-c", "listen_addresses=127.0.0.1",
+			"-c", "unix_socket_directories="+dir,
+			"-c", "max_connections=500",
+			"-c", "shared_buffers=256MB",
+			"-c", "log_min_messages=warning",
+			"-c", "log_line_prefix=%m [%p] ",
+		)
+		return cmd, cred, nil
+	}
+	c.Ready = func(ctx context.Context) error {
+		isready := filepath.Join(bin, "pg_isready")
+		if bin == "" {
+			p, err := findCommand("pg_isready", pgBinDirs)
+			if err != nil {
+				return err
+			}
+			isready = p
+		}
+		out, err := exec.CommandContext(ctx, isready, "-h", config.Host, "-p", strconv.Itoa(port), "-U", "postgres", "-d", "postgres").CombinedOutput()
+		if err != nil {
+			return fmt.Errorf("pg_isready: %v: %s", err, strings.TrimSpace(string(out)))
+		}
+		return nil
+	}
+	c.After = func(ctx context.Context, s *Stack) error {
+		return createDatabase(ctx, fmt.Sprintf("postgres://postgres@%s/postgres?sslmode=disable", config.Addr(config.Postgres)), "stampede")
+	}
+	return c
+}
+
+// postgresUser returns the credential to run PostgreSQL with: it refuses to
+// run as root, so as root we run it as the postgres system user and give it
+// the data directory.
+func postgresUser(dir string) (*syscall.Credential, error) {
+	if os.Geteuid() != 0 {
+		return nil, nil
+	}
+	u, err := user.Lookup("postgres")
+	if err != nil {
+		return nil, fmt.Errorf("PostgreSQL will not run as root and there is no postgres user: install the postgresql package (`apt-get install -y postgresql`) or run as another user")
+	}
+	uid, _ := strconv.Atoi(u.Uid)
+	gid, _ := strconv.Atoi(u.Gid)
+	if err := filepath.Walk(dir, func(p string, _ os.FileInfo, err error) error {
+		if err != nil {
+			return err
+		}
+		return os.Lchown(p, uid, gid)
+	}); err != nil {
+		return nil, fmt.Errorf("give %s to the postgres user: %w", dir, err)
+	}
+	return &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}, nil
+}
+
+func pingPostgres(ctx context.Context, url string) error {
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		return err
+	}
+	defer conn.Close(ctx)
+	return conn.Ping(ctx)
+}
+
+func createDatabase(ctx context.Context, adminURL, name string) error {
+	conn, err := pgx.Connect(ctx, adminURL)
+	if err != nil {
+		return fmt.Errorf("connect to create database %s: %w", name, err)
+	}
+	defer conn.Close(ctx)
+	var exists bool
+	if err := conn.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)", name).Scan(&exists); err != nil {
+		return fmt.Errorf("check database %s: %w", name, err)
+	}
+	if exists {
+		return nil
+	}
+	if _, err := conn.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize()); err != nil {
+		return fmt.Errorf("create database %s: %w", name, err)
+	}
+	return nil
+}
+
+// Redis is redis-server with AOF on, or the external one named by STAMPEDE_REDIS_URL.
+func Redis() Component {
+	port := config.Port(config.Redis)
+	c := Component{Name: config.Redis, Port: port, Timeout: 30 * time.Second}
+	c.Ready = func(ctx context.Context) error {
+		opts, err := redis.ParseURL(config.RedisURL())
+		if err != nil {
+			return fmt.Errorf("parse %s: %w", config.EnvRedisURL, err)
+		}
+		rdb := redis.NewClient(opts)
+		defer rdb.Close()
+		return rdb.Ping(ctx).Err()
+	}
+	if config.External(config.Redis) {
+		c.External = config.RedisURL()
+		return c
+	}
+	var bin string
+	c.Prepare = func(ctx context.Context, s *Stack) error {
+		p, err := s.ensureCommand(ctx, "redis-server", "redis-server")
+		bin = p
+		if err != nil {
+			return err
+		}
+		return os.MkdirAll(s.DataDir(config.Redis), 0o755)
+	}
+	c.Command = func(s *Stack) (*exec.Cmd, *syscall.Credential, error) {
+		return exec.Command(bin,
+			"--bind", config.Host, "--port", strconv.Itoa(port),
+			"--dir", s.DataDir(config.Redis),
+			"--appendonly", "yes", "--appendfsync", "everysec",
+			"--save", "", "--daemonize", "no", "--protected-mode", "yes",
+		), nil, nil
+	}
+	return c
+}
+
+// Kafka is a single-node KRaft Apache Kafka broker run from Maven Central jars,
+// or the external cluster named by STAMPEDE_KAFKA_BROKERS.
+func Kafka(replication int16, heap string) Component {
+	port := config.Port(config.Kafka)
+	ctrl := config.Port(config.KafkaController)
+	c := Component{Name: config.Kafka, Port: port, Ports: []int{ctrl}, Timeout: 120 * time.Second}
+	c.Ready = func(ctx context.Context) error { return kafka.Ping(ctx, config.KafkaBrokers()) }
+	c.After = func(ctx context.Context, s *Stack) error {
+		cl, err := kgo.NewClient(kafka.BaseOpts("stampede-up", config.KafkaBrokers())...)
+		if err != nil {
+			return err
+		}
+		defer cl.Close()
+		cctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+		defer cancel()
+		return kafka.EnsureTopics(cctx, cl, kafka.Topics, replication)
+	}
+	if config.External(config.Kafka) {
+		c.External = strings.Join(config.KafkaBrokers(), ",")
+		return c
+	}
+	var java, jars string
+	c.Prepare = func(ctx context.Context, s *Stack) error {
+		var err error
+		if java, err = s.ensureCommand(ctx, "java", "openjdk-17-jre-headless"); err != nil {
+			return err
+		}
+		if jars, err = s.kafkaJars(ctx); err != nil {
+			return err
+		}
+		return s.kafkaConfig(ctx, java, jars, port, ctrl)
+	}
+	c.Command = func(s *Stack) (*exec.Cmd, *syscall.Credential, error) {
+		dir := s.DataDir(config.Kafka)
+		return exec.Command(java, "-Xms256m", "-Xmx"+heap, "-XX:+UseG1GC", "-XX:MaxGCPauseMillis=20",
+			"-Djava.awt.headless=true",
+			"-Dlog4j2.configurationFile="+filepath.Join(dir, "log4j2.properties"),
+			"-cp", filepath.Join(jars, "*"),
+			"kafka.Kafka", filepath.Join(dir, "server.properties"),
+		), nil, nil
+	}
+	return c
+}
+
+// kafkaJars fetches the broker jars from Maven Central once into the cache.
+func (s *Stack) kafkaJars(ctx context.Context) (string, error) {
+	dir := filepath.Join(s.Home, "cache", "kafka-"+KafkaVersion)
+	done := filepath.Join(dir, ".complete")
+	if _, err := os.Stat(done); err == nil {
+		return dir, nil
+	}
+	mvn, err := s.ensureCommand(ctx, "mvn", "maven")
+	if err != nil {
+		return "", err
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", err
+	}
+	pom := filepath.Join(s.Home, "cache", "kafka-pom.xml")
+	if err := os.WriteFile(pom, []byte(strings.ReplaceAll(kafkaPom, "@KAFKA_VERSION@", KafkaVersion)), 0o644); err != nil {
+		return "", err
+	}
+	s.logf("%-16s fetching Apache Kafka %s jars from Maven Central into %s", config.Kafka, KafkaVersion, dir)
+	cmd := exec.CommandContext(ctx, mvn, "-q", "-B", "-f", pom, "dependency:copy-dependencies",
+		"-DoutputDirectory="+dir, "-DincludeScope=runtime")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("fetch Kafka jars with Maven (is Maven Central reachable?): %w\n%s", err, tail(string(out), 20))
+	}
+	if err := os.WriteFile(done, []byte(KafkaVersion+"\n"), 0o644); err != nil {
+		return "", err
+	}
+	return dir, nil
+}
+
+// kafkaConfig writes the broker's configuration and formats its storage on first start.
+func (s *Stack) kafkaConfig(ctx context.Context, java, jars string, port, ctrl int) error {
+	dir := s.DataDir(config.Kafka)
+	logs := filepath.Join(dir, "logs")
+	if err := os.MkdirAll(logs, 0o755); err != nil {
+		return err
+	}
+	props := fmt.Sprintf(`# Written by stampede up; single-node KRaft broker on loopback.
+process.roles=broker,controller
+node.id=1
+listeners=PLAINTEXT://127.0.0.1:%[1]d,CONTROLLER://127.0.0.1:%[2]d
+advertised.listeners=PLAINTEXT://127.0.0.1:%[1]d
+controller.listener.names=CONTROLLER
+listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
+controller.quorum.bootstrap.servers=127.0.0.1:%[2]d
+log.dirs=%[3]s
+num.partitions=6
+default.replication.factor=1
+offsets.topic.replication.factor=1
+offsets.topic.num.partitions=12
+transaction.state.log.replication.factor=1
+transaction.state.log.min.isr=1
+transaction.state.log.num.partitions=6
+share.coordinator.state.topic.replication.factor=1
+share.coordinator.state.topic.min.isr=1
+group.initial.rebalance.delay.ms=0
+group.min.session.timeout.ms=2000
+group.consumer.min.session.timeout.ms=2000
+group.consumer.session.timeout.ms=6000
+group.consumer.min.heartbeat.interval.ms=500
+group.consumer.heartbeat.interval.ms=1000
+auto.create.topics.enable=false
+log.retention.hours=24
+log.segment.bytes=268435456
+num.network.threads=2
+num.io.threads=4
+`, port, ctrl, logs)
+	if err := os.WriteFile(filepath.Join(dir, "server.properties"), []byte(props), 0o644); err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(dir, "log4j2.properties"), []byte(kafkaLog4j), 0o644); err != nil {
+		return err
+	}
+	if _, err := os.Stat(filepath.Join(logs, "meta.properties")); err == nil {
+		return nil
+	}
+	id := make([]byte, 16)
+	rand.Read(id)
+	clusterID := base64.RawURLEncoding.EncodeToString(id)
+	s.logf("%-16s formatting KRaft storage (cluster id %s)", config.Kafka, clusterID)
+	cmd := exec.CommandContext(ctx, java, "-Xmx256m",
+		"-Dlog4j2.configurationFile="+filepath.Join(dir, "log4j2.properties"),
+		"-cp", filepath.Join(jars, "*"), "kafka.tools.StorageTool", "format",
+		"-t", clusterID, "-c", filepath.Join(dir, "server.properties"), "--standalone")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("format Kafka storage: %w\n%s", err, tail(string(out), 20))
+	}
+	return nil
+}
+
+// Temporal is the embedded Temporal server binary (bin/stampede-temporal),
+// or the external frontend named by STAMPEDE_TEMPORAL_ADDRESS.
+func Temporal() Component {
+	port := config.Port(config.Temporal)
+	c := Component{Name: config.Temporal, Port: port,
+		Ports:   []int{config.Port(config.TemporalUI), config.Port(config.TemporalMetrics)},
+		Timeout: 120 * time.Second}
+	c.Ready = func(ctx context.Context) error {
+		return pingTemporal(ctx, config.TemporalAddress(), config.TemporalNamespace())
+	}
+	if config.External(config.Temporal) {
+		c.External = config.TemporalAddress()
+		c.Ports = nil
+		return c
+	}
+	c.Command = func(s *Stack) (*exec.Cmd, *syscall.Credential, error) {
+		bin := filepath.Join(s.BinDir, "stampede-temporal")
+		if _, err := os.Stat(bin); err != nil {
+			return nil, nil, fmt.Errorf("%s is missing: build it with `make temporal`", bin)
+		}
+		return exec.Command(bin,
+			"--ip", config.Host,
+			"--port", strconv.Itoa(port),
+			"--ui-port", strconv.Itoa(config.Port(config.TemporalUI)),
+			"--metrics-port", strconv.Itoa(config.Port(config.TemporalMetrics)),
+			"--data-dir", s.DataDir(config.Temporal),
+		), nil, nil
+	}
+	return c
+}
+
+func pingTemporal(ctx context.Context, addr, namespace string) error {
+	c, err := client.NewLazyClient(client.Options{HostPort: addr, Namespace: namespace, Logger: quietLogger{}})
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	if _, err := c.CheckHealth(ctx, &client.CheckHealthRequest{}); err != nil {
+		return fmt.Errorf("health check of %s: %w", addr, err)
+	}
+	return nil
+}
+
+// Toxiproxy is the embedded toxiproxy server with the payments proxy.
+func Toxiproxy() Component {
+	port := config.Port(config.Toxiproxy)
+	c := Component{Name: config.Toxiproxy, Port: port, Ports: []int{config.Port(config.PaymentsProxy)}, Timeout: 20 * time.Second}
+	c.Command = func(s *Stack) (*exec.Cmd, *syscall.Credential, error) {
+		return s.self("serve", "toxiproxy"), nil, nil
+	}
+	c.Ready = httpReady(fmt.Sprintf("http://%s/version", config.Addr(config.Toxiproxy)))
+	return c
+}
+
+// Service is a platform process started as `stampede serve NAME args...`,
+// ready when its readiness URL answers 200.
+func Service(name string, port int, readyPath string, args ...string) Component {
+	c := Component{Name: name, Port: port, Timeout: 60 * time.Second}
+	c.Command = func(s *Stack) (*exec.Cmd, *syscall.Credential, error) {
+		return s.self(append([]string{"serve"}, args...)...), nil, nil
+	}
+	c.Ready = httpReady(fmt.Sprintf("http://%s:%d%s", config.Host, port, readyPath))
+	return c
+}
+
+// self is a command running this stampede binary.
+func (s *Stack) self(args ...string) *exec.Cmd {
+	exe := filepath.Join(s.BinDir, "stampede")
+	if p, err := os.Executable(); err == nil {
+		exe = p
+	}
+	return exec.Command(exe, args...)
+}
+
+func httpReady(url string) func(ctx context.Context) error {
+	return func(ctx context.Context) error {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+		if err != nil {
+			return err
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return err
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return fmt.Errorf("GET %s: %s", url, resp.Status)
+		}
+		return nil
+	}
+}
+
+func tail(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
+
+// quietLogger keeps the SDK's connection chatter out of the launcher's output.
+type quietLogger struct{}
+
+func (quietLogger) Debug(string, ...any) {}
+func (quietLogger) Info(string, ...any)  {}
+func (quietLogger) Warn(string, ...any)  {}
+func (quietLogger) Error(string, ...any) {}

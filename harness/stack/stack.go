@@ -1,0 +1,337 @@
+// Package stack starts, health-checks and stops the whole Stampede platform
+// on loopback as real processes: Kafka, Temporal, PostgreSQL, Redis,
+// toxiproxy and the platform's own services. Each gets its log in
+// .stampede/logs/NAME.log, its data in .stampede/data/NAME and its pid in
+// .stampede/run/NAME.pid; `down` stops exactly what `up` started.
+//
+// It must never touch a process it did not start, nor bind anything but
+// 127.0.0.1.
+package stack
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"strings"
+	"syscall"
+	"text/tabwriter"
+	"time"
+)
+
+// Component is one process of the stack.
+type Component struct {
+	Name string
+	// Port is the port the component listens on (checked free before start,
+	// shown by status); Ports are any others it binds.
+	Port  int
+	Ports []int
+	// External, when set, is the address of infrastructure someone else runs:
+	// the component is not started, only checked.
+	External string
+	// Prepare installs or initialises what the component needs (idempotent).
+	Prepare func(ctx context.Context, s *Stack) error
+	// Command returns the process to start, and the user to run it as (nil: ours).
+	Command func(s *Stack) (*exec.Cmd, *syscall.Credential, error)
+	// Ready returns nil once the component serves.
+	Ready   func(ctx context.Context) error
+	Timeout time.Duration
+	// After runs once the component is ready, on every up (idempotent).
+	After func(ctx context.Context, s *Stack) error
+}
+
+// Stack is a set of components and where their state lives.
+type Stack struct {
+	Home       string // state directory, .stampede by default
+	BinDir     string // where stampede and stampede-temporal are
+	Out        io.Writer
+	Components []Component
+}
+
+func (s *Stack) logf(format string, args ...any) {
+	if s.Out != nil {
+		fmt.Fprintf(s.Out, format+"\n", args...)
+	}
+}
+
+// Select returns the components named in names (all when empty), in stack order.
+func (s *Stack) Select(names []string) ([]Component, error) {
+	if len(names) == 0 {
+		return s.Components, nil
+	}
+	want := map[string]bool{}
+	for _, n := range names {
+		want[n] = true
+	}
+	var out []Component
+	for _, c := range s.Components {
+		if want[c.Name] || want[group(c.Name)] {
+			out = append(out, c)
+			delete(want, c.Name)
+			delete(want, group(c.Name))
+		}
+	}
+	for n := range want {
+		return nil, fmt.Errorf("unknown component %q (known: %s)", n, strings.Join(s.Names(), ", "))
+	}
+	return out, nil
+}
+
+// group maps "orchestrator-3" to "orchestrator" so a family can be named at once.
+func group(name string) string {
+	if i := strings.LastIndexByte(name, '-'); i > 0 {
+		return name[:i]
+	}
+	return name
+}
+
+// Names lists the component names.
+func (s *Stack) Names() []string {
+	var out []string
+	for _, c := range s.Components {
+		out = append(out, c.Name)
+	}
+	return out
+}
+
+// Up starts every selected component that is not running, in order, waiting
+// for each to be ready before the next. Running components are left alone.
+func (s *Stack) Up(ctx context.Context, names []string) error {
+	comps, err := s.Select(names)
+	if err != nil {
+		return err
+	}
+	for _, c := range comps {
+		if err := s.up(ctx, c); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (s *Stack) up(ctx context.Context, c Component) error {
+	start := time.Now()
+	timeout := c.Timeout
+	if timeout == 0 {
+		timeout = 60 * time.Second
+	}
+	if c.External != "" {
+		s.logf("%-16s external at %s: checking", c.Name, c.External)
+		if err := waitReady(ctx, c, timeout, 0); err != nil {
+			return fmt.Errorf("%s: external %s is not ready: %w", c.Name, c.External, err)
+		}
+		if c.After != nil {
+			if err := c.After(ctx, s); err != nil {
+				return fmt.Errorf("%s: %w", c.Name, err)
+			}
+		}
+		s.logf("%-16s external, ready", c.Name)
+		return nil
+	}
+	if pid := s.readPid(c.Name); pid != 0 {
+		if err := waitReady(ctx, c, timeout, pid); err != nil {
+			return s.notReady(c, timeout, err)
+		}
+		s.logf("%-16s already running (pid %d)", c.Name, pid)
+		return nil
+	}
+	for _, p := range append([]int{c.Port}, c.Ports...) {
+		if p == 0 {
+			continue
+		}
+		if err := portFree(c.Name, p); err != nil {
+			return err
+		}
+	}
+	if c.Prepare != nil {
+		if err := c.Prepare(ctx, s); err != nil {
+			return fmt.Errorf("%s: %w", c.Name, err)
+		}
+	}
+	cmd, cred, err := c.Command(s)
+	if err != nil {
+		return fmt.Errorf("%s: %w", c.Name, err)
+	}
+	if err := s.start(c.Name, cmd, cred); err != nil {
+		return err
+	}
+	pid := cmd.Process.Pid
+	s.logf("%-16s starting (pid %d, port %d, log %s)", c.Name, pid, c.Port, s.LogFile(c.Name))
+	if err := waitReady(ctx, c, timeout, pid); err != nil {
+		return s.notReady(c, timeout, err)
+	}
+	if c.After != nil {
+		if err := c.After(ctx, s); err != nil {
+			return fmt.Errorf("%s: %w", c.Name, err)
+		}
+	}
+	s.logf("%-16s ready in %s", c.Name, time.Since(start).Round(10*time.Millisecond))
+	return nil
+}
+
+var errExited = errors.New("process exited")
+
+// waitReady polls c.Ready until it succeeds, the timeout passes, or the
+// process (pid, when non-zero) dies.
+func waitReady(ctx context.Context, c Component, timeout time.Duration, pid int) error {
+	if c.Ready == nil {
+		return nil
+	}
+	deadline := time.Now().Add(timeout)
+	var last error
+	for {
+		rctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		last = c.Ready(rctx)
+		cancel()
+		if last == nil {
+			return nil
+		}
+		if pid != 0 && !alive(pid) {
+			return fmt.Errorf("%w before it was ready (last check: %v)", errExited, last)
+		}
+		if time.Now().After(deadline) {
+			return last
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
+func (s *Stack) notReady(c Component, timeout time.Duration, err error) error {
+	what := fmt.Sprintf("did not become ready within %s", timeout)
+	if errors.Is(err, errExited) {
+		what = "exited during start"
+	}
+	return fmt.Errorf("%s %s: %v\n--- last lines of %s ---\n%s", c.Name, what, err, s.LogFile(c.Name), s.Tail(c.Name, 25))
+}
+
+// Down stops the selected components in reverse order. With wipe it also
+// deletes their data directories.
+func (s *Stack) Down(names []string, wipe bool) error {
+	comps, err := s.Select(names)
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for i := len(comps) - 1; i >= 0; i-- {
+		c := comps[i]
+		if c.External != "" {
+			continue
+		}
+		was, err := s.stop(c.Name, 20*time.Second)
+		if err != nil {
+			errs = append(errs, err)
+		}
+		if was {
+			s.logf("%-16s stopped", c.Name)
+		}
+		if wipe {
+			if err := os.RemoveAll(s.DataDir(c.Name)); err != nil {
+				errs = append(errs, fmt.Errorf("wipe %s: %w", c.Name, err))
+			}
+		}
+	}
+	if wipe {
+		s.logf("data wiped under %s/data", s.Home)
+	}
+	return errors.Join(errs...)
+}
+
+// Restart stops and starts one component, as the chaos harness does.
+func (s *Stack) Restart(ctx context.Context, name string) error {
+	comps, err := s.Select([]string{name})
+	if err != nil {
+		return err
+	}
+	for _, c := range comps {
+		if _, err := s.stop(c.Name, 20*time.Second); err != nil {
+			return err
+		}
+	}
+	return s.Up(ctx, []string{name})
+}
+
+// Start starts one component that is not running (e.g. after a SIGKILL).
+func (s *Stack) Start(ctx context.Context, name string) error { return s.Up(ctx, []string{name}) }
+
+// State is one line of `stampede status`.
+type State struct {
+	Name  string
+	State string // running, stopped, external, dead
+	Pid   int
+	Port  int
+	Ready bool
+	Err   string
+}
+
+// Status checks every component once.
+func (s *Stack) Status(ctx context.Context) []State {
+	var out []State
+	for _, c := range s.Components {
+		st := State{Name: c.Name, Port: c.Port}
+		switch {
+		case c.External != "":
+			st.State = "external"
+		default:
+			st.Pid = s.readPid(c.Name)
+			if st.Pid != 0 {
+				st.State = "running"
+			} else if _, err := os.Stat(s.pidFile(c.Name)); err == nil {
+				st.State = "dead"
+			} else {
+				st.State = "stopped"
+			}
+		}
+		if st.State == "running" || st.State == "external" {
+			if c.Ready == nil {
+				st.Ready = true
+			} else {
+				rctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+				err := c.Ready(rctx)
+				cancel()
+				st.Ready = err == nil
+				if err != nil {
+					st.Err = err.Error()
+				}
+			}
+		}
+		out = append(out, st)
+	}
+	return out
+}
+
+// PrintStatus writes the status table.
+func PrintStatus(w io.Writer, states []State) {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "COMPONENT\tSTATE\tPID\tPORT\tREADY")
+	for _, st := range states {
+		pid := "-"
+		if st.Pid != 0 {
+			pid = fmt.Sprint(st.Pid)
+		}
+		ready := "-"
+		if st.State == "running" || st.State == "external" {
+			ready = "yes"
+			if !st.Ready {
+				ready = "no: " + firstLine(st.Err)
+			}
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\n", st.Name, st.State, pid, st.Port, ready)
+	}
+	tw.Flush()
+}
+
+func firstLine(s string) string {
+	if i := strings.IndexByte(s, '\n'); i >= 0 {
+		return s[:i]
+	}
+	if len(s) > 80 {
+		return s[:80] + "…"
+	}
+	return s
+}

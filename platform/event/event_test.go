@@ -1,0 +1,106 @@
+package event
+
+import (
+	"encoding/json"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+)
+
+func validOrder() OrderCreated {
+	return OrderCreated{
+		OrderID: "o-1", UserID: "u-1", Currency: "USD",
+		Items:           []LineItem{{SKU: "SKU-00001", Qty: 2, PriceCents: 1999}},
+		TotalCents:      3998,
+		ShippingAddress: Address{Name: "Ada", Line1: "1 Main St", City: "Springfield", PostalCode: "12345", Country: "US"},
+		Payment:         Payment{Method: "card", Token: "tok_visa"},
+	}
+}
+
+func TestRoundTrip(t *testing.T) {
+	env, err := New(validOrder(), "order-service", "o-1", time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := json.Marshal(env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, p, err := Parse(b)
+	if err != nil {
+		t.Fatalf("Parse: %v", err)
+	}
+	if got.ID != env.ID || got.Type != TypeOrderCreated || got.CorrelationID != "o-1" {
+		t.Fatalf("envelope = %+v, want id %s type %s", got, env.ID, TypeOrderCreated)
+	}
+	oc, ok := p.(*OrderCreated)
+	if !ok {
+		t.Fatalf("payload is %T, want *OrderCreated", p)
+	}
+	if oc.TotalCents != 3998 || oc.Items[0].SKU != "SKU-00001" {
+		t.Fatalf("payload = %+v", oc)
+	}
+}
+
+func TestNewRefusesInvalidPayload(t *testing.T) {
+	o := validOrder()
+	o.TotalCents = 1
+	if _, err := New(o, "order-service", "", time.Now()); err == nil {
+		t.Fatal("New accepted a total that is not the sum of the lines")
+	}
+}
+
+func TestParseErrors(t *testing.T) {
+	good, _ := New(validOrder(), "order-service", "o-1", time.Now())
+	mutate := func(f func(m map[string]any)) []byte {
+		b, _ := json.Marshal(good)
+		var m map[string]any
+		json.Unmarshal(b, &m)
+		f(m)
+		out, _ := json.Marshal(m)
+		return out
+	}
+	tests := []struct {
+		name      string
+		in        []byte
+		wantField string
+	}{
+		{"err/not json", []byte("{nope"), ""},
+		{"err/no id", mutate(func(m map[string]any) { delete(m, "id") }), "id"},
+		{"err/id not uuid", mutate(func(m map[string]any) { m["id"] = "abc" }), "id"},
+		{"err/no type", mutate(func(m map[string]any) { delete(m, "type") }), "type"},
+		{"err/unknown type", mutate(func(m map[string]any) { m["type"] = "order.exploded" }), "type"},
+		{"err/no version", mutate(func(m map[string]any) { m["version"] = 0 }), "version"},
+		{"err/no occurredAt", mutate(func(m map[string]any) { delete(m, "occurredAt") }), "occurredAt"},
+		{"err/no source", mutate(func(m map[string]any) { m["source"] = "" }), "source"},
+		{"err/null data", mutate(func(m map[string]any) { m["data"] = nil }), "data"},
+		{"err/data wrong shape", mutate(func(m map[string]any) { m["data"] = []int{1} }), "data"},
+		{"err/payload missing user", mutate(func(m map[string]any) { delete(m["data"].(map[string]any), "userId") }), "data.userId"},
+		{"err/payload bad qty", mutate(func(m map[string]any) {
+			m["data"].(map[string]any)["items"] = []map[string]any{{"sku": "A", "qty": 0, "priceCents": 1}}
+		}), "data.items[0].qty"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, _, err := Parse(tt.in)
+			var de *DecodeError
+			if !errors.As(err, &de) {
+				t.Fatalf("Parse() error = %v, want a *DecodeError", err)
+			}
+			if de.Field != tt.wantField {
+				t.Fatalf("field = %q, want %q (err %v)", de.Field, tt.wantField, err)
+			}
+			if !strings.HasPrefix(err.Error(), "event: ") {
+				t.Fatalf("error %q lacks the package prefix", err)
+			}
+		})
+	}
+}
+
+func TestDecodeDataWrongType(t *testing.T) {
+	env, _ := New(validOrder(), "order-service", "", time.Now())
+	if _, err := DecodeData[PaymentCompleted](env); err == nil {
+		t.Fatal("DecodeData accepted an order.created as payment.completed")
+	}
+}

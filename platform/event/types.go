@@ -1,0 +1,324 @@
+package event
+
+import (
+	"fmt"
+	"time"
+)
+
+// Event types. The status event is what the saga emits on every transition so
+// the Orders service can project it; the rest are the services' domain events.
+const (
+	TypeOrderCreated       = "order.created"
+	TypeOrderStatusChanged = "order.status_changed"
+	TypeInventoryReserved  = "inventory.reserved"
+	TypeInventoryReleased  = "inventory.released"
+	TypePaymentCompleted   = "payment.completed"
+	TypePaymentRefunded    = "payment.refunded"
+	TypeShipmentCreated    = "shipment.created"
+	TypeShipmentCancelled  = "shipment.cancelled"
+	TypeShipmentDelivered  = "shipment.delivered"
+	TypeAnalyticsOrder     = "analytics.order_created"
+	TypeAnalyticsOutcome   = "analytics.order_outcome"
+)
+
+// Topics, as created by the stack.
+const (
+	TopicOrders        = "orders"
+	TopicPayments      = "payments"
+	TopicInventory     = "inventory"
+	TopicShipping      = "shipping"
+	TopicNotifications = "notifications"
+	TopicAnalytics     = "analytics"
+	TopicOrdersDLQ     = "orders.dlq"
+	TopicAnalyticsDLQ  = "analytics.dlq"
+)
+
+func init() {
+	register[OrderCreated]()
+	register[OrderStatusChanged]()
+	register[InventoryReserved]()
+	register[InventoryReleased]()
+	register[PaymentCompleted]()
+	register[PaymentRefunded]()
+	register[ShipmentCreated]()
+	register[ShipmentCancelled]()
+	register[ShipmentDelivered]()
+	register[AnalyticsOrder]()
+	register[AnalyticsOutcome]()
+}
+
+// LineItem is one line of an order.
+type LineItem struct {
+	SKU        string `json:"sku"`
+	Qty        int    `json:"qty"`
+	PriceCents int64  `json:"priceCents"`
+}
+
+// Address is a shipping address.
+type Address struct {
+	Name       string `json:"name"`
+	Line1      string `json:"line1"`
+	Line2      string `json:"line2,omitempty"`
+	City       string `json:"city"`
+	Region     string `json:"region,omitempty"`
+	PostalCode string `json:"postalCode"`
+	Country    string `json:"country"`
+}
+
+// Payment is how the customer pays: a method and a tokenized instrument.
+type Payment struct {
+	Method string `json:"method"`
+	Token  string `json:"token"`
+}
+
+// OrderCreated is published once an order and its outbox rows are committed.
+type OrderCreated struct {
+	OrderID         string     `json:"orderId"`
+	UserID          string     `json:"userId"`
+	Currency        string     `json:"currency"`
+	Items           []LineItem `json:"items"`
+	TotalCents      int64      `json:"totalCents"`
+	ShippingAddress Address    `json:"shippingAddress"`
+	Payment         Payment    `json:"payment"`
+	CreatedAt       time.Time  `json:"createdAt"`
+}
+
+func (OrderCreated) EventType() string { return TypeOrderCreated }
+
+func (e OrderCreated) Validate() error {
+	switch {
+	case e.OrderID == "":
+		return fieldErr("data.orderId", "missing")
+	case e.UserID == "":
+		return fieldErr("data.userId", "missing")
+	case len(e.Currency) != 3:
+		return fieldErr("data.currency", "want an ISO 4217 code")
+	case len(e.Items) == 0:
+		return fieldErr("data.items", "empty")
+	case e.Payment.Token == "":
+		return fieldErr("data.payment.token", "missing")
+	case e.ShippingAddress.Country == "":
+		return fieldErr("data.shippingAddress.country", "missing")
+	}
+	var total int64
+	for i, it := range e.Items {
+		if it.SKU == "" {
+			return fieldErr(fmt.Sprintf("data.items[%d].sku", i), "missing")
+		}
+		if it.Qty < 1 {
+			return fieldErr(fmt.Sprintf("data.items[%d].qty", i), "below 1")
+		}
+		if it.PriceCents < 0 {
+			return fieldErr(fmt.Sprintf("data.items[%d].priceCents", i), "negative")
+		}
+		total += int64(it.Qty) * it.PriceCents
+	}
+	if total != e.TotalCents {
+		return fieldErr("data.totalCents", fmt.Sprintf("%d is not the sum of the lines (%d)", e.TotalCents, total))
+	}
+	return nil
+}
+
+// OrderStatusChanged is emitted by the saga on every status transition; Seq
+// grows by one per transition of one order, so a projection can ignore stale ones.
+type OrderStatusChanged struct {
+	OrderID string    `json:"orderId"`
+	UserID  string    `json:"userId"`
+	Status  string    `json:"status"`
+	Seq     int       `json:"seq"`
+	At      time.Time `json:"at"`
+	Reason  string    `json:"reason,omitempty"`
+}
+
+func (OrderStatusChanged) EventType() string { return TypeOrderStatusChanged }
+
+func (e OrderStatusChanged) Validate() error {
+	switch {
+	case e.OrderID == "":
+		return fieldErr("data.orderId", "missing")
+	case e.Status == "":
+		return fieldErr("data.status", "missing")
+	case e.Seq < 1:
+		return fieldErr("data.seq", "below 1")
+	case e.At.IsZero():
+		return fieldErr("data.at", "missing")
+	}
+	return nil
+}
+
+// ReservedItem is a reserved line, with the warehouse it is held in.
+type ReservedItem struct {
+	SKU         string `json:"sku"`
+	Qty         int    `json:"qty"`
+	WarehouseID string `json:"warehouseId"`
+}
+
+// InventoryReserved is published when stock is held for an order.
+type InventoryReserved struct {
+	OrderID       string         `json:"orderId"`
+	ReservationID string         `json:"reservationId"`
+	Items         []ReservedItem `json:"items"`
+}
+
+func (InventoryReserved) EventType() string { return TypeInventoryReserved }
+
+func (e InventoryReserved) Validate() error {
+	switch {
+	case e.OrderID == "":
+		return fieldErr("data.orderId", "missing")
+	case e.ReservationID == "":
+		return fieldErr("data.reservationId", "missing")
+	case len(e.Items) == 0:
+		return fieldErr("data.items", "empty")
+	}
+	return nil
+}
+
+// InventoryReleased is published when a reservation is given back.
+type InventoryReleased struct {
+	OrderID       string `json:"orderId"`
+	ReservationID string `json:"reservationId"`
+}
+
+func (InventoryReleased) EventType() string { return TypeInventoryReleased }
+
+func (e InventoryReleased) Validate() error {
+	if e.ReservationID == "" {
+		return fieldErr("data.reservationId", "missing")
+	}
+	return nil
+}
+
+// PaymentCompleted is published when a charge is captured.
+type PaymentCompleted struct {
+	OrderID     string `json:"orderId"`
+	PaymentID   string `json:"paymentId"`
+	AmountCents int64  `json:"amountCents"`
+	Currency    string `json:"currency"`
+	Method      string `json:"method"`
+}
+
+func (PaymentCompleted) EventType() string { return TypePaymentCompleted }
+
+func (e PaymentCompleted) Validate() error {
+	switch {
+	case e.OrderID == "":
+		return fieldErr("data.orderId", "missing")
+	case e.PaymentID == "":
+		return fieldErr("data.paymentId", "missing")
+	case e.AmountCents < 0:
+		return fieldErr("data.amountCents", "negative")
+	case len(e.Currency) != 3:
+		return fieldErr("data.currency", "want an ISO 4217 code")
+	}
+	return nil
+}
+
+// PaymentRefunded is published when a charge is refunded in full.
+type PaymentRefunded struct {
+	OrderID     string `json:"orderId"`
+	PaymentID   string `json:"paymentId"`
+	RefundID    string `json:"refundId"`
+	AmountCents int64  `json:"amountCents"`
+	Currency    string `json:"currency"`
+}
+
+func (PaymentRefunded) EventType() string { return TypePaymentRefunded }
+
+func (e PaymentRefunded) Validate() error {
+	switch {
+	case e.PaymentID == "":
+		return fieldErr("data.paymentId", "missing")
+	case e.RefundID == "":
+		return fieldErr("data.refundId", "missing")
+	}
+	return nil
+}
+
+// ShipmentCreated is published when a shipment is booked.
+type ShipmentCreated struct {
+	OrderID        string `json:"orderId"`
+	ShipmentID     string `json:"shipmentId"`
+	TrackingNumber string `json:"trackingNumber"`
+}
+
+func (ShipmentCreated) EventType() string { return TypeShipmentCreated }
+
+func (e ShipmentCreated) Validate() error {
+	if e.ShipmentID == "" {
+		return fieldErr("data.shipmentId", "missing")
+	}
+	return nil
+}
+
+// ShipmentCancelled is published when a shipment is cancelled.
+type ShipmentCancelled struct {
+	OrderID    string `json:"orderId"`
+	ShipmentID string `json:"shipmentId"`
+}
+
+func (ShipmentCancelled) EventType() string { return TypeShipmentCancelled }
+
+func (e ShipmentCancelled) Validate() error {
+	if e.ShipmentID == "" {
+		return fieldErr("data.shipmentId", "missing")
+	}
+	return nil
+}
+
+// ShipmentDelivered is published when delivery is confirmed.
+type ShipmentDelivered struct {
+	OrderID    string `json:"orderId"`
+	ShipmentID string `json:"shipmentId"`
+}
+
+func (ShipmentDelivered) EventType() string { return TypeShipmentDelivered }
+
+func (e ShipmentDelivered) Validate() error {
+	if e.ShipmentID == "" {
+		return fieldErr("data.shipmentId", "missing")
+	}
+	return nil
+}
+
+// AnalyticsOrder is the analytics view of a new order, published in the same
+// Kafka transaction as order.created.
+type AnalyticsOrder struct {
+	OrderID    string `json:"orderId"`
+	UserID     string `json:"userId"`
+	TotalCents int64  `json:"totalCents"`
+	Currency   string `json:"currency"`
+	ItemCount  int    `json:"itemCount"`
+	Country    string `json:"country"`
+}
+
+func (AnalyticsOrder) EventType() string { return TypeAnalyticsOrder }
+
+func (e AnalyticsOrder) Validate() error {
+	if e.OrderID == "" {
+		return fieldErr("data.orderId", "missing")
+	}
+	return nil
+}
+
+// AnalyticsOutcome is the analytics view of how an order ended.
+type AnalyticsOutcome struct {
+	OrderID    string `json:"orderId"`
+	UserID     string `json:"userId"`
+	Status     string `json:"status"`
+	Reason     string `json:"reason,omitempty"`
+	TotalCents int64  `json:"totalCents"`
+	Currency   string `json:"currency"`
+}
+
+func (AnalyticsOutcome) EventType() string { return TypeAnalyticsOutcome }
+
+func (e AnalyticsOutcome) Validate() error {
+	switch {
+	case e.OrderID == "":
+		return fieldErr("data.orderId", "missing")
+	case e.Status == "":
+		return fieldErr("data.status", "missing")
+	}
+	return nil
+}

@@ -1,0 +1,183 @@
+package order
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/stampede-dev/stampede/platform/telemetry"
+	"github.com/stampede-dev/stampede/platform/web"
+)
+
+// Canceller asks the saga of an order to cancel it. It returns ErrNotFound
+// for an unknown order, and a *CancelRefused when the saga refuses.
+type Canceller interface {
+	Cancel(ctx context.Context, orderID, reason string) error
+}
+
+// CancelRefused says why an order can no longer be cancelled.
+type CancelRefused struct{ Reason string }
+
+func (e *CancelRefused) Error() string { return "order: cancel refused: " + e.Reason }
+
+// Service is the Orders HTTP API.
+type Service struct {
+	Store     *Store
+	Log       *slog.Logger
+	Canceller Canceller // nil: cancellation answers 503
+	Ready     func(context.Context) error
+	Now       func() time.Time
+}
+
+// Router returns the API's routes.
+func (s *Service) Router() *http.ServeMux {
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /v1/orders", s.create)
+	mux.HandleFunc("GET /v1/orders", s.list)
+	mux.HandleFunc("GET /v1/orders/{id}", s.get)
+	mux.HandleFunc("POST /v1/orders/{id}/cancel", s.cancel)
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		web.WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		if s.Ready != nil {
+			if err := s.Ready(r.Context()); err != nil {
+				web.WriteJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "unavailable", "error": err.Error()})
+				return
+			}
+		}
+		web.WriteJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+	})
+	return mux
+}
+
+func (s *Service) now() time.Time {
+	if s.Now != nil {
+		return s.Now()
+	}
+	return time.Now()
+}
+
+func (s *Service) create(w http.ResponseWriter, r *http.Request) {
+	key := r.Header.Get(HeaderIdempotencyKey)
+	if len(key) > MaxIdempotencyKey {
+		web.WriteError(w, r, s.Log, web.Errorf(http.StatusBadRequest, HeaderIdempotencyKey, "at most %d characters", MaxIdempotencyKey))
+		return
+	}
+	body, err := web.ReadJSONBody(r, MaxBodyBytes)
+	if err != nil {
+		web.WriteError(w, r, s.Log, err)
+		return
+	}
+	req, err := decodeCreate(body)
+	if err != nil {
+		web.WriteError(w, r, s.Log, err)
+		return
+	}
+	cid := r.Header.Get(web.HeaderCorrelationID)
+	resp, replayed, err := s.Store.Create(r.Context(), req, key, cid, s.now())
+	switch {
+	case errors.Is(err, ErrKeyInFlight):
+		web.WriteError(w, r, s.Log, web.Errorf(http.StatusConflict, HeaderIdempotencyKey, "a request with this key is still in flight; retry later"))
+		return
+	case errors.Is(err, ErrKeyReusedOtherBody):
+		web.WriteError(w, r, s.Log, web.Errorf(http.StatusUnprocessableEntity, HeaderIdempotencyKey, "key already used for a different request body"))
+		return
+	case err != nil:
+		web.WriteError(w, r, s.Log, err)
+		return
+	}
+	if cid == "" {
+		cid = resp.OrderID
+	}
+	w.Header().Set(web.HeaderCorrelationID, cid)
+	ctx := telemetry.WithCorrelationID(r.Context(), cid)
+	if replayed {
+		w.Header().Set("Idempotent-Replayed", "true")
+		s.Log.InfoContext(ctx, "order replayed", "order_id", resp.OrderID)
+	} else {
+		s.Log.InfoContext(ctx, "order accepted", "order_id", resp.OrderID, "user_id", req.UserID, "total_cents", resp.TotalCents)
+	}
+	w.Header().Set("Location", "/v1/orders/"+resp.OrderID)
+	web.WriteJSON(w, http.StatusAccepted, resp)
+}
+
+func (s *Service) get(w http.ResponseWriter, r *http.Request) {
+	o, err := s.Store.Get(r.Context(), r.PathValue("id"))
+	if errors.Is(err, ErrNotFound) {
+		web.WriteError(w, r, s.Log, web.Errorf(http.StatusNotFound, "id", "no order %q", r.PathValue("id")))
+		return
+	}
+	if err != nil {
+		web.WriteError(w, r, s.Log, err)
+		return
+	}
+	web.WriteJSON(w, http.StatusOK, o)
+}
+
+func (s *Service) list(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	var since time.Time
+	if v := q.Get("since"); v != "" {
+		t, err := time.Parse(time.RFC3339Nano, v)
+		if err != nil {
+			web.WriteError(w, r, s.Log, web.Errorf(http.StatusBadRequest, "since", "want an RFC 3339 time"))
+			return
+		}
+		since = t
+	}
+	limit := 100
+	if v := q.Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 1000 {
+			web.WriteError(w, r, s.Log, web.Errorf(http.StatusBadRequest, "limit", "want a number between 1 and 1000"))
+			return
+		}
+		limit = n
+	}
+	l, err := s.Store.List(r.Context(), since, q.Get("cursor"), limit)
+	if err != nil {
+		web.WriteError(w, r, s.Log, err)
+		return
+	}
+	web.WriteJSON(w, http.StatusOK, l)
+}
+
+func (s *Service) cancel(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	o, err := s.Store.Get(r.Context(), id)
+	if errors.Is(err, ErrNotFound) {
+		web.WriteError(w, r, s.Log, web.Errorf(http.StatusNotFound, "id", "no order %q", id))
+		return
+	}
+	if err != nil {
+		web.WriteError(w, r, s.Log, err)
+		return
+	}
+	if Terminal(o.Status) {
+		web.WriteJSON(w, http.StatusConflict, map[string]string{"error": "not_cancellable", "reason": "order is already " + o.Status})
+		return
+	}
+	if s.Canceller == nil {
+		web.WriteError(w, r, s.Log, web.Errorf(http.StatusServiceUnavailable, "", "cancellation is not available: no saga client configured"))
+		return
+	}
+	ctx := telemetry.WithCorrelationID(r.Context(), o.CorrelationID)
+	err = s.Canceller.Cancel(ctx, id, "cancelled by customer")
+	var refused *CancelRefused
+	switch {
+	case errors.As(err, &refused):
+		web.WriteJSON(w, http.StatusConflict, map[string]string{"error": "not_cancellable", "reason": refused.Reason})
+	case errors.Is(err, ErrNotFound):
+		// Accepted but its saga has not started yet: the event is on its way.
+		web.WriteJSON(w, http.StatusConflict, map[string]string{"error": "not_cancellable", "reason": "order is not being processed yet; retry in a moment"})
+	case err != nil:
+		web.WriteError(w, r, s.Log, err)
+	default:
+		s.Log.InfoContext(ctx, "cancel requested", "order_id", id)
+		web.WriteJSON(w, http.StatusAccepted, map[string]string{"orderId": id, "status": "cancel_requested"})
+	}
+}

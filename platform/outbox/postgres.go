@@ -1,0 +1,205 @@
+package outbox
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// PGStore is the outbox table of one schema. Only the instance holding the
+// schema's advisory lock claims rows, so rows leave in id order even with
+// several relays running; FOR UPDATE SKIP LOCKED keeps two instances from
+// publishing the same row even while leadership changes hands.
+type PGStore struct {
+	pool   *pgxpool.Pool
+	schema string
+	table  string
+	log    *slog.Logger
+
+	mu     sync.Mutex
+	leader *pgxpool.Conn // holds the advisory lock and LISTENs; nil when standby
+}
+
+// NewPGStore returns the store of schema's outbox table.
+func NewPGStore(pool *pgxpool.Pool, schema string, log *slog.Logger) *PGStore {
+	return &PGStore{
+		pool:   pool,
+		schema: schema,
+		table:  pgx.Identifier{schema, "outbox"}.Sanitize(),
+		log:    log,
+	}
+}
+
+func (s *PGStore) lockKey() string { return "outbox-relay:" + s.schema }
+
+// lead returns the leader connection, trying to become leader when standby.
+func (s *PGStore) lead(ctx context.Context) (*pgxpool.Conn, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.leader != nil {
+		return s.leader, nil
+	}
+	conn, err := s.pool.Acquire(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("acquire leader connection: %w", err)
+	}
+	var ok bool
+	if err := conn.QueryRow(ctx, "SELECT pg_try_advisory_lock(hashtextextended($1, 0))", s.lockKey()).Scan(&ok); err != nil {
+		conn.Release()
+		return nil, fmt.Errorf("try leader lock: %w", err)
+	}
+	if !ok {
+		conn.Release()
+		return nil, nil
+	}
+	if _, err := conn.Exec(ctx, "LISTEN "+NotifyChannel); err != nil {
+		conn.Conn().Close(ctx) // drops the lock with the session
+		conn.Release()
+		return nil, fmt.Errorf("listen: %w", err)
+	}
+	s.log.Info("outbox relay is leader", "outbox", s.schema)
+	s.leader = conn
+	return conn, nil
+}
+
+// dropLeader gives up leadership after its connection failed.
+func (s *PGStore) dropLeader() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.leader != nil {
+		s.leader.Conn().Close(context.Background())
+		s.leader.Release()
+		s.leader = nil
+	}
+}
+
+// Close gives up leadership.
+func (s *PGStore) Close() { s.dropLeader() }
+
+type pgBatch struct {
+	tx   pgx.Tx
+	rows []Row
+	tbl  string
+}
+
+func (b *pgBatch) Rows() []Row { return b.rows }
+
+func (b *pgBatch) MarkSent(ctx context.Context) error {
+	ids := make([]int64, len(b.rows))
+	for i, r := range b.rows {
+		ids[i] = r.ID
+	}
+	if _, err := b.tx.Exec(ctx, "UPDATE "+b.tbl+" SET sent_at = clock_timestamp() WHERE id = ANY($1)", ids); err != nil {
+		b.tx.Rollback(ctx)
+		return err
+	}
+	return b.tx.Commit(ctx)
+}
+
+func (b *pgBatch) Release(ctx context.Context) {
+	if b.tx != nil {
+		b.tx.Rollback(ctx)
+	}
+}
+
+// Claim locks up to limit unsent rows. A standby instance claims nothing.
+func (s *PGStore) Claim(ctx context.Context, limit int) (Batch, error) {
+	leader, err := s.lead(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if leader == nil {
+		return &pgBatch{}, nil
+	}
+	tx, err := s.pool.Begin(ctx)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := tx.Query(ctx, `SELECT id, event_id::text, topic, key, value, headers, created_at FROM `+s.table+`
+		WHERE sent_at IS NULL ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED`, limit)
+	if err != nil {
+		tx.Rollback(ctx)
+		return nil, err
+	}
+	b := &pgBatch{tx: tx, tbl: s.table}
+	for rows.Next() {
+		var r Row
+		if err := rows.Scan(&r.ID, &r.EventID, &r.Topic, &r.Key, &r.Value, &r.Headers, &r.CreatedAt); err != nil {
+			rows.Close()
+			tx.Rollback(ctx)
+			return nil, err
+		}
+		b.rows = append(b.rows, r)
+	}
+	if err := rows.Err(); err != nil {
+		tx.Rollback(ctx)
+		return nil, err
+	}
+	if len(b.rows) == 0 {
+		tx.Rollback(ctx)
+		b.tx = nil
+		return &pgBatch{}, nil
+	}
+	return b, nil
+}
+
+// Wait blocks until a notification for this schema arrives or poll elapses.
+func (s *PGStore) Wait(ctx context.Context, poll time.Duration) error {
+	s.mu.Lock()
+	leader := s.leader
+	s.mu.Unlock()
+	if leader == nil {
+		sleep(ctx, poll)
+		return nil
+	}
+	wctx, cancel := context.WithTimeout(ctx, poll)
+	defer cancel()
+	for {
+		n, err := leader.Conn().WaitForNotification(wctx)
+		if err != nil {
+			if errors.Is(err, context.DeadlineExceeded) || ctx.Err() != nil {
+				return nil
+			}
+			s.dropLeader()
+			return fmt.Errorf("wait for notification: %w", err)
+		}
+		if n.Payload == s.schema {
+			return nil
+		}
+	}
+}
+
+// Maintain samples the backlog into m every second and deletes rows sent more
+// than retention ago every minute, until ctx is done.
+func (s *PGStore) Maintain(ctx context.Context, m *Metrics, retention time.Duration) {
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	lastPrune := time.Now()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		var n int64
+		var age float64
+		err := s.pool.QueryRow(ctx, `SELECT count(*), coalesce(extract(epoch FROM clock_timestamp() - min(created_at)), 0)
+			FROM `+s.table+` WHERE sent_at IS NULL`).Scan(&n, &age)
+		if err == nil && m != nil {
+			m.SetBacklog(s.schema, n, time.Duration(age*float64(time.Second)))
+		}
+		if retention > 0 && time.Since(lastPrune) > time.Minute {
+			lastPrune = time.Now()
+			if _, err := s.pool.Exec(ctx, "DELETE FROM "+s.table+" WHERE sent_at < clock_timestamp() - $1::interval",
+				fmt.Sprintf("%d seconds", int(retention.Seconds()))); err != nil && ctx.Err() == nil {
+				s.log.Warn("prune sent outbox rows", "outbox", s.schema, "err", err)
+			}
+		}
+	}
+}

@@ -1,0 +1,255 @@
+package outbox
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// memStore is an in-memory Store that records what was marked sent.
+type memStore struct {
+	mu       sync.Mutex
+	rows     []Row
+	sent     map[int64]bool
+	failMark int // MarkSent fails this many times
+	claimed  bool
+}
+
+var _ Store = (*memStore)(nil)
+
+func (s *memStore) Claim(ctx context.Context, limit int) (Batch, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.claimed {
+		return nil, errors.New("memstore: claim while a batch is open")
+	}
+	var out []Row
+	for _, r := range s.rows {
+		if !s.sent[r.ID] && len(out) < limit {
+			out = append(out, r)
+		}
+	}
+	s.claimed = true
+	return &memBatch{s: s, rows: out}, nil
+}
+
+func (s *memStore) Wait(ctx context.Context, poll time.Duration) error { return nil }
+
+type memBatch struct {
+	s    *memStore
+	rows []Row
+}
+
+func (b *memBatch) Rows() []Row { return b.rows }
+
+func (b *memBatch) MarkSent(ctx context.Context) error {
+	b.s.mu.Lock()
+	defer b.s.mu.Unlock()
+	b.s.claimed = false
+	if b.s.failMark > 0 {
+		b.s.failMark--
+		return errors.New("memstore: injected mark failure")
+	}
+	for _, r := range b.rows {
+		b.s.sent[r.ID] = true
+	}
+	return nil
+}
+
+func (b *memBatch) Release(ctx context.Context) {
+	b.s.mu.Lock()
+	b.s.claimed = false
+	b.s.mu.Unlock()
+}
+
+// flakyProducer fails Flush after the records reached the broker inside the
+// open transaction, so the relay must abort a transaction that holds data.
+type flakyProducer struct {
+	*kgo.Client
+	failFlush int
+}
+
+func (p *flakyProducer) Flush(ctx context.Context) error {
+	if err := p.Client.Flush(ctx); err != nil {
+		return err
+	}
+	if p.failFlush > 0 {
+		p.failFlush--
+		return errors.New("injected flush failure")
+	}
+	return nil
+}
+
+func newCluster(t *testing.T) *kfake.Cluster {
+	t.Helper()
+	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(3, "orders", "analytics"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	return c
+}
+
+func newProducer(t *testing.T, c *kfake.Cluster) *kgo.Client {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(c.ListenAddrs()...), kgo.TransactionalID("test-relay"),
+		kgo.ProducerBatchCompression(kgo.GzipCompression()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cl.Close)
+	return cl
+}
+
+// readCommitted returns every committed record of the topics, waiting until
+// want records arrived and then a little longer for any extra ones.
+func readCommitted(t *testing.T, c *kfake.Cluster, want int) []*kgo.Record {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(c.ListenAddrs()...), kgo.ConsumeTopics("orders", "analytics"),
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	var got []*kgo.Record
+	deadline := time.Now().Add(5 * time.Second)
+	for time.Now().Before(deadline) {
+		wait := 500 * time.Millisecond
+		if len(got) < want {
+			wait = time.Until(deadline)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), wait)
+		fs := cl.PollFetches(ctx)
+		cancel()
+		fs.EachRecord(func(r *kgo.Record) { got = append(got, r) })
+		if len(got) >= want && fs.NumRecords() == 0 {
+			break
+		}
+	}
+	return got
+}
+
+func testRows() []Row {
+	now := time.Now()
+	return []Row{
+		{ID: 1, EventID: "00000000-0000-4000-8000-000000000001", Topic: "orders", Key: "u-1", Value: []byte(`{"n":1}`),
+			Headers: map[string]string{"correlation-id": "o-1", "source": "order-service", "event-type": "order.created", "event-version": "1"}, CreatedAt: now},
+		{ID: 2, EventID: "00000000-0000-4000-8000-000000000002", Topic: "analytics", Key: "o-1", Value: []byte(`{"n":2}`),
+			Headers: map[string]string{"event-type": "analytics.order_created"}, CreatedAt: now},
+		{ID: 3, EventID: "00000000-0000-4000-8000-000000000003", Topic: "orders", Key: "u-1", Value: []byte(`{"n":3}`),
+			Headers: map[string]string{"event-type": "order.created"}, CreatedAt: now},
+	}
+}
+
+func newRelay(store Store, p Producer) *Relay {
+	return &Relay{Name: "test", Store: store, Producer: p, Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Metrics: NewMetrics(prometheus.NewRegistry())}
+}
+
+func TestRelayPublishesCommittedRowsInOneTransaction(t *testing.T) {
+	c := newCluster(t)
+	store := &memStore{rows: testRows(), sent: map[int64]bool{}}
+	r := newRelay(store, newProducer(t, c))
+
+	n, err := r.Step(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n != 3 {
+		t.Fatalf("Step published %d rows, want 3", n)
+	}
+	for _, row := range store.rows {
+		if !store.sent[row.ID] {
+			t.Errorf("row %d not marked sent", row.ID)
+		}
+	}
+	got := readCommitted(t, c, 3)
+	if len(got) != 3 {
+		t.Fatalf("read_committed consumer saw %d records, want 3", len(got))
+	}
+	var orders []string
+	for _, rec := range got {
+		if rec.Topic == "orders" {
+			orders = append(orders, string(rec.Value))
+			if string(rec.Key) != "u-1" {
+				t.Errorf("orders record key = %q, want u-1", rec.Key)
+			}
+		}
+	}
+	if len(orders) != 2 || orders[0] != `{"n":1}` || orders[1] != `{"n":3}` {
+		t.Errorf("orders records = %v, want n=1 then n=3 (same key keeps id order)", orders)
+	}
+	for _, rec := range got {
+		if rec.Topic == "orders" && string(rec.Value) == `{"n":1}` {
+			want := map[string]string{"correlation-id": "o-1", "source": "order-service", "event-type": "order.created", "event-version": "1"}
+			for k, v := range want {
+				found := false
+				for _, h := range rec.Headers {
+					if h.Key == k && string(h.Value) == v {
+						found = true
+					}
+				}
+				if !found {
+					t.Errorf("header %s=%s missing from %v", k, v, rec.Headers)
+				}
+			}
+		}
+	}
+}
+
+func TestRelayAbortsOnFailureAndRetries(t *testing.T) {
+	c := newCluster(t)
+	store := &memStore{rows: testRows(), sent: map[int64]bool{}}
+	p := &flakyProducer{Client: newProducer(t, c), failFlush: 1}
+	r := newRelay(store, p)
+
+	if _, err := r.Step(context.Background()); err == nil {
+		t.Fatal("Step succeeded despite the injected failure")
+	}
+	if len(store.sent) != 0 {
+		t.Fatalf("rows marked sent after a failed publish: %v", store.sent)
+	}
+	if got := readCommitted(t, c, 0); len(got) != 0 {
+		t.Fatalf("read_committed consumer saw %d records of an aborted transaction", len(got))
+	}
+	if n, err := r.Step(context.Background()); err != nil || n != 3 {
+		t.Fatalf("retry Step = %d, %v; want 3, nil", n, err)
+	}
+	if got := readCommitted(t, c, 3); len(got) != 3 {
+		t.Fatalf("after retry saw %d records, want exactly 3", len(got))
+	}
+}
+
+func TestRelayRepublishesWithSameEventIDWhenMarkFails(t *testing.T) {
+	c := newCluster(t)
+	store := &memStore{rows: testRows()[:1], sent: map[int64]bool{}, failMark: 1}
+	r := newRelay(store, newProducer(t, c))
+
+	if _, err := r.Step(context.Background()); err == nil {
+		t.Fatal("Step hid the mark failure")
+	}
+	if n, err := r.Step(context.Background()); err != nil || n != 1 {
+		t.Fatalf("second Step = %d, %v; want 1, nil", n, err)
+	}
+	got := readCommitted(t, c, 2)
+	if len(got) != 2 {
+		t.Fatalf("saw %d records, want the row twice (at least once delivery)", len(got))
+	}
+	if string(got[0].Value) != string(got[1].Value) {
+		t.Fatalf("republished value differs: %s vs %s", got[0].Value, got[1].Value)
+	}
+	if !store.sent[1] {
+		t.Fatal("row not marked sent after the retry")
+	}
+	if n, _ := r.Step(context.Background()); n != 0 {
+		t.Fatalf("third Step published %d rows, want 0", n)
+	}
+}

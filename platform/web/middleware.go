@@ -1,0 +1,101 @@
+package web
+
+import (
+	"log/slog"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/stampede-dev/stampede/platform/telemetry"
+)
+
+// HeaderCorrelationID carries the correlation id between services.
+const HeaderCorrelationID = "X-Correlation-ID"
+
+// Metrics are the request metrics every service records.
+type Metrics struct {
+	requests *prometheus.CounterVec
+	duration *prometheus.HistogramVec
+}
+
+// NewMetrics registers the HTTP metrics of service on reg.
+func NewMetrics(reg prometheus.Registerer, service string) *Metrics {
+	m := &Metrics{
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name:        "stampede_http_requests_total",
+			Help:        "HTTP requests served, by route, method and status code.",
+			ConstLabels: prometheus.Labels{"service": service},
+		}, []string{"route", "method", "code"}),
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:        "stampede_http_request_duration_seconds",
+			Help:        "HTTP request duration, by route, method and status code.",
+			ConstLabels: prometheus.Labels{"service": service},
+			Buckets:     []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
+		}, []string{"route", "method", "code"}),
+	}
+	reg.MustRegister(m.requests, m.duration)
+	return m
+}
+
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+}
+
+func (s *statusRecorder) WriteHeader(code int) {
+	if s.status == 0 {
+		s.status = code
+	}
+	s.ResponseWriter.WriteHeader(code)
+}
+
+func (s *statusRecorder) Write(b []byte) (int, error) {
+	if s.status == 0 {
+		s.status = http.StatusOK
+	}
+	return s.ResponseWriter.Write(b)
+}
+
+// Middleware wraps a ServeMux: it takes or makes the correlation id, puts it
+// in the request context and the response, recovers panics as 500s, logs
+// failures and records metrics labelled with the matched route pattern.
+func Middleware(next http.Handler, log *slog.Logger, m *Metrics) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		// A request without a correlation id gets none here: the handler that
+		// creates an order uses the order id, as every later hop will.
+		if cid := r.Header.Get(HeaderCorrelationID); cid != "" && len(cid) <= 128 {
+			w.Header().Set(HeaderCorrelationID, cid)
+			r = r.WithContext(telemetry.WithCorrelationID(r.Context(), cid))
+		}
+		rec := &statusRecorder{ResponseWriter: w}
+		defer func() {
+			if p := recover(); p != nil {
+				log.ErrorContext(r.Context(), "panic in handler", "path", r.URL.Path, "panic", p)
+				if rec.status == 0 {
+					WriteError(rec, r, nil, Errorf(http.StatusInternalServerError, "", "internal error"))
+				}
+			}
+			if rec.status == 0 {
+				rec.status = http.StatusOK
+			}
+			route := r.Pattern // set by ServeMux on the request it was given
+			if route == "" {
+				route = "unmatched"
+			}
+			code := strconv.Itoa(rec.status)
+			if m != nil {
+				m.requests.WithLabelValues(route, r.Method, code).Inc()
+				m.duration.WithLabelValues(route, r.Method, code).Observe(time.Since(start).Seconds())
+			}
+			if rec.status >= 500 {
+				log.WarnContext(r.Context(), "request answered with server error", "route", route, "method", r.Method, "code", rec.status, "duration_ms", time.Since(start).Milliseconds())
+			} else {
+				log.DebugContext(r.Context(), "request", "route", route, "method", r.Method, "code", rec.status, "duration_ms", time.Since(start).Milliseconds())
+			}
+		}()
+		next.ServeHTTP(rec, r)
+	})
+}

@@ -1,0 +1,117 @@
+// Package web holds what every Stampede HTTP service shares: JSON responses,
+// errors that name the offending field, request-body limits, and the
+// middleware that carries the correlation id and records request metrics.
+//
+// It must never know about any one service's routes or types.
+package web
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"mime"
+	"net"
+	"net/http"
+	"time"
+)
+
+// Error is an error that knows its HTTP status and, for bad input, the field it is about.
+type Error struct {
+	Status  int
+	Message string // short machine-friendly code or sentence, sent as "error"
+	Field   string // e.g. "items[0].qty"; empty when not about one field
+	Extra   map[string]any
+}
+
+func (e *Error) Error() string {
+	if e.Field != "" {
+		return fmt.Sprintf("%s: %s", e.Field, e.Message)
+	}
+	return e.Message
+}
+
+// Errorf returns an *Error for status about field.
+func Errorf(status int, field, format string, args ...any) *Error {
+	return &Error{Status: status, Field: field, Message: fmt.Sprintf(format, args...)}
+}
+
+// WriteJSON writes v as JSON with status.
+func WriteJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(v)
+}
+
+// WriteError writes err as {"error": ..., "field": ...}. Errors that are not
+// *Error are internal: they are logged and answered with a 500 that hides them.
+func WriteError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err error) {
+	var we *Error
+	if !errors.As(err, &we) {
+		if log != nil {
+			log.ErrorContext(r.Context(), "request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+		}
+		we = &Error{Status: http.StatusInternalServerError, Message: "internal error"}
+	}
+	body := map[string]any{"error": we.Message}
+	if we.Field != "" {
+		body["field"] = we.Field
+	}
+	for k, v := range we.Extra {
+		body[k] = v
+	}
+	WriteJSON(w, we.Status, body)
+}
+
+// ReadJSONBody checks the content type and size of a JSON request body and
+// returns it: 415 when it is not JSON, 413 when over max bytes, 400 when it
+// is not valid JSON. The caller decodes and validates the fields.
+func ReadJSONBody(r *http.Request, max int64) ([]byte, error) {
+	ct := r.Header.Get("Content-Type")
+	mt, _, err := mime.ParseMediaType(ct)
+	if ct == "" || err != nil || mt != "application/json" {
+		return nil, Errorf(http.StatusUnsupportedMediaType, "Content-Type", "content type must be application/json")
+	}
+	body, err := io.ReadAll(io.LimitReader(r.Body, max+1))
+	if err != nil {
+		return nil, Errorf(http.StatusBadRequest, "", "read body: %v", err)
+	}
+	if int64(len(body)) > max {
+		return nil, Errorf(http.StatusRequestEntityTooLarge, "", "body larger than %d bytes", max)
+	}
+	if !json.Valid(body) {
+		return nil, Errorf(http.StatusBadRequest, "", "invalid JSON")
+	}
+	return body, nil
+}
+
+// Serve runs h on addr until ctx is done, then shuts down gracefully within grace.
+// It fails at once, naming the address, when the port is taken.
+func Serve(ctx context.Context, addr string, h http.Handler, grace time.Duration) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s (is the port already in use?): %w", addr, err)
+	}
+	srv := &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       120 * time.Second,
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), grace)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		return fmt.Errorf("shut down %s: %w", addr, err)
+	}
+	return nil
+}
