@@ -27,7 +27,7 @@ projected from the saga's status events; POST /v1/orders/{id}/cancel asks the sa
 		brokers string
 		maxConn int
 	)
-	fs.IntVar(&port, "port", config.PortEnv(config.Orders), config.DefaultPorts[config.Orders], "HTTP port on 127.0.0.1")
+	fs.IntVar(&port, "port", config.PortEnv(config.Orders), config.Port(config.Orders), "HTTP port on 127.0.0.1")
 	fs.StringVar(&pgURL, "postgres-url", config.EnvPostgresURL, config.PostgresURL(), "PostgreSQL URL of the stampede database")
 	fs.StringVar(&brokers, "kafka-brokers", config.EnvKafkaBrokers, joinComma(config.KafkaBrokers()), "Kafka seed brokers")
 	fs.IntVar(&maxConn, "db-conns", "STAMPEDE_ORDERS_DB_CONNS", 20, "PostgreSQL connections")

@@ -39,7 +39,7 @@ relay.before-commit, relay.before-mark.`)
 		retention   time.Duration
 		instance    string
 	)
-	fs.IntVar(&port, "port", config.PortEnv(config.Relay), config.DefaultPorts[config.Relay], "port of /metrics and /healthz on 127.0.0.1")
+	fs.IntVar(&port, "port", config.PortEnv(config.Relay), config.Port(config.Relay), "port of /metrics and /healthz on 127.0.0.1")
 	fs.StringVar(&pgURL, "postgres-url", config.EnvPostgresURL, config.PostgresURL(), "PostgreSQL URL of the stampede database")
 	fs.StringVar(&brokers, "kafka-brokers", config.EnvKafkaBrokers, joinComma(config.KafkaBrokers()), "Kafka seed brokers")
 	fs.StringVar(&schemas, "schemas", "STAMPEDE_RELAY_SCHEMAS", relaySchemas, "comma-separated schemas whose outbox to publish")

@@ -118,7 +118,7 @@ kept unless --wipe.`+stackEnvHelp)
 
 func runStatus(ctx context.Context, args []string) error {
 	fs := config.NewFlagSet("stampede status", `Show every component: whether it runs, its pid and port, and whether its readiness
-check passes. Exits 1 when a started component is not ready.`+stackEnvHelp)
+check passes. Exits 0 only when every component runs (or is external) and is ready.`+stackEnvHelp)
 	var f stackFlags
 	f.register(fs)
 	if err := fs.Parse(args); err != nil {
@@ -136,6 +136,11 @@ check passes. Exits 1 when a started component is not ready.`+stackEnvHelp)
 		}
 		if st.State == "dead" {
 			return fmt.Errorf("%s died (its pid file remains; see `stampede logs %s`)", st.Name, st.Name)
+		}
+	}
+	for _, st := range states {
+		if st.State == "stopped" {
+			return fmt.Errorf("the stack is not fully up (%s is stopped): `stampede up` starts it", st.Name)
 		}
 	}
 	return nil

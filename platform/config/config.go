@@ -66,15 +66,21 @@ func PortEnv(name string) string {
 	return "STAMPEDE_" + strings.ToUpper(name) + "_PORT"
 }
 
-// Port returns the configured port of a component: STAMPEDE_<NAME>_PORT or the default.
-// An invalid value in the environment is reported by Validate; here it falls back.
+// EnvPortOffset shifts every default port by its value, so a second stack
+// (a developer's next to CI's, say) can run beside the first.
+const EnvPortOffset = "STAMPEDE_PORT_OFFSET"
+
+// Port returns the configured port of a component: STAMPEDE_<NAME>_PORT, or
+// the default shifted by STAMPEDE_PORT_OFFSET. An invalid value in the
+// environment is reported by Validate; here it falls back.
 func Port(name string) int {
 	if v := os.Getenv(PortEnv(name)); v != "" {
 		if p, err := strconv.Atoi(v); err == nil && p > 0 && p < 65536 {
 			return p
 		}
 	}
-	return DefaultPorts[name]
+	off, _ := strconv.Atoi(os.Getenv(EnvPortOffset))
+	return DefaultPorts[name] + off
 }
 
 // Addr returns host:port of a component on loopback.
@@ -84,6 +90,12 @@ func Addr(name string) string {
 
 // Validate checks every STAMPEDE_*_PORT in the environment and names the first bad one.
 func Validate() error {
+	if v := os.Getenv(EnvPortOffset); v != "" {
+		off, err := strconv.Atoi(v)
+		if err != nil || off < 0 || off > 40000 {
+			return fmt.Errorf("%s=%q: want a number between 0 and 40000", EnvPortOffset, v)
+		}
+	}
 	for name := range DefaultPorts {
 		env := PortEnv(name)
 		v := os.Getenv(env)

@@ -98,3 +98,18 @@ func TestUsageListsEnv(t *testing.T) {
 		}
 	}
 }
+
+func TestPortOffset(t *testing.T) {
+	t.Setenv(EnvPortOffset, "20000")
+	t.Setenv("STAMPEDE_REDIS_PORT", "7000")
+	if got, want := Port(Kafka), 29092; got != want {
+		t.Errorf("Port(kafka) with offset = %d, want %d", got, want)
+	}
+	if got, want := Port(Redis), 7000; got != want {
+		t.Errorf("Port(redis) with explicit port = %d, want %d (explicit beats offset)", got, want)
+	}
+	t.Setenv(EnvPortOffset, "-5")
+	if err := Validate(); err == nil || !strings.Contains(err.Error(), EnvPortOffset) {
+		t.Errorf("Validate() = %v, want an error naming %s", err, EnvPortOffset)
+	}
+}

@@ -1,0 +1,60 @@
+# Stampede: `make help` lists every target.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+export GOTOOLCHAIN := local
+export GOFLAGS := -buildvcs=false
+
+BIN      := $(CURDIR)/bin
+STAMPEDE := $(BIN)/stampede
+GO_PKGS  := ./...
+
+.PHONY: help
+help: ## help: list the targets
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / { split($$2, a, ": "); printf "  \033[1m%-18s\033[0m %s\n", $$1, substr($$2, length(a[1]) + 3) }' $(MAKEFILE_LIST)
+
+.PHONY: build
+build: ## build: build bin/stampede (the CLI and every platform process)
+	go build -o $(STAMPEDE) ./cmd/stampede
+
+.PHONY: temporal
+temporal: ## temporal: build bin/stampede-temporal, the embedded Temporal server (slow the first time)
+	@if [ ! -x $(BIN)/stampede-temporal ] || [ -n "$$(find cmd/stampede-temporal -newer $(BIN)/stampede-temporal -name '*.go' -o -newer $(BIN)/stampede-temporal -name go.mod | head -1)" ]; then \
+		echo "building bin/stampede-temporal (the Temporal server; several minutes cold on 2 cores)"; \
+		cd cmd/stampede-temporal && go build -o $(BIN)/stampede-temporal . ; \
+	fi
+
+.PHONY: up
+up: build temporal ## up: start the whole stack on 127.0.0.1 (installs what is missing)
+	$(STAMPEDE) up
+
+.PHONY: down
+down: ## down: stop everything up started (data kept; `bin/stampede down --wipe` deletes it)
+	@if [ -x $(STAMPEDE) ]; then $(STAMPEDE) down; else echo "nothing to stop: bin/stampede is not built"; fi
+
+.PHONY: status
+status: build ## status: show every component of the stack
+	$(STAMPEDE) status
+
+.PHONY: demo
+demo: up ## demo: start the stack, place sample orders, print the ports and where to look
+	$(STAMPEDE) demo
+
+.PHONY: test
+test: build temporal ## test: unit tests, then integration tests against the real stack (started and stopped here)
+	go test -count=1 $(GO_PKGS)
+	./scripts/integration.sh
+
+.PHONY: test-unit
+test-unit: ## test-unit: unit tests only (kfake, Temporal test suite; no stack needed)
+	go test -count=1 $(GO_PKGS)
+
+.PHONY: lint
+lint: ## lint: gofmt and go vet on every module
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+	go vet $(GO_PKGS)
+	@for m in cmd/stampede-temporal xk6-orders; do if [ -f $$m/go.mod ]; then (cd $$m && go vet ./...) || exit 1; fi; done
+
+.PHONY: clean
+clean: ## clean: remove bin/ (keeps .stampede/ data and results/)
+	rm -rf $(BIN)

@@ -1,0 +1,93 @@
+// Package notification delivers order notifications in the background: the
+// saga enqueues one task per (order, template) on Redis with asynq, and the
+// Notifications service sends it on every channel the user has a contact for,
+// retrying exactly the channels that failed and never sending one twice.
+//
+// This file is the contract between the saga's notify activity (producer)
+// and the Notifications service (consumer). It must stay free of any
+// dependency on either side.
+package notification
+
+import (
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/hibiken/asynq"
+)
+
+// Queue is the asynq queue notifications go through.
+const Queue = "notifications"
+
+// Templates: each is its own asynq task type.
+const (
+	TemplateOrderShipped      = "order-shipped"
+	TemplateDeliveryConfirmed = "delivery-confirmed"
+	TemplateOrderFailed       = "order-failed"
+	TemplateOrderCancelled    = "order-cancelled"
+)
+
+// Templates lists every template.
+var Templates = []string{TemplateOrderShipped, TemplateDeliveryConfirmed, TemplateOrderFailed, TemplateOrderCancelled}
+
+// MaxAttempts is the total number of attempts of a task (asynq MaxRetry is one less).
+const MaxAttempts = 3
+
+// Retention keeps completed tasks inspectable for a day.
+const Retention = 24 * time.Hour
+
+// Payload is the body of a notification task.
+type Payload struct {
+	OrderID       string            `json:"orderId"`
+	UserID        string            `json:"userId"`
+	Template      string            `json:"template"`
+	CorrelationID string            `json:"correlationId"`
+	Data          map[string]string `json:"data,omitempty"` // e.g. trackingNumber, reason
+	RequestedAt   time.Time         `json:"requestedAt"`
+}
+
+// TaskID is the asynq task id of a notification: enqueuing the same
+// (order, template) twice is a no-op.
+func TaskID(orderID, template string) string { return orderID + ":" + template }
+
+// Validate checks the payload before it is enqueued or handled.
+func (p Payload) Validate() error {
+	switch {
+	case p.OrderID == "":
+		return fmt.Errorf("notification: orderId missing")
+	case p.UserID == "":
+		return fmt.Errorf("notification: userId missing")
+	}
+	for _, t := range Templates {
+		if p.Template == t {
+			return nil
+		}
+	}
+	return fmt.Errorf("notification: unknown template %q", p.Template)
+}
+
+// NewTask returns the asynq task for p with its id, queue, attempts and retention.
+func NewTask(p Payload) (*asynq.Task, error) {
+	if err := p.Validate(); err != nil {
+		return nil, err
+	}
+	b, err := json.Marshal(p)
+	if err != nil {
+		return nil, fmt.Errorf("notification: encode payload: %w", err)
+	}
+	return asynq.NewTask(p.Template, b,
+		asynq.TaskID(TaskID(p.OrderID, p.Template)),
+		asynq.Queue(Queue),
+		asynq.MaxRetry(MaxAttempts-1),
+		asynq.Retention(Retention),
+	), nil
+}
+
+// DecodePayload decodes and validates a task payload.
+func DecodePayload(b []byte) (Payload, error) {
+	var p Payload
+	if err := json.Unmarshal(b, &p); err != nil {
+		return p, fmt.Errorf("notification: decode payload: %w", err)
+	}
+	return p, p.Validate()
+}
