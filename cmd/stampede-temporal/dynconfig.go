@@ -1,0 +1,110 @@
+package main
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"go.temporal.io/server/common/dynamicconfig"
+	"gopkg.in/yaml.v3"
+)
+
+// tunedDynamicConfig is the dynamic config for one 2-core machine that runs
+// the whole Stampede stack and ~25-40 order sagas/s (each saga: ~5 activities
+// and a 1 s timer, so ~25-30 frontend calls and ~10 history writes per saga).
+//
+// What was chosen, and why:
+//
+//   - matching.numTaskqueue{Read,Write}Partitions 4 -> 1. Partitions spread a
+//     hot task queue over several matching hosts; here there is one host and
+//     one worker fleet. With 4, each poller waits on one partition, a task that
+//     lands on a partition without a waiting poller is forwarded to the root,
+//     and every partition keeps its own lease and ack level in the database.
+//     One partition means every poll can take every task (more sync matches,
+//     fewer polls, fewer task-queue writes).
+//   - frontend.rps and frontend.namespaceRPS 2400 -> 10000. 40 sagas/s is
+//     ~1,200 calls/s before polls and retries, and the limiter's burst is only
+//     2x: draining a backlog after a restart would be answered with
+//     ResourceExhausted. On 2 cores the CPU is the real limit, not a token bucket.
+//   - frontend.namespaceRPS.visibility 10 -> 100, as the Temporal CLI's dev
+//     server does: the Web UI, the launcher and the load checker list and count
+//     workflows, and 10/s starves them.
+//   - history.shardIOTimeout 5s -> 15s. With one SQLite writer, a burst queues
+//     writes behind each other; a write that waits past the timeout fails the
+//     shard operation, and the retries add load exactly when there is none to
+//     spare. A longer timeout turns overload into latency instead of errors.
+//   - The persistence QPS limits (history 9000, matching 3000, frontend 2000,
+//     visibility 9000) are left at their defaults: they are an order of
+//     magnitude above what this load needs (~400 writes/s) and above what
+//     SQLite on this disk can do, so raising them would change nothing.
+//   - Eager activity dispatch (system.enableActivityEagerExecution) and eager
+//     workflow start are on by default in v1.32: a workflow task completion that
+//     schedules an activity on the same task queue gets the activity back in
+//     the same response, skipping matching. They are stated here so an upgrade
+//     that flips a default does not silently cost throughput.
+//
+// For PostgreSQL, history.shardIOConcurrency is raised from 1 to 4 (see
+// postgresDynamicConfig): a shard serialises its workflow writes through a
+// semaphore of that size, so with 4 shards and concurrency 1 only four commits
+// can be in flight; SQLite has one writer connection, so it stays at 1 there.
+func tunedDynamicConfig() map[string]any {
+	return map[string]any{
+		dynamicconfig.MatchingNumTaskqueueReadPartitions.Key().String():           1,
+		dynamicconfig.MatchingNumTaskqueueWritePartitions.Key().String():          1,
+		dynamicconfig.FrontendRPS.Key().String():                                  10000,
+		dynamicconfig.FrontendMaxNamespaceRPSPerInstance.Key().String():           10000,
+		dynamicconfig.FrontendMaxNamespaceVisibilityRPSPerInstance.Key().String(): 100,
+		dynamicconfig.ShardIOTimeout.Key().String():                               15 * time.Second,
+		dynamicconfig.EnableActivityEagerExecution.Key().String():                 true,
+		dynamicconfig.EnableEagerWorkflowStart.Key().String():                     true,
+	}
+}
+
+// postgresDynamicConfig is added to tunedDynamicConfig when history lives in
+// PostgreSQL.
+func postgresDynamicConfig() map[string]any {
+	return map[string]any{
+		dynamicconfig.ShardIOConcurrency.Key().String(): 4,
+	}
+}
+
+// parseDynamicConfig turns KEY=VALUE pairs into dynamic config values. VALUE
+// is YAML, so numbers, booleans and durations ("5s") arrive typed the way the
+// server's own YAML file would give them.
+func parseDynamicConfig(pairs []string) (map[string]any, error) {
+	out := make(map[string]any, len(pairs))
+	for _, p := range pairs {
+		key, raw, ok := strings.Cut(p, "=")
+		key = strings.TrimSpace(key)
+		if !ok || key == "" {
+			return nil, fmt.Errorf("--dynamic-config %q: want KEY=VALUE", p)
+		}
+		var v any
+		if err := yaml.Unmarshal([]byte(raw), &v); err != nil {
+			return nil, fmt.Errorf("--dynamic-config %q: value is not YAML: %w", p, err)
+		}
+		out[key] = v
+	}
+	return out, nil
+}
+
+// buildDynamicConfig merges the tuned defaults, the backend's extras and the
+// user's overrides, in that order.
+func buildDynamicConfig(persistence string, overrides []string) (dynamicconfig.StaticClient, error) {
+	user, err := parseDynamicConfig(overrides)
+	if err != nil {
+		return nil, err
+	}
+	client := dynamicconfig.StaticClient{}
+	layers := []map[string]any{tunedDynamicConfig()}
+	if persistence == persistencePostgres {
+		layers = append(layers, postgresDynamicConfig())
+	}
+	layers = append(layers, user)
+	for _, layer := range layers {
+		for k, v := range layer {
+			client[dynamicconfig.MakeKey(k)] = v
+		}
+	}
+	return client, nil
+}

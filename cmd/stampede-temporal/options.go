@@ -1,0 +1,193 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"strconv"
+	"strings"
+)
+
+// Persistence backends the server can run on.
+const (
+	persistenceSQLite   = "sqlite"
+	persistencePostgres = "postgres"
+)
+
+// options is everything the command line and the environment can set.
+// Each flag falls back to an environment variable, then to a default.
+type options struct {
+	IP            string
+	Port          int
+	UIPort        int
+	MetricsPort   int
+	DataDir       string
+	Persistence   string
+	PostgresURL   string
+	HistoryShards int
+	Namespace     string
+	LogLevel      string
+	DynamicConfig []string
+}
+
+// stringList is a repeatable flag.
+type stringList []string
+
+func (l *stringList) String() string { return strings.Join(*l, " ") }
+
+func (l *stringList) Set(v string) error {
+	*l = append(*l, v)
+	return nil
+}
+
+// parseOptions reads args (without the program name) with getenv as the
+// environment. A flag beats its environment variable, which beats the default.
+func parseOptions(args []string, getenv func(string) string, usageOut io.Writer) (options, error) {
+	var o options
+	fs := flag.NewFlagSet("stampede-temporal", flag.ContinueOnError)
+	fs.SetOutput(usageOut)
+
+	var envErrs []error
+	str := func(p *string, name, env, def, usage string) {
+		if v := getenv(env); v != "" {
+			def = v
+		}
+		fs.StringVar(p, name, def, fmt.Sprintf("%s (env %s)", usage, env))
+	}
+	num := func(p *int, name, env string, def int, usage string) {
+		if v := getenv(env); v != "" {
+			n, err := strconv.Atoi(v)
+			if err != nil {
+				envErrs = append(envErrs, fmt.Errorf("%s=%q: not a number", env, v))
+			} else {
+				def = n
+			}
+		}
+		fs.IntVar(p, name, def, fmt.Sprintf("%s (env %s)", usage, env))
+	}
+
+	str(&o.IP, "ip", "STAMPEDE_TEMPORAL_IP", "127.0.0.1",
+		"address every listener binds to; must be a loopback address")
+	num(&o.Port, "port", "STAMPEDE_TEMPORAL_PORT", 7233,
+		"frontend gRPC port: SDK clients, the Web UI and the grpc.health.v1 readiness check")
+	num(&o.UIPort, "ui-port", "STAMPEDE_TEMPORAL_UI_PORT", 8233,
+		"Web UI port; 0 disables the UI")
+	num(&o.MetricsPort, "metrics-port", "STAMPEDE_TEMPORAL_METRICS_PORT", 8234,
+		"port of the server's Prometheus /metrics; 0 disables it")
+	str(&o.DataDir, "data-dir", "STAMPEDE_TEMPORAL_DATA_DIR", ".stampede/data/temporal",
+		"directory of the SQLite files temporal.db and temporal_visibility.db")
+	str(&o.Persistence, "persistence", "STAMPEDE_TEMPORAL_PERSISTENCE", persistenceSQLite,
+		"where history lives: sqlite (files under --data-dir) or postgres (--postgres-url)")
+	str(&o.PostgresURL, "postgres-url", "STAMPEDE_TEMPORAL_POSTGRES_URL", "",
+		"PostgreSQL URL for --persistence postgres, e.g. postgres://postgres@127.0.0.1:5432/temporal?sslmode=disable;\n"+
+			"the database named in the path and <name>_visibility are created, and the schema applied, if missing")
+	num(&o.HistoryShards, "history-shards", "STAMPEDE_TEMPORAL_HISTORY_SHARDS", 0,
+		"number of history shards; 0 means 1 for sqlite and 4 for postgres.\n"+
+			"Fixed forever when a store is first used: a different count later is refused")
+	str(&o.Namespace, "namespace", "STAMPEDE_TEMPORAL_NAMESPACE", "default",
+		"namespace created at start if missing (retention 1 day), with the OrderId and UserId search attributes")
+	str(&o.LogLevel, "log-level", "STAMPEDE_TEMPORAL_LOG_LEVEL", "warn",
+		"server log level: debug, info, warn or error (JSON lines on stderr)")
+
+	var dyn stringList
+	fs.Var(&dyn, "dynamic-config",
+		"dynamic config override KEY=VALUE, repeatable; VALUE is YAML (100, true, 5s, \"text\").\n"+
+			"Applied over the tuned defaults (env STAMPEDE_TEMPORAL_DYNAMIC_CONFIG, space-separated; flags replace it)")
+
+	fs.Usage = func() {
+		fmt.Fprintf(usageOut, "Usage: stampede-temporal [flags]\n\n"+
+			"Runs a single-node Temporal server (frontend, history, matching, worker) with the Web UI,\n"+
+			"bound to loopback. Ready when grpc.health.v1 Check on --port answers SERVING; that happens only\n"+
+			"after the namespace and its search attributes exist. Stops cleanly on SIGINT or SIGTERM.\n\nFlags:\n")
+		fs.PrintDefaults()
+	}
+
+	if err := fs.Parse(args); err != nil {
+		return options{}, err
+	}
+	if fs.NArg() > 0 {
+		return options{}, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	if err := errors.Join(envErrs...); err != nil {
+		return options{}, err
+	}
+	o.DynamicConfig = dyn
+	if v := getenv("STAMPEDE_TEMPORAL_DYNAMIC_CONFIG"); len(dyn) == 0 && v != "" {
+		o.DynamicConfig = strings.Fields(v)
+	}
+	if o.HistoryShards == 0 {
+		o.HistoryShards = defaultShards(o.Persistence)
+	}
+	return o, o.validate()
+}
+
+// defaultShards is the shard count used when none was asked for. SQLite has
+// one writer, so more shards only add contention; PostgreSQL writes shards in
+// parallel.
+func defaultShards(persistence string) int {
+	if persistence == persistencePostgres {
+		return 4
+	}
+	return 1
+}
+
+func (o options) validate() error {
+	ip := net.ParseIP(o.IP)
+	if ip == nil {
+		return fmt.Errorf("--ip %q: not an IP address", o.IP)
+	}
+	if !ip.IsLoopback() {
+		return fmt.Errorf("--ip %q: only loopback addresses are allowed", o.IP)
+	}
+	ports := []struct {
+		name string
+		port int
+		zero bool
+	}{
+		{"--port", o.Port, false},
+		{"--ui-port", o.UIPort, true},
+		{"--metrics-port", o.MetricsPort, true},
+	}
+	seen := map[int]string{}
+	for _, p := range ports {
+		if p.port == 0 && p.zero {
+			continue
+		}
+		if p.port < 1 || p.port > 65535 {
+			return fmt.Errorf("%s %d: not a port number", p.name, p.port)
+		}
+		if other, ok := seen[p.port]; ok {
+			return fmt.Errorf("%s %d: already used by %s", p.name, p.port, other)
+		}
+		seen[p.port] = p.name
+	}
+	switch o.Persistence {
+	case persistenceSQLite:
+		if o.DataDir == "" {
+			return errors.New("--data-dir must not be empty with --persistence sqlite")
+		}
+	case persistencePostgres:
+		if o.PostgresURL == "" {
+			return errors.New("--postgres-url is required with --persistence postgres")
+		}
+	default:
+		return fmt.Errorf("--persistence %q: want sqlite or postgres", o.Persistence)
+	}
+	if o.HistoryShards < 1 {
+		return fmt.Errorf("--history-shards %d: must be at least 1", o.HistoryShards)
+	}
+	if o.Namespace == "" {
+		return errors.New("--namespace must not be empty")
+	}
+	switch o.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		return fmt.Errorf("--log-level %q: want debug, info, warn or error", o.LogLevel)
+	}
+	if _, err := parseDynamicConfig(o.DynamicConfig); err != nil {
+		return err
+	}
+	return nil
+}
