@@ -23,9 +23,18 @@ type CancelRefused struct{ Reason string }
 
 func (e *CancelRefused) Error() string { return "order: cancel refused: " + e.Reason }
 
+// Orders is what the API needs from its store.
+type Orders interface {
+	Create(ctx context.Context, req CreateRequest, key, correlationID string, now time.Time) (CreateResponse, bool, error)
+	Get(ctx context.Context, id string) (Order, error)
+	List(ctx context.Context, since time.Time, cursor string, limit int) (List, error)
+}
+
+var _ Orders = (*Store)(nil)
+
 // Service is the Orders HTTP API.
 type Service struct {
-	Store     *Store
+	Store     Orders
 	Log       *slog.Logger
 	Canceller Canceller // nil: cancellation answers 503
 	Ready     func(context.Context) error
@@ -39,6 +48,10 @@ func (s *Service) Router() *http.ServeMux {
 	mux.HandleFunc("GET /v1/orders", s.list)
 	mux.HandleFunc("GET /v1/orders/{id}", s.get)
 	mux.HandleFunc("POST /v1/orders/{id}/cancel", s.cancel)
+	mux.HandleFunc("GET /openapi.yaml", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/yaml")
+		w.Write(OpenAPI)
+	})
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		web.WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})

@@ -1,0 +1,254 @@
+//go:build integration
+
+package order_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/stampede-dev/stampede/platform/config"
+	"github.com/stampede-dev/stampede/platform/event"
+	"github.com/stampede-dev/stampede/platform/kafka"
+	"github.com/stampede-dev/stampede/platform/order"
+	"github.com/stampede-dev/stampede/platform/stacktest"
+)
+
+func orderBody(user string) string {
+	return fmt.Sprintf(`{"userId":%q,"currency":"USD","items":[{"sku":"SKU-00001","qty":2,"priceCents":1999},{"sku":"SKU-00002","qty":1,"priceCents":500}],
+ "shippingAddress":{"name":"Ada","line1":"1 Main St","city":"Springfield","postalCode":"12345","country":"US"},
+ "payment":{"method":"card","token":"tok_visa"}}`, user)
+}
+
+func post(t *testing.T, body, key string) (int, map[string]any) {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, stacktest.URL(config.Orders)+"/v1/orders", strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	if key != "" {
+		req.Header.Set(order.HeaderIdempotencyKey, key)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("POST /v1/orders: %v", err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	var m map[string]any
+	json.Unmarshal(b, &m)
+	return resp.StatusCode, m
+}
+
+func count(t *testing.T, sql string, args ...any) int {
+	t.Helper()
+	var n int
+	if err := stacktest.DB(t, order.Schema).QueryRow(context.Background(), sql, args...).Scan(&n); err != nil {
+		t.Fatalf("%s: %v", sql, err)
+	}
+	return n
+}
+
+func TestOrderCreatedOnTopicOnceWithAnalyticsInSameTransaction(t *testing.T) {
+	cl := stacktest.Consumer(t, event.TopicOrders, event.TopicAnalytics)
+	user := "u-it-" + uuid.NewString()[:8]
+	code, resp := post(t, orderBody(user), "")
+	if code != http.StatusAccepted {
+		t.Fatalf("POST = %d %v, want 202", code, resp)
+	}
+	id := resp["orderId"].(string)
+
+	mine := func(recs []*kgo.Record) (created, analytics []*kgo.Record) {
+		for _, r := range recs {
+			env, err := event.Decode(r.Value)
+			if err != nil {
+				continue
+			}
+			switch {
+			case env.Type == event.TypeOrderCreated && r.Topic == event.TopicOrders:
+				if oc, err := event.DecodeData[event.OrderCreated](env); err == nil && oc.OrderID == id {
+					created = append(created, r)
+				}
+			case env.Type == event.TypeAnalyticsOrder && r.Topic == event.TopicAnalytics:
+				if a, err := event.DecodeData[event.AnalyticsOrder](env); err == nil && a.OrderID == id {
+					analytics = append(analytics, r)
+				}
+			}
+		}
+		return
+	}
+	// Wait for both, then keep reading a little to catch any duplicate.
+	var seenAt time.Time
+	recs := stacktest.Collect(cl, 15*time.Second, func(recs []*kgo.Record) bool {
+		c, a := mine(recs)
+		if len(c) > 0 && len(a) > 0 && seenAt.IsZero() {
+			seenAt = time.Now()
+		}
+		return !seenAt.IsZero() && time.Since(seenAt) > 2*time.Second
+	})
+	created, analytics := mine(recs)
+	if len(created) != 1 || len(analytics) != 1 {
+		t.Fatalf("read_committed consumer saw %d order.created and %d analytics events for %s, want exactly 1 each", len(created), len(analytics), id)
+	}
+	c, a := created[0], analytics[0]
+	if got := string(c.Key); got != user {
+		t.Errorf("order.created key = %q, want the user id %q", got, user)
+	}
+	for k, want := range map[string]string{
+		event.HeaderCorrelationID: id, event.HeaderSource: order.Source,
+		event.HeaderEventType: event.TypeOrderCreated, event.HeaderEventVersion: "1",
+	} {
+		if got := kafka.Header(c, k); got != want {
+			t.Errorf("header %s = %q, want %q", k, got, want)
+		}
+	}
+	if got := string(a.Key); got != id {
+		t.Errorf("analytics key = %q, want the order id", got)
+	}
+	// One Kafka transaction: the same producer id and epoch wrote both.
+	if c.ProducerID != a.ProducerID || c.ProducerEpoch != a.ProducerEpoch || c.ProducerID < 0 {
+		t.Errorf("order.created (producer %d/%d) and analytics (producer %d/%d) were not written by one transactional producer",
+			c.ProducerID, c.ProducerEpoch, a.ProducerID, a.ProducerEpoch)
+	}
+	env, _ := event.Decode(c.Value)
+	oc, _ := event.DecodeData[event.OrderCreated](env)
+	if oc.TotalCents != 2*1999+500 || oc.Currency != "USD" || len(oc.Items) != 2 {
+		t.Errorf("order.created payload = %+v", oc)
+	}
+}
+
+func TestBadInputWritesNothing(t *testing.T) {
+	before := count(t, "SELECT count(*) FROM orders") + count(t, "SELECT count(*) FROM outbox")
+	bodies := map[string]string{
+		"qty 0":          strings.Replace(orderBody("u-1"), `"qty":2`, `"qty":0`, 1),
+		"unknown field":  strings.Replace(orderBody("u-1"), `"userId"`, `"coupon":"x","userId"`, 1),
+		"bad currency":   strings.Replace(orderBody("u-1"), `"USD"`, `"ZZZ"`, 1),
+		"no token":       strings.Replace(orderBody("u-1"), `"token":"tok_visa"`, `"token":""`, 1),
+		"bad country":    strings.Replace(orderBody("u-1"), `"US"`, `"USA"`, 1),
+		"invalid json":   `{"userId":`,
+		"fraction price": strings.Replace(orderBody("u-1"), `"priceCents":500`, `"priceCents":5.5`, 1),
+	}
+	for name, body := range bodies {
+		code, resp := post(t, body, "")
+		if code < 400 || code >= 500 {
+			t.Errorf("%s: code %d, want 4xx (%v)", name, code, resp)
+		}
+	}
+	if after := count(t, "SELECT count(*) FROM orders") + count(t, "SELECT count(*) FROM outbox"); after != before {
+		t.Errorf("bad input wrote %d rows to orders/outbox", after-before)
+	}
+}
+
+func TestIdempotencyKey(t *testing.T) {
+	key := "it-" + uuid.NewString()
+	body := orderBody("u-42")
+
+	code1, r1 := post(t, body, key)
+	code2, r2 := post(t, strings.ReplaceAll(body, "\n", ""), key) // same body, other formatting
+	if code1 != http.StatusAccepted || code2 != http.StatusAccepted {
+		t.Fatalf("first %d, replay %d; want 202 both", code1, code2)
+	}
+	if r1["orderId"] != r2["orderId"] {
+		t.Fatalf("replay returned order %v, first was %v", r2["orderId"], r1["orderId"])
+	}
+	if n := count(t, "SELECT count(*) FROM orders WHERE idempotency_key = $1", key); n != 1 {
+		t.Fatalf("%d orders for one key, want 1", n)
+	}
+	if n := count(t, "SELECT count(*) FROM outbox WHERE convert_from(value, 'UTF8')::jsonb #>> '{data,orderId}' = $1", r1["orderId"]); n != 2 {
+		t.Fatalf("%d outbox rows for the order, want 2 (order.created + analytics): a replay must write nothing", n)
+	}
+
+	code3, r3 := post(t, orderBody("u-43"), key)
+	if code3 != http.StatusUnprocessableEntity || r3["field"] != order.HeaderIdempotencyKey {
+		t.Fatalf("same key, other body = %d %v; want 422 naming Idempotency-Key", code3, r3)
+	}
+}
+
+func TestIdempotencyKeyInFlightIsConflict(t *testing.T) {
+	key := "it-" + uuid.NewString()
+	// Hold the key's lock as an in-flight request would.
+	db := stacktest.DB(t, order.Schema)
+	ctx := context.Background()
+	conn, err := db.Acquire(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Release()
+	tx, err := conn.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", "idem:"+key); err != nil {
+		t.Fatal(err)
+	}
+	code, resp := post(t, orderBody("u-44"), key)
+	tx.Rollback(ctx)
+	if code != http.StatusConflict {
+		t.Fatalf("duplicate while in flight = %d %v, want 409", code, resp)
+	}
+	if code, _ := post(t, orderBody("u-44"), key); code != http.StatusAccepted {
+		t.Fatalf("after the first finished = %d, want 202", code)
+	}
+}
+
+func TestIdempotencyKeyRaceMakesOneOrder(t *testing.T) {
+	key := "it-" + uuid.NewString()
+	body := orderBody("u-45")
+	var wg sync.WaitGroup
+	codes := make([]int, 20)
+	ids := make([]any, 20)
+	for i := range codes {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var r map[string]any
+			codes[i], r = post(t, body, key)
+			ids[i] = r["orderId"]
+		}()
+	}
+	wg.Wait()
+	var first any
+	for i, c := range codes {
+		switch c {
+		case http.StatusAccepted:
+			if first == nil {
+				first = ids[i]
+			} else if ids[i] != first {
+				t.Errorf("two different orders for one key: %v and %v", first, ids[i])
+			}
+		case http.StatusConflict:
+		default:
+			t.Errorf("concurrent duplicate answered %d, want 202 or 409", c)
+		}
+	}
+	if n := count(t, "SELECT count(*) FROM orders WHERE idempotency_key = $1", key); n != 1 {
+		t.Fatalf("%d orders for one key under a race, want 1", n)
+	}
+}
+
+func TestGetShowsOrderAndHistory(t *testing.T) {
+	_, r := post(t, orderBody("u-46"), "")
+	id := r["orderId"].(string)
+	resp, err := http.Get(stacktest.URL(config.Orders) + "/v1/orders/" + id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var o order.Order
+	json.NewDecoder(resp.Body).Decode(&o)
+	if resp.StatusCode != 200 || o.OrderID != id || len(o.History) == 0 || o.History[0].Status != order.StatusPending {
+		t.Fatalf("GET = %d %+v, want the order with a pending first history entry", resp.StatusCode, o)
+	}
+	resp, _ = http.Get(stacktest.URL(config.Orders) + "/v1/orders/" + uuid.NewString())
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNotFound {
+		t.Fatalf("GET unknown = %d, want 404", resp.StatusCode)
+	}
+}
