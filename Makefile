@@ -58,3 +58,7 @@ lint: ## lint: gofmt and go vet on every module
 .PHONY: clean
 clean: ## clean: remove bin/ (keeps .stampede/ data and results/)
 	rm -rf $(BIN)
+
+.PHONY: bench
+bench: build ## bench: measure the running stack (Orders accept latency, commit -> visible); writes results/bench/
+	$(STAMPEDE) bench orders --rate 50 --duration 60s

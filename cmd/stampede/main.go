@@ -30,6 +30,7 @@ var commands = map[string]command{
 	"logs":   {"print or follow a component's log", runLogs},
 	"serve":  {"run one platform process (orders, relay, toxiproxy, ...)", runServe},
 	"demo":   {"start the stack, place sample orders and show where to look", runDemo},
+	"bench":  {"measure the running stack (accept latency, commit -> visible, ...)", runBench},
 }
 
 func main() {
