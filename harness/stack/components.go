@@ -29,6 +29,7 @@ func New(o Options) *Stack {
 	comps := []Component{
 		Postgres(),
 		Redis(),
+		Prometheus(),
 		Kafka(o.Replication, o.KafkaHeap),
 		Temporal(),
 		Toxiproxy(),

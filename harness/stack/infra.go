@@ -347,14 +347,16 @@ num.io.threads=4
 func Temporal() Component {
 	port := config.Port(config.Temporal)
 	c := Component{Name: config.Temporal, Port: port,
-		Ports:   []int{config.Port(config.TemporalUI), config.Port(config.TemporalMetrics)},
-		Timeout: 120 * time.Second}
+		Ports:       []int{config.Port(config.TemporalUI), config.Port(config.TemporalMetrics)},
+		Timeout:     120 * time.Second,
+		MetricsAddr: config.Addr(config.TemporalMetrics)}
 	c.Ready = func(ctx context.Context) error {
 		return pingTemporal(ctx, config.TemporalAddress(), config.TemporalNamespace())
 	}
 	if config.External(config.Temporal) {
 		c.External = config.TemporalAddress()
 		c.Ports = nil
+		c.MetricsAddr = ""
 		return c
 	}
 	c.Command = func(s *Stack) (*exec.Cmd, *syscall.Credential, error) {
@@ -388,7 +390,8 @@ func pingTemporal(ctx context.Context, addr, namespace string) error {
 // Toxiproxy is the embedded toxiproxy server with the payments proxy.
 func Toxiproxy() Component {
 	port := config.Port(config.Toxiproxy)
-	c := Component{Name: config.Toxiproxy, Port: port, Ports: []int{config.Port(config.PaymentsProxy)}, Timeout: 20 * time.Second}
+	c := Component{Name: config.Toxiproxy, Port: port, Ports: []int{config.Port(config.PaymentsProxy)}, Timeout: 20 * time.Second,
+		MetricsAddr: config.Addr(config.Toxiproxy)}
 	c.Command = func(s *Stack) (*exec.Cmd, *syscall.Credential, error) {
 		return s.self("serve", "toxiproxy"), nil, nil
 	}
@@ -399,7 +402,7 @@ func Toxiproxy() Component {
 // Service is a platform process started as `stampede serve NAME args...`,
 // ready when its readiness URL answers 200.
 func Service(name string, port int, readyPath string, args ...string) Component {
-	c := Component{Name: name, Port: port, Timeout: 60 * time.Second}
+	c := Component{Name: name, Port: port, Timeout: 60 * time.Second, MetricsAddr: fmt.Sprintf("%s:%d", config.Host, port)}
 	c.Command = func(s *Stack) (*exec.Cmd, *syscall.Credential, error) {
 		return s.self(append([]string{"serve"}, args...)...), nil, nil
 	}

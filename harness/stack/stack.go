@@ -40,6 +40,8 @@ type Component struct {
 	Timeout time.Duration
 	// After runs once the component is ready, on every up (idempotent).
 	After func(ctx context.Context, s *Stack) error
+	// MetricsAddr is host:port of its Prometheus /metrics endpoint, when it has one.
+	MetricsAddr string
 }
 
 // Stack is a set of components and where their state lives.

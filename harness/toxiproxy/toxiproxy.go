@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/Shopify/toxiproxy/v2"
+	"github.com/Shopify/toxiproxy/v2/collectors"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 
@@ -30,6 +31,8 @@ type Proxy struct {
 func Serve(ctx context.Context, apiAddr string, proxies []Proxy) error {
 	logger := zerolog.New(os.Stderr).With().Timestamp().Str("service", "toxiproxy").Logger().Level(zerolog.InfoLevel)
 	srv := toxiproxy.NewServer(toxiproxy.NewMetricsContainer(prometheus.NewRegistry()), logger)
+	// Per-proxy byte counters on /metrics, so dashboards see traffic stop during a fault.
+	srv.Metrics.ProxyMetrics = collectors.NewProxyMetricCollectors()
 	for _, p := range proxies {
 		proxy := toxiproxy.NewProxy(srv, p.Name, p.Listen, p.Upstream)
 		if err := srv.Collection.Add(proxy, true); err != nil {
