@@ -23,6 +23,7 @@ type options struct {
 	Port          int
 	UIPort        int
 	MetricsPort   int
+	PProfPort     int
 	DataDir       string
 	Persistence   string
 	PostgresURL   string
@@ -76,6 +77,8 @@ func parseOptions(args []string, getenv func(string) string, usageOut io.Writer)
 		"Web UI port; 0 disables the UI")
 	num(&o.MetricsPort, "metrics-port", "STAMPEDE_TEMPORAL_METRICS_PORT", 8234,
 		"port of the server's Prometheus /metrics; 0 disables it")
+	num(&o.PProfPort, "pprof-port", "STAMPEDE_TEMPORAL_PPROF_PORT", 0,
+		"port of Go's /debug/pprof for profiling the server; 0 (default) disables it")
 	str(&o.DataDir, "data-dir", "STAMPEDE_TEMPORAL_DATA_DIR", ".stampede/data/temporal",
 		"directory of the SQLite files temporal.db and temporal_visibility.db")
 	str(&o.Persistence, "persistence", "STAMPEDE_TEMPORAL_PERSISTENCE", persistenceSQLite,
@@ -149,6 +152,7 @@ func (o options) validate() error {
 		{"--port", o.Port, false},
 		{"--ui-port", o.UIPort, true},
 		{"--metrics-port", o.MetricsPort, true},
+		{"--pprof-port", o.PProfPort, true},
 	}
 	seen := map[int]string{}
 	for _, p := range ports {

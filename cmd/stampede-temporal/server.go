@@ -44,6 +44,7 @@ func portsFree(o options) error {
 		{"frontend gRPC port (--port)", o.Port},
 		{"Web UI port (--ui-port)", o.UIPort},
 		{"metrics port (--metrics-port)", o.MetricsPort},
+		{"pprof port (--pprof-port)", o.PProfPort},
 	}
 	for _, p := range ports {
 		if p.port == 0 {
@@ -87,6 +88,8 @@ func serverConfig(o options, st store) (*config.Config, error) {
 			HandlerPath:   "/metrics",
 		}}
 	}
+	conf.Global.PProf.Port = o.PProfPort
+	conf.Global.PProf.Host = o.IP
 	conf.Persistence.NumHistoryShards = int32(o.HistoryShards)
 	conf.Persistence.DefaultStore = "main"
 	conf.Persistence.VisibilityStore = "visibility"

@@ -187,9 +187,10 @@ func prepareDB(kind string, cfg config.SQL, schemaName, version string, logger l
 	if err != nil {
 		return fmt.Errorf("list tables: %w", err)
 	}
-	fresh := len(tables) == 0
 	switch {
-	case fresh && kind == persistenceSQLite:
+	case len(tables) > 0:
+		// An existing store: only the upgrade steps below apply.
+	case kind == persistenceSQLite:
 		// SQLite's versioned dirs start after its base schema.sql, so a new
 		// file gets schema.sql stamped with the version it matches.
 		err = schema.NewSetupSchemaTask(conn, &schema.SetupConfig{
@@ -197,9 +198,8 @@ func prepareDB(kind string, cfg config.SQL, schemaName, version string, logger l
 			InitialVersion: version,
 		}, logger).Run()
 	default:
-		// PostgreSQL: version tables at 0.0, then every versioned step (the
-		// same as temporal-sql-tool setup-schema -v 0.0 && update-schema).
-		// On an existing store this is a no-op or an upgrade.
+		// PostgreSQL: version tables at 0.0, then every versioned step below
+		// (the same as temporal-sql-tool setup-schema -v 0.0 && update-schema).
 		err = schema.NewSetupSchemaTask(conn, &schema.SetupConfig{InitialVersion: "0.0"}, logger).Run()
 	}
 	if err != nil {

@@ -20,7 +20,10 @@ import (
 	"math"
 	"os"
 	"os/signal"
+	"runtime"
 	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -66,6 +69,10 @@ type config struct {
 	timer       time.Duration
 	maxP99      time.Duration
 	concurrency int
+	wfPollers   int
+	local       bool
+	serverPID   int
+	actPollers  int
 }
 
 func parse(args []string) (config, error) {
@@ -85,6 +92,10 @@ func parse(args []string) (config, error) {
 	fs.DurationVar(&c.timer, "timer", time.Second, "the saga's timer")
 	fs.DurationVar(&c.maxP99, "max-p99", 0, "a run keeps up if every saga completed and p99 <= this; default timer + 2s")
 	fs.IntVar(&c.concurrency, "worker-slots", 200, "worker's concurrent workflow tasks and activities")
+	fs.IntVar(&c.wfPollers, "workflow-pollers", 16, "worker's concurrent workflow task polls (sticky and normal queue)")
+	fs.BoolVar(&c.local, "local-activities", false, "run the steps as local activities (no activity tasks through the server)")
+	fs.IntVar(&c.serverPID, "server-pid", 0, "if set, also report that process's CPU use over the run (Linux /proc)")
+	fs.IntVar(&c.actPollers, "activity-pollers", 8, "worker's concurrent activity task polls")
 	if err := fs.Parse(args); err != nil {
 		return config{}, err
 	}
@@ -122,8 +133,8 @@ func run(ctx context.Context, args []string) error {
 	w := worker.New(cl, c.taskQueue, worker.Options{
 		MaxConcurrentWorkflowTaskExecutionSize: c.concurrency,
 		MaxConcurrentActivityExecutionSize:     c.concurrency,
-		MaxConcurrentWorkflowTaskPollers:       4,
-		MaxConcurrentActivityTaskPollers:       4,
+		MaxConcurrentWorkflowTaskPollers:       c.wfPollers,
+		MaxConcurrentActivityTaskPollers:       c.actPollers,
 	})
 	w.RegisterWorkflowWithOptions(Saga, workflow.RegisterOptions{Name: "LoadcheckSaga"})
 	w.RegisterActivity(acts)
@@ -170,6 +181,7 @@ type SagaInput struct {
 	OrderID    string
 	Activities int
 	Timer      time.Duration
+	Local      bool
 }
 
 // Saga is shaped like the order saga: steps, a timer, a last step.
@@ -178,10 +190,18 @@ func Saga(ctx workflow.Context, in SagaInput) (int, error) {
 		StartToCloseTimeout: 10 * time.Second,
 		RetryPolicy:         &temporal.RetryPolicy{InitialInterval: 100 * time.Millisecond},
 	})
+	ctx = workflow.WithLocalActivityOptions(ctx, workflow.LocalActivityOptions{
+		StartToCloseTimeout: 10 * time.Second,
+		RetryPolicy:         &temporal.RetryPolicy{InitialInterval: 100 * time.Millisecond},
+	})
+	exec := workflow.ExecuteActivity
+	if in.Local {
+		exec = workflow.ExecuteLocalActivity
+	}
 	var a *activities
 	done := 0
 	for i := 0; i < in.Activities-1; i++ {
-		if err := workflow.ExecuteActivity(ctx, a.Step, in.OrderID, i).Get(ctx, nil); err != nil {
+		if err := exec(ctx, a.Step, in.OrderID, i).Get(ctx, nil); err != nil {
 			return done, err
 		}
 		done++
@@ -189,7 +209,7 @@ func Saga(ctx workflow.Context, in SagaInput) (int, error) {
 	if err := workflow.Sleep(ctx, in.Timer); err != nil {
 		return done, err
 	}
-	if err := workflow.ExecuteActivity(ctx, a.Finish, in.OrderID).Get(ctx, nil); err != nil {
+	if err := exec(ctx, a.Finish, in.OrderID).Get(ctx, nil); err != nil {
 		return done, err
 	}
 	return done + 1, nil
@@ -235,7 +255,7 @@ func startSaga(ctx context.Context, cl client.Client, c config, i int) error {
 			orderIDKey.ValueSet(orderID),
 			userIDKey.ValueSet(fmt.Sprintf("user-%d", i%100)),
 		),
-	}, "LoadcheckSaga", SagaInput{OrderID: orderID, Activities: c.activities, Timer: c.timer})
+	}, "LoadcheckSaga", SagaInput{OrderID: orderID, Activities: c.activities, Timer: c.timer, Local: c.local})
 	return err
 }
 
@@ -249,8 +269,13 @@ func runLoad(ctx context.Context, cl client.Client, acts *activities, c config) 
 	var mu sync.Mutex
 	var wg sync.WaitGroup
 
-	fmt.Printf("loadcheck: %d sagas at %.1f/s for %s on %s (%d activities + %s timer), task queue %s\n",
-		total, c.rate, c.duration, c.address, c.activities, c.timer, c.taskQueue)
+	kind := "activities"
+	if c.local {
+		kind = "local activities"
+	}
+	fmt.Printf("loadcheck: %d sagas at %.1f/s for %s on %s (%d %s + %s timer), task queue %s\n",
+		total, c.rate, c.duration, c.address, c.activities, kind, c.timer, c.taskQueue)
+	cpu0 := sampleCPU(c.serverPID)
 	begin := time.Now()
 	for i := 0; i < total; i++ {
 		at := begin.Add(time.Duration(i) * interval)
@@ -294,6 +319,7 @@ func runLoad(ctx context.Context, cl client.Client, acts *activities, c config) 
 
 	// Latency is from the moment a saga was due to start (so a slow start
 	// call counts against the server) to the server's close time.
+	cpu1 := sampleCPU(c.serverPID)
 	closes, err := closeTimes(ctx, cl, c, int(want))
 	if err != nil {
 		return err
@@ -320,6 +346,10 @@ func runLoad(ctx context.Context, cl client.Client, acts *activities, c config) 
 	fmt.Printf("start call   p50 %s  p99 %s  max %s\n", pct(startLat, 50), pct(startLat, 99), pct(startLat, 100))
 	fmt.Printf("start->close p50 %s  p90 %s  p99 %s  max %s\n", pct(lat, 50), pct(lat, 90), pct(lat, 99), pct(lat, 100))
 
+	if c.serverPID > 0 {
+		fmt.Printf("cpu          server %.2f cores, machine %.0f%% busy of %d cores (over %s)\n",
+			cpu1.procCores(cpu0), cpu1.machineBusy(cpu0), runtime.NumCPU(), cpu1.at.Sub(cpu0.at).Round(time.Second))
+	}
 	if err := findByOrderID(ctx, cl, c); err != nil {
 		return err
 	}
@@ -441,4 +471,58 @@ func pct(sorted []time.Duration, p float64) time.Duration {
 	i := int(math.Ceil(p/100*float64(len(sorted)))) - 1
 	i = max(0, min(i, len(sorted)-1))
 	return sorted[i].Round(time.Millisecond)
+}
+
+// cpuSample is a reading of /proc: one process's CPU time and the machine's.
+type cpuSample struct {
+	at         time.Time
+	procTicks  float64
+	busyTicks  float64
+	totalTicks float64
+}
+
+// clockTicks is USER_HZ, 100 on every Linux this runs on.
+const clockTicks = 100
+
+func sampleCPU(pid int) cpuSample {
+	s := cpuSample{at: time.Now()}
+	if pid <= 0 {
+		return s
+	}
+	if b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid)); err == nil {
+		// Fields after the ")" that ends the command name; utime and stime
+		// are fields 14 and 15 of the whole line.
+		if i := strings.LastIndexByte(string(b), ')'); i > 0 {
+			f := strings.Fields(string(b)[i+1:])
+			if len(f) > 12 {
+				u, _ := strconv.ParseFloat(f[11], 64)
+				st, _ := strconv.ParseFloat(f[12], 64)
+				s.procTicks = u + st
+			}
+		}
+	}
+	if b, err := os.ReadFile("/proc/stat"); err == nil {
+		line, _, _ := strings.Cut(string(b), "\n")
+		for i, f := range strings.Fields(line)[1:] {
+			v, _ := strconv.ParseFloat(f, 64)
+			if i < 8 { // user nice system idle iowait irq softirq steal
+				s.totalTicks += v
+				if i != 3 && i != 4 {
+					s.busyTicks += v
+				}
+			}
+		}
+	}
+	return s
+}
+
+func (s cpuSample) procCores(from cpuSample) float64 {
+	return (s.procTicks - from.procTicks) / clockTicks / s.at.Sub(from.at).Seconds()
+}
+
+func (s cpuSample) machineBusy(from cpuSample) float64 {
+	if s.totalTicks == from.totalTicks {
+		return 0
+	}
+	return 100 * (s.busyTicks - from.busyTicks) / (s.totalTicks - from.totalTicks)
 }
