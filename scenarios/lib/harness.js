@@ -155,8 +155,13 @@ export function setup() {
   return { run: env('RUN_ID') || `r${Date.now().toString(36)}` };
 }
 
+// inFaultWindow says whether an iteration starting t seconds into the
+// scenario may meet a declared fault: its placement (two attempts of up to
+// TIMEOUT each) may still be in flight when a window opens, and the
+// platform gets FAULT_GRACE to recover after it closes.
 function inFaultWindow(t) {
-  return cfg.faultWindows.some(([start, end]) => t >= start && t <= end + cfg.faultGrace);
+  const before = 2 * cfg.timeout + 1;
+  return cfg.faultWindows.some(([start, end]) => t >= start - before && t <= end + cfg.faultGrace);
 }
 
 // Outcome targets: waitFor settles on the first of these (or a terminal status).

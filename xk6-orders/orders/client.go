@@ -558,7 +558,9 @@ func (c *Client) poll(ctx context.Context, state *lib.State, id string, targets 
 	)
 	for {
 		res.polls++
-		r := c.do(ctx, state, http.MethodGet, target, name, nil, http.Header{}, tm.Clone(), statusIn(200, 200))
+		// No response callback: a failed poll is retried, so it must not
+		// count in http_req_failed; whether the wait settled is what counts.
+		r := c.do(ctx, state, http.MethodGet, target, name, nil, http.Header{}, tm.Clone(), nil)
 		switch {
 		case r.code == http.StatusOK:
 			var o orderView

@@ -307,9 +307,20 @@ func TestWaitForResolves(t *testing.T) {
 		// The stub steps every 20 ms: pending -> creating_shipment is 4 steps.
 		t.Errorf("got confirmMs %v, want 80 (from the server timestamps)", r.ConfirmMs)
 	}
-	n, sum := count(v.drain(), MetricConfirmDuration, map[string]string{"expect": ExpectComplete, "scenario": "test"})
+	samples := v.drain()
+	n, sum := count(samples, MetricConfirmDuration, map[string]string{"expect": ExpectComplete, "scenario": "test"})
 	if n != 1 || sum != 80 {
 		t.Errorf("%s: got %d samples summing %v, want one of 80", MetricConfirmDuration, n, sum)
+	}
+	// Polls are measured but, being retried, are not judged by http_req_failed.
+	if polls, _ := count(samples, "http_reqs", map[string]string{"method": "GET", "expect": ExpectComplete}); polls < 2 {
+		t.Errorf("got %d GET samples, want the polls measured", polls)
+	}
+	if failed, _ := count(samples, "http_req_failed", map[string]string{"method": "GET"}); failed != 0 {
+		t.Errorf("got %d http_req_failed samples for polls, want none", failed)
+	}
+	if failed, _ := count(samples, "http_req_failed", map[string]string{"method": "POST"}); failed != 1 {
+		t.Errorf("got %d http_req_failed samples for the placement, want 1", failed)
 	}
 }
 
