@@ -24,6 +24,15 @@ temporal: ## temporal: build bin/stampede-temporal, the embedded Temporal server
 		cd cmd/stampede-temporal && go build -o $(BIN)/stampede-temporal . ; \
 	fi
 
+.PHONY: k6
+k6: ## k6: build bin/k6 with the xk6-orders extension (a few minutes cold)
+	cd xk6-orders && go build -o $(BIN)/k6 ./cmd/k6
+
+.PHONY: load
+load: build k6 ## load: run SCENARIO=baseline|black-friday|spike|soak against the stack; writes results/<run>/
+	@[ -n "$(SCENARIO)" ] || { echo "usage: make load SCENARIO=black-friday [DURATION=3m BASE_RATE=4 ...]"; exit 2; }
+	SCENARIO=$(SCENARIO) ./scripts/load.sh
+
 .PHONY: up
 up: build temporal ## up: start the whole stack on 127.0.0.1 (installs what is missing)
 	$(STAMPEDE) up
@@ -41,7 +50,7 @@ demo: up ## demo: start the stack, place sample orders, print the ports and wher
 	$(STAMPEDE) demo
 
 .PHONY: test
-test: build temporal ## test: unit tests, then integration tests against the real stack (started and stopped here)
+test: build temporal k6 ## test: unit tests, then integration tests against the real stack (started and stopped here)
 	go test -count=1 $(GO_PKGS)
 	./scripts/integration.sh
 
