@@ -50,13 +50,14 @@ demo: up ## demo: start the stack, place sample orders, print the ports and wher
 	$(STAMPEDE) demo
 
 .PHONY: test
-test: build temporal k6 ## test: unit tests, then integration tests against the real stack (started and stopped here)
-	go test -count=1 $(GO_PKGS)
+test: build temporal k6 test-unit ## test: unit tests, then integration tests against the real stack (started and stopped here)
 	./scripts/integration.sh
 
 .PHONY: test-unit
-test-unit: ## test-unit: unit tests only (kfake, Temporal test suite; no stack needed)
+test-unit: ## test-unit: unit tests of every module (kfake, Temporal test suite, k6 module runtime; no stack needed)
 	go test -count=1 $(GO_PKGS)
+	cd xk6-orders && go test -count=1 ./...
+	cd cmd/stampede-temporal && go test -count=1 ./...
 
 .PHONY: lint
 lint: ## lint: gofmt and go vet on every module
