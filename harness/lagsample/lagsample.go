@@ -1,0 +1,280 @@
+// Package lagsample measures a consumer group's lag in time from outside the
+// group, as an independent check on what the group's members report about
+// themselves: it reads the group's committed offsets with kadm (10 times a
+// second by default) and converts offset lag into time with a tailing
+// consumer that remembers each record's timestamp.
+//
+// Lag in time of a partition = now - timestamp of the first record the group
+// has not committed; 0 when the group has committed everything the tail has
+// seen. It must never join the group or commit anything.
+package lagsample
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// Sample is one partition's lag at one instant.
+type Sample struct {
+	At        time.Time     `json:"at"`
+	Partition int32         `json:"partition"`
+	Committed int64         `json:"committed"` // the group's committed offset (next to consume)
+	End       int64         `json:"end"`       // the partition's high watermark
+	Lag       time.Duration `json:"lagNs"`
+}
+
+// mark is one record seen by the tail: its offset and timestamp.
+type mark struct {
+	off int64
+	ts  time.Time
+}
+
+// Tracker holds, per partition, the timestamps of records not yet committed
+// by the group. It is the offset -> time conversion, apart from Kafka so it
+// can be tested alone.
+type Tracker struct {
+	mu    sync.Mutex
+	parts map[int32][]mark
+}
+
+// NewTracker returns an empty tracker.
+func NewTracker() *Tracker {
+	return &Tracker{parts: map[int32][]mark{}}
+}
+
+// Saw records a record's offset and timestamp (in offset order per partition).
+func (t *Tracker) Saw(partition int32, offset int64, ts time.Time) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	ms := t.parts[partition]
+	if n := len(ms); n > 0 && ms[n-1].off >= offset {
+		return // redelivery after a tail reconnect
+	}
+	t.parts[partition] = append(ms, mark{offset, ts})
+}
+
+// Lag converts one partition's committed offset into time lag at now, and
+// forgets records below the commit. Records the tail has not seen yet count
+// as caught up: the tail reads the same broker the group does, faster.
+func (t *Tracker) Lag(partition int32, committed, end int64, now time.Time) Sample {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	s := Sample{At: now, Partition: partition, Committed: committed, End: end}
+	ms := t.parts[partition]
+	i := sort.Search(len(ms), func(i int) bool { return ms[i].off >= committed })
+	t.parts[partition] = ms[i:]
+	ms = ms[i:]
+	switch {
+	case committed >= end:
+		// caught up
+	case len(ms) > 0:
+		// The first record at or after the commit (the commit itself may
+		// point at a transaction marker, which has no timestamp of its own).
+		s.Lag = now.Sub(ms[0].ts)
+	default:
+		// Nothing unconsumed seen: only control records (transaction
+		// markers) remain between the commit and the end, or the tail is
+		// about to see the records. Count it as caught up.
+	}
+	if s.Lag < 0 {
+		s.Lag = 0
+	}
+	return s
+}
+
+// Config says what to sample.
+type Config struct {
+	Brokers  []string
+	Group    string        // e.g. order-orchestrator
+	Topic    string        // e.g. orders
+	Interval time.Duration // default 100 ms (10 Hz)
+	// Out, when set, receives every sample as a JSON line.
+	Out io.Writer
+}
+
+// Sampler runs the tail and the offset polling.
+type Sampler struct {
+	cfg     Config
+	tracker *Tracker
+	mu      sync.Mutex
+	samples []Sample
+	errs    int
+	lastErr error
+}
+
+// New returns a sampler; Run starts it.
+func New(cfg Config) *Sampler {
+	if cfg.Interval <= 0 {
+		cfg.Interval = 100 * time.Millisecond
+	}
+	return &Sampler{cfg: cfg}
+}
+
+// Run samples until ctx is done. It returns an error only when it cannot
+// start; later errors (a broker restart) are counted and retried.
+func (s *Sampler) Run(ctx context.Context) error {
+	admCl, err := kgo.NewClient(kgo.SeedBrokers(s.cfg.Brokers...))
+	if err != nil {
+		return fmt.Errorf("lagsample: admin client: %w", err)
+	}
+	defer admCl.Close()
+	adm := kadm.NewClient(admCl)
+
+	// Start the tail at the group's commits, so every record the group has
+	// not consumed yet gets a timestamp.
+	start := map[int32]kgo.Offset{}
+	sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	ends, err := adm.ListEndOffsets(sctx, s.cfg.Topic)
+	if err == nil {
+		err = ends.Error()
+	}
+	if err != nil {
+		cancel()
+		return fmt.Errorf("lagsample: list end offsets of %s: %w", s.cfg.Topic, err)
+	}
+	commits, err := adm.FetchOffsets(sctx, s.cfg.Group)
+	cancel()
+	if err != nil {
+		return fmt.Errorf("lagsample: fetch offsets of group %s: %w", s.cfg.Group, err)
+	}
+	ends.Each(func(o kadm.ListedOffset) {
+		start[o.Partition] = kgo.NewOffset().AtEnd()
+		if c, ok := commits.Lookup(s.cfg.Topic, o.Partition); ok && c.Err == nil && c.At >= 0 {
+			start[o.Partition] = kgo.NewOffset().At(c.At)
+		}
+	})
+	s.tracker = NewTracker()
+	tail, err := kgo.NewClient(kgo.SeedBrokers(s.cfg.Brokers...),
+		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{s.cfg.Topic: start}),
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+		kgo.FetchMaxWait(50*time.Millisecond))
+	if err != nil {
+		return fmt.Errorf("lagsample: tail client: %w", err)
+	}
+	defer tail.Close()
+	go func() {
+		for {
+			fs := tail.PollFetches(ctx)
+			if fs.IsClientClosed() || ctx.Err() != nil {
+				return
+			}
+			fs.EachRecord(func(r *kgo.Record) { s.tracker.Saw(r.Partition, r.Offset, r.Timestamp) })
+		}
+	}()
+
+	tick := time.NewTicker(s.cfg.Interval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-tick.C:
+		}
+		s.poll(ctx, adm)
+	}
+}
+
+func (s *Sampler) poll(ctx context.Context, adm *kadm.Client) {
+	pctx, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	commits, err := adm.FetchOffsets(pctx, s.cfg.Group)
+	var ends kadm.ListedOffsets
+	if err == nil {
+		ends, err = adm.ListEndOffsets(pctx, s.cfg.Topic)
+	}
+	if err == nil {
+		err = ends.Error()
+	}
+	if err != nil {
+		if ctx.Err() == nil {
+			s.mu.Lock()
+			s.errs++
+			s.lastErr = err
+			s.mu.Unlock()
+		}
+		return
+	}
+	now := time.Now()
+	var batch []Sample
+	ends.Each(func(o kadm.ListedOffset) {
+		c, ok := commits.Lookup(s.cfg.Topic, o.Partition)
+		if !ok || c.Err != nil || c.At < 0 {
+			return // the group owns nothing here yet
+		}
+		batch = append(batch, s.tracker.Lag(o.Partition, c.At, o.Offset, now))
+	})
+	sort.Slice(batch, func(i, j int) bool { return batch[i].Partition < batch[j].Partition })
+	s.mu.Lock()
+	s.samples = append(s.samples, batch...)
+	s.mu.Unlock()
+	if s.cfg.Out != nil {
+		enc := json.NewEncoder(s.cfg.Out)
+		for _, b := range batch {
+			enc.Encode(b)
+		}
+	}
+}
+
+// Samples returns every sample so far.
+func (s *Sampler) Samples() []Sample {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]Sample(nil), s.samples...)
+}
+
+// Errors returns how many polls failed and the last error.
+func (s *Sampler) Errors() (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.errs, s.lastErr
+}
+
+// Latest returns the highest lag of the most recent poll.
+func (s *Sampler) Latest() (time.Duration, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.samples) == 0 {
+		return 0, false
+	}
+	at := s.samples[len(s.samples)-1].At
+	var max time.Duration
+	for i := len(s.samples) - 1; i >= 0 && s.samples[i].At.Equal(at); i-- {
+		if s.samples[i].Lag > max {
+			max = s.samples[i].Lag
+		}
+	}
+	return max, true
+}
+
+// PerPoll folds samples into one value per poll: the highest lag of any
+// partition at that instant.
+func PerPoll(samples []Sample) []Point {
+	by := map[time.Time]time.Duration{}
+	for _, s := range samples {
+		if s.Lag > by[s.At] {
+			by[s.At] = s.Lag
+		} else if _, ok := by[s.At]; !ok {
+			by[s.At] = s.Lag
+		}
+	}
+	out := make([]Point, 0, len(by))
+	for at, lag := range by {
+		out = append(out, Point{At: at, Lag: lag})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].At.Before(out[j].At) })
+	return out
+}
+
+// Point is the group's lag at one instant.
+type Point struct {
+	At  time.Time
+	Lag time.Duration
+}

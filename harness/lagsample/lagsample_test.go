@@ -1,0 +1,121 @@
+package lagsample
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+func TestTrackerConvertsOffsetsToTime(t *testing.T) {
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	tr := NewTracker()
+	for i := int64(0); i < 5; i++ {
+		tr.Saw(0, i*2, t0.Add(time.Duration(i)*time.Second)) // offsets 0,2,4,6,8 (odd ones: transaction markers)
+	}
+	now := t0.Add(10 * time.Second)
+	cases := []struct {
+		name      string
+		committed int64
+		end       int64
+		want      time.Duration
+	}{
+		{"behind/at a record", 2, 10, 9 * time.Second},
+		{"behind/at a marker", 3, 10, 8 * time.Second},
+		{"caught up", 10, 10, 0},
+		{"only a marker left", 9, 10, 0},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			got := tr.Lag(0, tc.committed, tc.end, now)
+			if got.Lag != tc.want {
+				t.Errorf("committed %d end %d: got %s, want %s", tc.committed, tc.end, got.Lag, tc.want)
+			}
+		})
+	}
+	// Commits only move forward: the tracker forgot offsets below 10.
+	if got := tr.Lag(0, 2, 10, now); got.Lag != 0 {
+		t.Errorf("after pruning: got %s, want 0 (records below the last commit are gone)", got.Lag)
+	}
+}
+
+func TestPerPollTakesTheWorstPartition(t *testing.T) {
+	at := time.Unix(100, 0)
+	got := PerPoll([]Sample{{At: at, Partition: 0, Lag: 5}, {At: at, Partition: 1, Lag: 9}, {At: at.Add(time.Second), Lag: 0}})
+	if len(got) != 2 || got[0].Lag != 9 || got[1].Lag != 0 {
+		t.Errorf("got %+v, want [9 0]", got)
+	}
+}
+
+func TestSamplerAgainstKfake(t *testing.T) {
+	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(2, "orders"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	brokers := c.ListenAddrs()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	old := time.Now().Add(-5 * time.Second).Truncate(time.Millisecond)
+	for i := 0; i < 4; i++ {
+		r := &kgo.Record{Topic: "orders", Partition: 0, Value: []byte("x"), Timestamp: old.Add(time.Duration(i) * time.Second)}
+		if err := cl.ProduceSync(ctx, r).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	adm := kadm.NewClient(cl)
+	commit := func(p int32, at int64) {
+		t.Helper()
+		var os kadm.Offsets
+		os.Add(kadm.Offset{Topic: "orders", Partition: p, At: at, LeaderEpoch: -1})
+		if _, err := adm.CommitOffsets(ctx, "order-orchestrator", os); err != nil {
+			t.Fatalf("commit: %v", err)
+		}
+	}
+	commit(0, 1) // the group consumed the first record only
+	commit(1, 0) // and partition 1 is empty
+
+	s := New(Config{Brokers: brokers, Group: "order-orchestrator", Topic: "orders", Interval: 20 * time.Millisecond})
+	rctx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- s.Run(rctx) }()
+
+	waitFor := func(what string, ok func(Sample) bool) Sample {
+		t.Helper()
+		for ctx.Err() == nil {
+			for _, smp := range s.Samples() {
+				if ok(smp) {
+					return smp
+				}
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		t.Fatalf("no sample %s; got %d samples", what, len(s.Samples()))
+		return Sample{}
+	}
+	behind := waitFor("behind on partition 0", func(x Sample) bool { return x.Partition == 0 && x.Lag > 0 })
+	// The first unconsumed record is record 1, written at old+1s.
+	if want := behind.At.Sub(old.Add(time.Second)); behind.Lag != want || behind.Committed != 1 || behind.End != 4 {
+		t.Errorf("behind: got %+v, want lag %s at committed 1 end 4", behind, want)
+	}
+	start := time.Now()
+	commit(0, 4)
+	waitFor("caught up on partition 0", func(x Sample) bool { return x.Partition == 0 && x.Lag == 0 && x.At.After(start) })
+	for _, x := range s.Samples() {
+		if x.Partition == 1 && x.Lag != 0 {
+			t.Errorf("empty partition 1: got lag %s, want 0", x.Lag)
+		}
+	}
+	stop()
+	if err := <-done; err != nil {
+		t.Errorf("run: %v", err)
+	}
+}
