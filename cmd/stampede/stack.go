@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/stampede-dev/stampede/harness/stack"
@@ -197,4 +198,72 @@ func runLogs(ctx context.Context, args []string) error {
 			return err
 		}
 	}
+}
+
+func init() {
+	commands["kill"] = command{"send a signal (default SIGKILL) to one running component, as a fault", runKill}
+	commands["restart"] = command{"stop and start components (a killed one is just started)", runRestart}
+}
+
+func runKill(ctx context.Context, args []string) error {
+	fs := config.NewFlagSet("stampede kill NAME", `Send a signal to one running component of the stack (SIGKILL by default), the way
+the chaos harness kills Payments mid-flight. The pid file stays, so status shows it
+dead until `+"`stampede restart NAME`"+` or `+"`stampede up`"+` starts it again.`+stackEnvHelp)
+	var f stackFlags
+	f.register(fs)
+	var sig string
+	fs.StringVar(&sig, "signal", "", "KILL", "signal name: KILL, TERM, INT, STOP, CONT")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() != 1 {
+		return fmt.Errorf("kill needs exactly one component name")
+	}
+	signals := map[string]syscall.Signal{"KILL": syscall.SIGKILL, "TERM": syscall.SIGTERM, "INT": syscall.SIGINT, "STOP": syscall.SIGSTOP, "CONT": syscall.SIGCONT}
+	s2, ok := signals[strings.TrimPrefix(strings.ToUpper(sig), "SIG")]
+	if !ok {
+		return fmt.Errorf("--signal %q: want one of KILL, TERM, INT, STOP, CONT", sig)
+	}
+	s, err := f.stack(os.Stdout)
+	if err != nil {
+		return err
+	}
+	if _, err := s.Select(fs.Args()); err != nil {
+		return err
+	}
+	pid, err := s.Kill(fs.Arg(0), s2)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("%s: sent %s to pid %d\n", fs.Arg(0), s2, pid)
+	return nil
+}
+
+func runRestart(ctx context.Context, args []string) error {
+	fs := config.NewFlagSet("stampede restart NAME...", `Stop (SIGTERM, then SIGKILL after 20 s) and start again each named component,
+waiting until it is ready. A component that is dead (e.g. after stampede kill) is just
+started. The process inherits this command's environment, so e.g.
+STAMPEDE_PAYMENTS_CHARGE_LATENCY=300ms stampede restart payments changes its settings.`+stackEnvHelp)
+	var f stackFlags
+	f.register(fs)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() == 0 {
+		return fmt.Errorf("restart needs at least one component name")
+	}
+	s, err := f.stack(os.Stdout)
+	if err != nil {
+		return err
+	}
+	comps, err := s.Select(fs.Args())
+	if err != nil {
+		return err
+	}
+	for _, c := range comps {
+		if err := s.Restart(ctx, c.Name); err != nil {
+			return err
+		}
+	}
+	return nil
 }

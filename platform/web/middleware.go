@@ -18,6 +18,7 @@ const HeaderCorrelationID = "X-Correlation-ID"
 type Metrics struct {
 	requests *prometheus.CounterVec
 	duration *prometheus.HistogramVec
+	inFlight prometheus.Gauge
 }
 
 // NewMetrics registers the HTTP metrics of service on reg.
@@ -34,8 +35,13 @@ func NewMetrics(reg prometheus.Registerer, service string) *Metrics {
 			ConstLabels: prometheus.Labels{"service": service},
 			Buckets:     []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
 		}, []string{"route", "method", "code"}),
+		inFlight: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name:        "stampede_http_requests_in_flight",
+			Help:        "HTTP requests being served right now.",
+			ConstLabels: prometheus.Labels{"service": service},
+		}),
 	}
-	reg.MustRegister(m.requests, m.duration)
+	reg.MustRegister(m.requests, m.duration, m.inFlight)
 	return m
 }
 
@@ -71,7 +77,13 @@ func Middleware(next http.Handler, log *slog.Logger, m *Metrics) http.Handler {
 			r = r.WithContext(telemetry.WithCorrelationID(r.Context(), cid))
 		}
 		rec := &statusRecorder{ResponseWriter: w}
+		if m != nil {
+			m.inFlight.Inc()
+		}
 		defer func() {
+			if m != nil {
+				m.inFlight.Dec()
+			}
 			if p := recover(); p != nil {
 				log.ErrorContext(r.Context(), "panic in handler", "path", r.URL.Path, "panic", p)
 				if rec.status == 0 {
