@@ -1,0 +1,207 @@
+package inventory
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/stampede-dev/stampede/platform/telemetry"
+	"github.com/stampede-dev/stampede/platform/web"
+)
+
+// Metrics are the service's domain metrics.
+type Metrics struct {
+	reservations *prometheus.CounterVec
+	releases     prometheus.Counter
+}
+
+// NewMetrics registers the inventory metrics on reg.
+func NewMetrics(reg prometheus.Registerer) *Metrics {
+	m := &Metrics{
+		reservations: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "stampede_inventory_reservations_total",
+			Help: "Reserve requests answered, by outcome (reserved, out_of_stock, order_closed, replayed).",
+		}, []string{"outcome"}),
+		releases: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "stampede_inventory_releases_total",
+			Help: "Reservations released (a repeated release does not count).",
+		}),
+	}
+	reg.MustRegister(m.reservations, m.releases)
+	return m
+}
+
+// Service is the Inventory HTTP API.
+type Service struct {
+	Store   *Store
+	Log     *slog.Logger
+	Metrics *Metrics // optional
+	Ready   func(context.Context) error
+	Now     func() time.Time
+}
+
+// Router returns the API's routes.
+func (s *Service) Router() *http.ServeMux {
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /v1/reservations", s.reserve)
+	mux.HandleFunc("GET /v1/reservations", s.list)
+	mux.HandleFunc("POST /v1/reservations/release", s.releaseByOrder)
+	mux.HandleFunc("POST /v1/reservations/{id}/release", s.release)
+	mux.HandleFunc("GET /v1/stock/{sku}", s.stock)
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		web.WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		if s.Ready != nil {
+			if err := s.Ready(r.Context()); err != nil {
+				web.WriteJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "unavailable", "error": err.Error()})
+				return
+			}
+		}
+		web.WriteJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+	})
+	return mux
+}
+
+func (s *Service) now() time.Time {
+	if s.Now != nil {
+		return s.Now()
+	}
+	return time.Now()
+}
+
+// correlate returns the request's correlation id, or orderID without one,
+// and a context that logs it.
+func correlate(r *http.Request, orderID string) (string, context.Context) {
+	cid := r.Header.Get(web.HeaderCorrelationID)
+	if cid == "" || len(cid) > 128 {
+		cid = orderID
+	}
+	return cid, telemetry.WithCorrelationID(r.Context(), cid)
+}
+
+func (s *Service) reserve(w http.ResponseWriter, r *http.Request) {
+	body, err := web.ReadJSONBody(r, MaxBodyBytes)
+	if err != nil {
+		web.WriteError(w, r, s.Log, err)
+		return
+	}
+	req, err := decodeReserve(body)
+	if err != nil {
+		web.WriteError(w, r, s.Log, err)
+		return
+	}
+	key, err := idempotencyKey(r, req.OrderID)
+	if err != nil {
+		web.WriteError(w, r, s.Log, err)
+		return
+	}
+	cid, ctx := correlate(r, req.OrderID)
+	res, err := s.Store.Reserve(ctx, req, key, cid, s.now())
+	if errors.Is(err, ErrKeyReused) {
+		web.WriteError(w, r, s.Log, &web.Error{Status: http.StatusUnprocessableEntity, Message: ErrCodeKeyReused, Field: HeaderIdempotencyKey,
+			Extra: map[string]any{"detail": "this key or order already has a reservation for other items"}})
+		return
+	}
+	if err != nil {
+		web.WriteError(w, r, s.Log, err)
+		return
+	}
+	if s.Metrics != nil {
+		s.Metrics.reservations.WithLabelValues(res.Outcome).Inc()
+	}
+	if res.Replayed {
+		w.Header().Set("Idempotent-Replayed", "true")
+	}
+	s.Log.InfoContext(ctx, "reserve", "order_id", req.OrderID, "outcome", res.Outcome, "code", res.Code)
+	writeRaw(w, res.Code, res.Body)
+}
+
+func writeRaw(w http.ResponseWriter, code int, body []byte) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	w.Write(body)
+	w.Write([]byte("\n"))
+}
+
+func orderIDParam(r *http.Request) (string, error) {
+	id := r.URL.Query().Get("orderId")
+	if id == "" || len(id) > 128 {
+		return "", web.Errorf(http.StatusBadRequest, "orderId", "query parameter orderId is required (at most 128 characters)")
+	}
+	return id, nil
+}
+
+func (s *Service) list(w http.ResponseWriter, r *http.Request) {
+	id, err := orderIDParam(r)
+	if err != nil {
+		web.WriteError(w, r, s.Log, err)
+		return
+	}
+	l, err := s.Store.Reservations(r.Context(), id)
+	if err != nil {
+		web.WriteError(w, r, s.Log, err)
+		return
+	}
+	web.WriteJSON(w, http.StatusOK, l)
+}
+
+func (s *Service) release(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	cid := r.Header.Get(web.HeaderCorrelationID)
+	res, released, err := s.Store.Release(r.Context(), id, cid, s.now())
+	if errors.Is(err, ErrNotFound) {
+		web.WriteError(w, r, s.Log, web.Errorf(http.StatusNotFound, "id", "no reservation %q", id))
+		return
+	}
+	if err != nil {
+		web.WriteError(w, r, s.Log, err)
+		return
+	}
+	ctx := r.Context()
+	if cid == "" {
+		ctx = telemetry.WithCorrelationID(ctx, res.OrderID)
+	}
+	if released && s.Metrics != nil {
+		s.Metrics.releases.Inc()
+	}
+	s.Log.InfoContext(ctx, "release", "order_id", res.OrderID, "reservation_id", id, "released_now", released)
+	web.WriteJSON(w, http.StatusOK, res)
+}
+
+func (s *Service) releaseByOrder(w http.ResponseWriter, r *http.Request) {
+	id, err := orderIDParam(r)
+	if err != nil {
+		web.WriteError(w, r, s.Log, err)
+		return
+	}
+	cid, ctx := correlate(r, id)
+	l, n, err := s.Store.ReleaseByOrder(ctx, id, cid, s.now())
+	if err != nil {
+		web.WriteError(w, r, s.Log, err)
+		return
+	}
+	if s.Metrics != nil {
+		s.Metrics.releases.Add(float64(n))
+	}
+	s.Log.InfoContext(ctx, "release by order", "order_id", id, "released_now", n)
+	web.WriteJSON(w, http.StatusOK, l)
+}
+
+func (s *Service) stock(w http.ResponseWriter, r *http.Request) {
+	sku := r.PathValue("sku")
+	st, err := s.Store.Stock(r.Context(), sku)
+	if errors.Is(err, ErrNotFound) {
+		web.WriteError(w, r, s.Log, web.Errorf(http.StatusNotFound, "sku", "no stock for SKU %q", sku))
+		return
+	}
+	if err != nil {
+		web.WriteError(w, r, s.Log, err)
+		return
+	}
+	web.WriteJSON(w, http.StatusOK, st)
+}

@@ -1,0 +1,61 @@
+package inventory
+
+import (
+	"fmt"
+	"net/http"
+
+	"github.com/stampede-dev/stampede/platform/web"
+)
+
+// decodeReserve strictly decodes and validates a POST /v1/reservations body
+// and merges lines of the same SKU (in the order they first appear).
+func decodeReserve(body []byte) (ReserveRequest, error) {
+	var req ReserveRequest
+	top, err := object(body, "", []string{"orderId", "items"}, nil)
+	if err != nil {
+		return req, err
+	}
+	if req.OrderID, err = str(top, "orderId", "", 1, 128); err != nil {
+		return req, err
+	}
+	lines, err := array(top["items"], "items", 1, MaxItems)
+	if err != nil {
+		return req, err
+	}
+	at := map[string]int{}
+	for i, line := range lines {
+		path := fmt.Sprintf("items[%d]", i)
+		o, err := object(line, path, []string{"sku", "qty"}, nil)
+		if err != nil {
+			return req, err
+		}
+		sku, err := str(o, "sku", path+".", 1, 64)
+		if err != nil {
+			return req, err
+		}
+		qty, err := integer(o, "qty", path+".", 1, MaxQty)
+		if err != nil {
+			return req, err
+		}
+		if j, ok := at[sku]; ok {
+			req.Items[j].Qty += int(qty)
+			continue
+		}
+		at[sku] = len(req.Items)
+		req.Items = append(req.Items, Item{SKU: sku, Qty: int(qty)})
+	}
+	return req, nil
+}
+
+// idempotencyKey returns the key a reserve request is deduplicated on: the
+// header, or the order id without one.
+func idempotencyKey(r *http.Request, orderID string) (string, error) {
+	key := r.Header.Get(HeaderIdempotencyKey)
+	if len(key) > MaxKeyLen {
+		return "", web.Errorf(http.StatusBadRequest, HeaderIdempotencyKey, "at most %d characters", MaxKeyLen)
+	}
+	if key == "" {
+		key = "order:" + orderID
+	}
+	return key, nil
+}
