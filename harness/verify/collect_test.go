@@ -1,0 +1,72 @@
+package verify
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestReadLedger(t *testing.T) {
+	dir := t.TempDir()
+	write := func(body string) string {
+		p := filepath.Join(dir, "ledger.jsonl")
+		if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	ok := `{"orderId":"o1","idempotencyKey":"k1","userId":"u1","expect":"complete","code":201,"acceptedAt":"2026-11-25T10:00:00.5Z","outcome":"acked","sentAt":"2026-11-25T10:00:00.4Z","ms":100.5,"attempts":1}
+{"orderId":"","idempotencyKey":"k2","userId":"u2","expect":"declined","code":0,"acceptedAt":"","outcome":"unknown","sentAt":"2026-11-25T10:00:01Z","ms":10000,"attempts":2,"error":"timeout"}
+
+`
+	got, err := ReadLedger(write(ok))
+	if err != nil {
+		t.Fatalf("read: %v", err)
+	}
+	if len(got) != 2 || got[0].OrderID != "o1" || got[0].AcceptedAt.IsZero() || got[0].Ms != 100.5 ||
+		got[1].Outcome != OutcomeUnknown || !got[1].AcceptedAt.IsZero() || got[1].Attempts != 2 {
+		t.Errorf("got %+v", got)
+	}
+	for name, body := range map[string]string{
+		"err/not json":         "{\n",
+		"err/unknown outcome":  `{"outcome":"maybe"}`,
+		"err/acked without id": `{"outcome":"acked","orderId":""}`,
+		"err/bad acceptedAt":   `{"outcome":"acked","orderId":"x","acceptedAt":"yesterday"}`,
+	} {
+		if _, err := ReadLedger(write(body)); err == nil || !strings.Contains(err.Error(), "line 1") {
+			t.Errorf("%s: got %v, want an error naming line 1", name, err)
+		}
+	}
+}
+
+func TestCheckStock(t *testing.T) {
+	facts := map[string]*Facts{
+		"ok":   {Reservations: []Reservation{{ID: "r1", Items: map[string]int{"A": 2}}}},
+		"comp": {Reservations: []Reservation{{ID: "r2", Released: true, Items: map[string]int{"A": 5}}}},
+		"leak": {Reservations: []Reservation{{ID: "r3", Items: map[string]int{"B": 1}}}},
+	}
+	vs := []Verdict{{OrderID: "ok", Class: ClassOK}, {OrderID: "comp", Class: ClassCompensated}, {OrderID: "leak", Class: ClassInconsistent}}
+	start := Stock{"A": 10, "B": 10}
+	if got := CheckStock(start, Stock{"A": 8, "B": 10}, vs, facts); len(got) != 0 {
+		t.Errorf("stock back: got mismatches %+v, want none", got)
+	}
+	got := CheckStock(start, Stock{"A": 8, "B": 9}, vs, facts)
+	if len(got) != 1 || got[0].SKU != "B" || got[0].Want != 10 || got[0].Got != 9 {
+		t.Errorf("leaked unit of B: got %+v, want one mismatch on B (want 10, got 9)", got)
+	}
+}
+
+func TestSagaStatusConversion(t *testing.T) {
+	var s sagaStatus
+	s.Status = "failed"
+	s.Compensations = append(s.Compensations, struct {
+		Name        string    `json:"name"`
+		CompletedAt time.Time `json:"completedAt"`
+		Stuck       bool      `json:"stuck"`
+	}{Name: "refund_charge"})
+	if got := s.saga(); len(got.Pending) != 1 || got.Pending[0] != "refund_charge" || len(got.Compensations) != 0 {
+		t.Errorf("got %+v, want refund_charge pending", got)
+	}
+}
