@@ -1,0 +1,332 @@
+package analytics
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/stampede-dev/stampede/platform/event"
+	"github.com/stampede-dev/stampede/platform/kafka"
+)
+
+// Group is the consumer group of the router.
+const Group = "analytics-router"
+
+// ConsumerOpts are the consumer options of the router for topics.
+func ConsumerOpts(group string, topics []string) []kgo.Opt {
+	return []kgo.Opt{
+		kgo.ConsumerGroup(group),
+		kgo.ConsumeTopics(topics...),
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+		kgo.Balancers(kgo.CooperativeStickyBalancer()),
+		kgo.DisableAutoCommit(),
+		kgo.BlockRebalanceOnPoll(),
+		kgo.FetchMaxWait(100 * time.Millisecond),
+		kgo.ProducerLinger(0),
+	}
+}
+
+// Metrics are the router's own metrics.
+type Metrics struct {
+	events     *prometheus.CounterVec
+	matches    *prometheus.CounterVec
+	deliveries *prometheus.CounterVec
+	duration   *prometheus.HistogramVec
+}
+
+// NewMetrics registers the router metrics on reg.
+func NewMetrics(reg prometheus.Registerer) *Metrics {
+	m := &Metrics{
+		events: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "stampede_analytics_events_total",
+			Help: "Records the analytics router consumed, by topic.",
+		}, []string{"topic"}),
+		matches: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "stampede_analytics_matches_total",
+			Help: "Events matched by a rule, by rule and target.",
+		}, []string{"rule", "target"}),
+		deliveries: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "stampede_analytics_target_deliveries_total",
+			Help: "Deliveries to targets by outcome: delivered, failed (will be retried), rejected (dead-lettered).",
+		}, []string{"target", "outcome"}),
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "stampede_analytics_target_duration_seconds",
+			Help:    "Time a target took to acknowledge a batch, by target.",
+			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
+		}, []string{"target"}),
+	}
+	reg.MustRegister(m.events, m.matches, m.deliveries, m.duration)
+	return m
+}
+
+// Router matches consumed events against the rules and delivers them.
+type Router struct {
+	Client  *kgo.Client // consumer (ConsumerOpts) and idempotent producer for the DLQ
+	Group   string      // for metrics; default Group
+	Rules   *Rules
+	Targets map[string]Target // by TargetSpec.ID
+	Log     *slog.Logger
+	Metrics *Metrics       // optional
+	Kafka   *kafka.Metrics // optional
+	DLQ     string         // dead-letter topic; default event.TopicAnalyticsDLQ
+
+	// acked remembers, across a retry of the same poll, which deliveries a
+	// target already acknowledged, so a retry resends only what failed.
+	acked map[ackKey]bool
+}
+
+type ackKey struct{ target, rule, id string }
+
+// Routed is the outcome of matching one poll's records.
+type Routed struct {
+	Batches map[string][]Delivery // by target id
+	DLQ     []*kgo.Record
+}
+
+// Route decodes and matches recs. Undecodable records go to Routed.DLQ with
+// a reason header.
+func (r *Router) Route(recs []*kgo.Record) Routed {
+	out := Routed{Batches: map[string][]Delivery{}}
+	for _, rec := range recs {
+		if r.Metrics != nil {
+			r.Metrics.events.WithLabelValues(rec.Topic).Inc()
+		}
+		env, doc, err := decode(rec.Value)
+		if err != nil {
+			label := "undecodable"
+			var de *event.DecodeError
+			if errors.As(err, &de) && de.Field != "" {
+				label = "undecodable: " + de.Field
+			}
+			out.DLQ = append(out.DLQ, r.deadLetter(rec, err.Error(), label))
+			continue
+		}
+		for _, rule := range r.Rules.Rules {
+			if !rule.Matches(rec.Topic, doc) {
+				continue
+			}
+			for _, id := range rule.targets {
+				if r.Metrics != nil {
+					r.Metrics.matches.WithLabelValues(rule.Name, r.Rules.Targets[id].Label()).Inc()
+				}
+				out.Batches[id] = append(out.Batches[id], Delivery{Rule: rule.Name, Record: rec, Env: env})
+			}
+		}
+	}
+	return out
+}
+
+// decode validates the envelope and returns it with its JSON form for matching.
+func decode(b []byte) (event.Envelope, map[string]any, error) {
+	env, err := event.Decode(b)
+	if err != nil {
+		return env, nil, err
+	}
+	var data any
+	if err := json.Unmarshal(env.Data, &data); err != nil {
+		return env, nil, &event.DecodeError{Type: env.Type, Field: "data", Reason: err.Error()}
+	}
+	doc := map[string]any{
+		"id":            env.ID,
+		"type":          env.Type,
+		"version":       float64(env.Version),
+		"occurredAt":    env.OccurredAt.Format(time.RFC3339Nano),
+		"correlationId": env.CorrelationID,
+		"source":        env.Source,
+		"data":          data,
+	}
+	return env, doc, nil
+}
+
+func (r *Router) dlqTopic() string {
+	if r.DLQ != "" {
+		return r.DLQ
+	}
+	return event.TopicAnalyticsDLQ
+}
+
+func (r *Router) deadLetter(rec *kgo.Record, reason, label string) *kgo.Record {
+	hs := append([]kgo.RecordHeader(nil), rec.Headers...)
+	hs = append(hs,
+		kgo.RecordHeader{Key: event.HeaderDLQReason, Value: []byte(reason)},
+		kgo.RecordHeader{Key: "dlq-source-topic", Value: []byte(rec.Topic)},
+		kgo.RecordHeader{Key: "dlq-source-offset", Value: []byte(fmt.Sprintf("%d/%d", rec.Partition, rec.Offset))},
+	)
+	if r.Kafka != nil {
+		r.Kafka.DeadLettered(rec.Topic, label)
+	}
+	return &kgo.Record{Topic: r.dlqTopic(), Key: rec.Key, Value: rec.Value, Headers: hs}
+}
+
+// Deliver sends every batch to its target concurrently and the dead letters
+// to the DLQ, and returns nil only when all were acknowledged.
+func (r *Router) Deliver(ctx context.Context, routed Routed) error {
+	if r.acked == nil {
+		r.acked = map[ackKey]bool{}
+	}
+	ids := make([]string, 0, len(routed.Batches))
+	for id := range routed.Batches {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+
+	var (
+		mu   sync.Mutex
+		errs []error
+		dlq  = routed.DLQ
+		wg   sync.WaitGroup
+	)
+	todos := make(map[string][]Delivery, len(ids))
+	for _, id := range ids {
+		for _, d := range routed.Batches[id] {
+			if !r.acked[ackKey{id, d.Rule, d.Env.ID}] {
+				todos[id] = append(todos[id], d)
+			}
+		}
+	}
+	for _, id := range ids {
+		todo := todos[id]
+		if len(todo) == 0 {
+			continue
+		}
+		t, ok := r.Targets[id]
+		if !ok {
+			return fmt.Errorf("analytics: no target %s", id)
+		}
+		label := r.Rules.Targets[id].Label()
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			start := time.Now()
+			err := t.Deliver(ctx, todo)
+			if r.Metrics != nil {
+				r.Metrics.duration.WithLabelValues(label).Observe(time.Since(start).Seconds())
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			re, isRej := rejected(err)
+			if err != nil && !isRej {
+				errs = append(errs, fmt.Errorf("target %s: %w", label, err))
+				r.count(label, "failed", len(todo))
+				return
+			}
+			refused := map[string]bool{}
+			if isRej {
+				for _, rj := range re.Rejected {
+					refused[rj.Delivery.Rule+"\x00"+rj.Delivery.Env.ID] = true
+					dlq = append(dlq, r.deadLetter(rj.Delivery.Record, fmt.Sprintf("rule %s: target %s: %s", rj.Delivery.Rule, label, rj.Reason), "rejected"))
+				}
+				r.count(label, "rejected", len(re.Rejected))
+			}
+			r.count(label, "delivered", len(todo)-len(refused))
+			// Rejections are not remembered: if the DLQ produce below fails,
+			// the retry rejects and dead-letters them again.
+			for _, d := range todo {
+				if !refused[d.Rule+"\x00"+d.Env.ID] {
+					r.acked[ackKey{id, d.Rule, d.Env.ID}] = true
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if len(errs) > 0 {
+		return errors.Join(errs...)
+	}
+	if len(dlq) > 0 {
+		if err := r.Client.ProduceSync(ctx, dlq...).FirstErr(); err != nil {
+			return fmt.Errorf("produce to %s: %w", r.dlqTopic(), err)
+		}
+	}
+	return nil
+}
+
+func (r *Router) count(label, outcome string, n int) {
+	if r.Metrics != nil && n > 0 {
+		r.Metrics.deliveries.WithLabelValues(label, outcome).Add(float64(n))
+	}
+}
+
+// Run consumes until ctx is done. A poll is committed only once every
+// matched target acknowledged it; on a failure the consumer goes back to the
+// poll's first offsets and tries again after a backoff.
+func (r *Router) Run(ctx context.Context) error {
+	group := r.Group
+	if group == "" {
+		group = Group
+	}
+	backoff := 250 * time.Millisecond
+	for {
+		fs := r.Client.PollFetches(ctx)
+		if fs.IsClientClosed() || ctx.Err() != nil {
+			return nil
+		}
+		fs.EachError(func(topic string, part int32, err error) {
+			if !errors.Is(err, context.Canceled) {
+				r.Log.Warn("fetch error", "topic", topic, "partition", part, "err", err)
+			}
+		})
+		recs := fs.Records()
+		if len(recs) == 0 {
+			r.Client.AllowRebalance()
+			continue
+		}
+		if err := r.Deliver(ctx, r.Route(recs)); err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			r.Log.Warn("delivery failed; retrying the poll from its first offsets", "records", len(recs), "err", err, "backoff", backoff)
+			r.rewind(recs)
+			r.Client.AllowRebalance()
+			sleep(ctx, backoff)
+			backoff = min(2*backoff, 10*time.Second)
+			continue
+		}
+		backoff = 250 * time.Millisecond
+		if err := r.Client.CommitRecords(ctx, recs...); err != nil && ctx.Err() == nil {
+			r.Log.Warn("commit offsets", "err", err)
+		}
+		clear(r.acked)
+		if r.Kafka != nil {
+			now := time.Now()
+			fs.EachPartition(func(p kgo.FetchTopicPartition) {
+				for _, rec := range p.Records {
+					r.Kafka.ObserveConsumed(group, rec, p.HighWatermark, now)
+				}
+			})
+		}
+		r.Client.AllowRebalance()
+	}
+}
+
+// rewind moves each partition of recs back to its first record in recs.
+// (Rewinding to the committed offsets would skip a new group's first poll,
+// which has no committed offset yet.)
+func (r *Router) rewind(recs []*kgo.Record) {
+	offsets := map[string]map[int32]kgo.EpochOffset{}
+	for _, rec := range recs {
+		if offsets[rec.Topic] == nil {
+			offsets[rec.Topic] = map[int32]kgo.EpochOffset{}
+		}
+		if cur, ok := offsets[rec.Topic][rec.Partition]; !ok || rec.Offset < cur.Offset {
+			offsets[rec.Topic][rec.Partition] = kgo.EpochOffset{Epoch: rec.LeaderEpoch, Offset: rec.Offset}
+		}
+	}
+	r.Client.SetOffsets(offsets)
+}
+
+func sleep(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	}
+}
