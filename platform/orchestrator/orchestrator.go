@@ -1,0 +1,330 @@
+// Package orchestrator turns Kafka events into Temporal workflow calls: every
+// order.created on the orders topic starts the order's saga workflow, every
+// shipment.delivered on the shipping topic signals it.
+//
+// Offsets are committed only after Temporal accepted the call (a workflow that
+// is already started counts as accepted), so a crash never loses an order; a
+// record that is not a valid event goes to the dead-letter topic, and a
+// Temporal outage pauses the partition instead of skipping anything. It must
+// never decide anything about the order itself: that is the workflow's job.
+package orchestrator
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/stampede-dev/stampede/platform/event"
+	"github.com/stampede-dev/stampede/platform/kafka"
+	"github.com/stampede-dev/stampede/platform/saga"
+)
+
+// Group is the consumer group of the orchestrator members.
+const Group = "order-orchestrator"
+
+// Headers the orchestrator adds to a dead-lettered record, next to
+// event.HeaderDLQReason and the record's own headers.
+const (
+	HeaderDLQSourceTopic     = "dlq-source-topic"
+	HeaderDLQSourcePartition = "dlq-source-partition"
+	HeaderDLQSourceOffset    = "dlq-source-offset"
+)
+
+// Errors a Starter or Signaler returns for outcomes that are not failures.
+var (
+	// ErrAlreadyStarted: a workflow with this id exists (running or closed);
+	// the order's saga was started before, which is what we wanted.
+	ErrAlreadyStarted = errors.New("orchestrator: workflow already started")
+	// ErrWorkflowNotFound: no running workflow to signal (unknown or finished).
+	ErrWorkflowNotFound = errors.New("orchestrator: workflow not found or already closed")
+)
+
+// Starter starts the saga workflow of an order. It returns ErrAlreadyStarted
+// (possibly wrapped) when the workflow exists; any other error is treated as
+// transient and retried.
+type Starter interface {
+	StartOrder(ctx context.Context, in saga.Input) error
+}
+
+// Signaler delivers the delivered signal to an order's workflow. It returns
+// ErrWorkflowNotFound (possibly wrapped) when there is no running workflow;
+// any other error is treated as transient and retried.
+type Signaler interface {
+	SignalDelivered(ctx context.Context, orderID string, s saga.DeliveredSignal) error
+}
+
+// Config tunes a Consumer; zero values take the defaults.
+type Config struct {
+	Group          string        // consumer group, default Group
+	CallTimeout    time.Duration // one Temporal call, default 5 s
+	RetryInitial   time.Duration // first backoff after a transient error, default 100 ms
+	RetryMax       time.Duration // backoff ceiling, default 5 s
+	MaxQueue       int           // records buffered per partition before its fetch is paused, default 500
+	CommitInterval time.Duration // how often marked offsets are committed, default 500 ms
+	ServerAssigned bool          // KIP-848 consumer protocol (broker assigns) instead of classic cooperative-sticky
+}
+
+func (c Config) withDefaults() Config {
+	if c.Group == "" {
+		c.Group = Group
+	}
+	if c.CallTimeout <= 0 {
+		c.CallTimeout = 5 * time.Second
+	}
+	if c.RetryInitial <= 0 {
+		c.RetryInitial = 100 * time.Millisecond
+	}
+	if c.RetryMax <= 0 {
+		c.RetryMax = 5 * time.Second
+	}
+	if c.MaxQueue <= 0 {
+		c.MaxQueue = 500
+	}
+	if c.CommitInterval <= 0 {
+		c.CommitInterval = 500 * time.Millisecond
+	}
+	return c
+}
+
+// Consumer is one orchestrator member: it polls its partitions and hands each
+// partition's records, in order, to a goroutine of its own.
+type Consumer struct {
+	cfg      Config
+	starter  Starter
+	signaler Signaler
+	log      *slog.Logger
+	km       *kafka.Metrics
+	m        *Metrics
+
+	cl *kgo.Client
+
+	mu      sync.Mutex
+	workers map[tp]*worker
+}
+
+type tp struct {
+	topic string
+	part  int32
+}
+
+// New returns a Consumer. Build its client with Opts (plus the caller's
+// BaseOpts and hooks) and hand it to Run.
+func New(cfg Config, starter Starter, signaler Signaler, log *slog.Logger, km *kafka.Metrics, m *Metrics) *Consumer {
+	return &Consumer{
+		cfg:      cfg.withDefaults(),
+		starter:  starter,
+		signaler: signaler,
+		log:      log,
+		km:       km,
+		m:        m,
+		workers:  map[tp]*worker{},
+	}
+}
+
+// Opts are the consumer options of a member: read_committed, commits of
+// marked (processed) offsets only, the cooperative or KIP-848 group protocol,
+// and the rebalance callbacks that stop a partition's worker before it moves.
+func (c *Consumer) Opts() []kgo.Opt {
+	opts := []kgo.Opt{
+		kgo.ConsumerGroup(c.cfg.Group),
+		kgo.ConsumeTopics(event.TopicOrders, event.TopicShipping),
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+		// Only offsets of records whose workflow call succeeded are marked, and
+		// only marks are committed.
+		kgo.AutoCommitMarks(),
+		kgo.AutoCommitInterval(c.cfg.CommitInterval),
+		kgo.BlockRebalanceOnPoll(),
+		kgo.OnPartitionsRevoked(c.onRevoked),
+		kgo.OnPartitionsLost(c.onLost),
+		kgo.OnPartitionsAssigned(c.onAssigned),
+		kgo.FetchMaxWait(100 * time.Millisecond),
+		// Classic protocol: the broker's group.min.session.timeout.ms (2 s in the
+		// stack) allows this; a SIGKILLed member's partitions move after it.
+		kgo.SessionTimeout(6 * time.Second),
+		kgo.HeartbeatInterval(1 * time.Second),
+	}
+	if c.cfg.ServerAssigned {
+		// KIP-848: the broker assigns (uniform assignor, sticky) and the session
+		// timeout is the broker's group.consumer.session.timeout.ms.
+		opts = append(opts, kgo.Balancers(kgo.StickyBalancer()), kgo.ServerSideBalancer())
+	} else {
+		opts = append(opts, kgo.Balancers(kgo.CooperativeStickyBalancer()))
+	}
+	return opts
+}
+
+// Run consumes with cl (built with Opts) until ctx is done, then finishes
+// in-flight calls, commits what was processed and leaves the group.
+func (c *Consumer) Run(ctx context.Context, cl *kgo.Client) error {
+	c.cl = cl
+	for {
+		fs := cl.PollRecords(ctx, 1000)
+		if fs.IsClientClosed() || ctx.Err() != nil {
+			cl.AllowRebalance()
+			break
+		}
+		fs.EachError(func(topic string, part int32, err error) {
+			if !errors.Is(err, context.Canceled) {
+				c.log.Warn("fetch error", "topic", topic, "partition", part, "err", err)
+			}
+		})
+		fs.EachPartition(func(p kgo.FetchTopicPartition) {
+			if len(p.Records) > 0 {
+				c.worker(p.Topic, p.Partition).push(p.Records, p.HighWatermark)
+			}
+		})
+		cl.AllowRebalance()
+	}
+	c.stopAll(nil)
+	cctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := cl.CommitMarkedOffsets(cctx); err != nil {
+		c.log.Warn("final commit", "err", err)
+	}
+	if err := cl.LeaveGroupContext(cctx); err != nil {
+		c.log.Warn("leave group", "err", err)
+	}
+	c.log.Info("orchestrator consumer stopped", "group", c.cfg.Group)
+	return nil
+}
+
+func (c *Consumer) worker(topic string, part int32) *worker {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	k := tp{topic, part}
+	w, ok := c.workers[k]
+	if !ok {
+		w = newWorker(c, topic, part)
+		c.workers[k] = w
+		go w.run()
+	}
+	return w
+}
+
+// stopAll stops the workers of the given partitions (all when nil) after
+// their in-flight call, and waits for them.
+func (c *Consumer) stopAll(parts map[string][]int32) {
+	c.mu.Lock()
+	var stopping []*worker
+	for k, w := range c.workers {
+		if parts != nil && !contains(parts[k.topic], k.part) {
+			continue
+		}
+		delete(c.workers, k)
+		stopping = append(stopping, w)
+	}
+	c.mu.Unlock()
+	for _, w := range stopping {
+		w.stop()
+	}
+	for _, w := range stopping {
+		<-w.done
+	}
+}
+
+func (c *Consumer) onAssigned(_ context.Context, _ *kgo.Client, parts map[string][]int32) {
+	n := 0
+	for _, ps := range parts {
+		n += len(ps)
+	}
+	if c.km != nil {
+		c.km.Rebalance(c.cfg.Group, "assigned")
+	}
+	c.m.owned(parts, 1)
+	c.log.Info("partitions assigned", "group", c.cfg.Group, "partitions", parts, "count", n)
+}
+
+func (c *Consumer) onRevoked(ctx context.Context, cl *kgo.Client, parts map[string][]int32) {
+	c.stopAll(parts)
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	if err := cl.CommitMarkedOffsets(cctx); err != nil {
+		c.log.Warn("commit on revoke", "err", err)
+	}
+	if c.km != nil {
+		c.km.Rebalance(c.cfg.Group, "revoked")
+	}
+	c.m.owned(parts, -1)
+	c.log.Info("partitions revoked", "group", c.cfg.Group, "partitions", parts)
+}
+
+func (c *Consumer) onLost(_ context.Context, _ *kgo.Client, parts map[string][]int32) {
+	c.stopAll(parts)
+	if c.km != nil {
+		c.km.Rebalance(c.cfg.Group, "lost")
+	}
+	c.m.owned(parts, -1)
+	c.log.Warn("partitions lost", "group", c.cfg.Group, "partitions", parts)
+}
+
+func contains(s []int32, v int32) bool {
+	for _, x := range s {
+		if x == v {
+			return true
+		}
+	}
+	return false
+}
+
+// Metrics are the orchestrator's own series; the Kafka ones live in kafka.Metrics.
+type Metrics struct {
+	started    *prometheus.CounterVec
+	startDur   prometheus.Histogram
+	signals    *prometheus.CounterVec
+	skipped    *prometheus.CounterVec
+	retries    *prometheus.CounterVec
+	paused     prometheus.Gauge
+	partitions prometheus.Gauge
+}
+
+// NewMetrics registers the orchestrator metrics on reg.
+func NewMetrics(reg prometheus.Registerer) *Metrics {
+	m := &Metrics{
+		started: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "stampede_orchestrator_workflows_started_total",
+			Help: "Workflow start calls, by result: started, already_started (a duplicate or redelivery, counted as success) or error (retried).",
+		}, []string{"result"}),
+		startDur: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "stampede_orchestrator_start_duration_seconds",
+			Help:    "Duration of one workflow start call to Temporal.",
+			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
+		}),
+		signals: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "stampede_orchestrator_signals_total",
+			Help: "Delivered signals sent, by result: signalled, not_found (workflow unknown or closed; committed) or error (retried).",
+		}, []string{"result"}),
+		skipped: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "stampede_orchestrator_records_skipped_total",
+			Help: "Valid records of event types the orchestrator does not act on, by topic.",
+		}, []string{"topic"}),
+		retries: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "stampede_orchestrator_retries_total",
+			Help: "Transient failures retried with backoff, by topic.",
+		}, []string{"topic"}),
+		paused: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "stampede_orchestrator_paused_partitions",
+			Help: "Partitions whose fetching is paused (retrying a transient failure or a full queue).",
+		}),
+		partitions: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "stampede_orchestrator_assigned_partitions",
+			Help: "Partitions this member owns.",
+		}),
+	}
+	reg.MustRegister(m.started, m.startDur, m.signals, m.skipped, m.retries, m.paused, m.partitions)
+	return m
+}
+
+func (m *Metrics) owned(parts map[string][]int32, sign float64) {
+	if m == nil {
+		return
+	}
+	for _, ps := range parts {
+		m.partitions.Add(sign * float64(len(ps)))
+	}
+}
