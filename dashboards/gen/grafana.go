@@ -86,13 +86,24 @@ func customVar(name, label string, values ...string) obj {
 	}
 }
 
+// faultExpr is the fault windows' series (1 while a fault is active), of
+// the selected chaos run when the dashboard has a run variable.
+func (d dashboard) faultExpr() string {
+	for _, v := range d.vars {
+		if v["name"] == "run" {
+			return `max by (fault) (stampede_chaos_fault_active{run=~"$run"})`
+		}
+	}
+	return `max by (fault) (stampede_chaos_fault_active)`
+}
+
 // faultAnnotation shades every chaos fault window on every time panel.
-func faultAnnotation() obj {
+func faultAnnotation(expr string) obj {
 	return obj{
 		"name": "Fault windows", "enable": true, "hide": false,
 		"datasource":      ds,
 		"iconColor":       "rgba(245, 54, 54, 0.25)",
-		"expr":            `max by (fault) (stampede_chaos_fault_active) > 0`,
+		"expr":            expr + " > 0",
 		"step":            "2s",
 		"titleFormat":     "fault: {{fault}}",
 		"tagKeys":         "fault",
@@ -120,7 +131,7 @@ type dashboard struct {
 func (d dashboard) model() obj {
 	annos := []any{builtinAnnotation()}
 	if d.faultWindows {
-		annos = append(annos, faultAnnotation())
+		annos = append(annos, faultAnnotation(d.faultExpr()))
 	}
 	vars := []any{dsVar()}
 	for _, v := range d.vars {
@@ -142,7 +153,7 @@ func (d dashboard) model() obj {
 				rowH = 0
 			}
 			id++
-			panels = append(panels, p.model(id, x, y))
+			panels = append(panels, p.model(id, x, y, d.faultExpr()))
 			x += p.width
 			if p.height > rowH {
 				rowH = p.height
@@ -168,7 +179,7 @@ func (d dashboard) model() obj {
 	}
 }
 
-func (p *panel) model(id, x, y int) obj {
+func (p *panel) model(id, x, y int, faultExpr string) obj {
 	var targets []any
 	for i, tg := range p.targets {
 		targets = append(targets, obj{
@@ -217,10 +228,9 @@ func (p *panel) model(id, x, y int) obj {
 			"tooltip": obj{"mode": "multi", "sort": "desc"},
 		}
 		if p.faultOverlay {
-			p.targets = append(p.targets, t(`max by (fault) (stampede_chaos_fault_active)`, "fault {{fault}}"))
 			targets = append(targets, obj{
-				"refId": string(rune('A' + len(p.targets) - 1)), "datasource": ds,
-				"expr": `max by (fault) (stampede_chaos_fault_active)`, "legendFormat": "fault {{fault}}",
+				"refId": string(rune('A' + len(p.targets))), "datasource": ds,
+				"expr": faultExpr, "legendFormat": "fault {{fault}}",
 				"range": true, "editorMode": "code",
 			})
 			overrides = append(overrides, obj{

@@ -162,7 +162,11 @@ func overview() dashboard {
 				),
 				ts("Payments: charges by outcome", "ops", "",
 					t(sumRate("outcome", m("stampede_payments_charges_total")), "{{outcome}}"),
-				).stacked(),
+				).stacked().size(6, 8),
+				ts("Inventory: reservations and releases", "ops", "",
+					t(sumRate("outcome", m("stampede_inventory_reservations_total")), "reserve {{outcome}}"),
+					t(orZero(sumRate("", m("stampede_inventory_releases_total"))), "released"),
+				).stacked().size(6, 8),
 				ts("Orchestrator: start duration", "s", "",
 					t(quantile(0.99, "", m("stampede_orchestrator_start_duration_seconds_bucket")), "p99"),
 					t(quantile(0.5, "", m("stampede_orchestrator_start_duration_seconds_bucket")), "p50"),
@@ -265,8 +269,8 @@ func sagaDash() dashboard {
 					t(sumRate("outcome, reason", m("stampede_saga_outcomes_total")), "{{outcome}} {{reason}}"),
 				).stacked(),
 				ts("Workflows completed and failed (SDK)", "ops", "",
-					t(sumRate("workflow_type", m("temporal_workflow_completed", tq)), "completed {{workflow_type}}"),
-					t(orZero(sumRate("workflow_type", m("temporal_workflow_failed", tq))), "failed {{workflow_type}}"),
+					t(sumRate("workflow_type", m("temporal_workflow_completed_total", tq)), "completed {{workflow_type}}"),
+					t(orZero(sumRate("workflow_type", m("temporal_workflow_failed_total", tq))), "failed {{workflow_type}}"),
 				),
 			}},
 			{"Steps", []*panel{
@@ -280,10 +284,10 @@ func sagaDash() dashboard {
 					t(orZero(sumRate("step", m("stampede_saga_step_retries_total", step))), "{{step}}"),
 				),
 				ts("Activity execution latency (p99, SDK)", "s", "",
-					t(quantile(0.99, "activity_type", m("temporal_activity_execution_latency_bucket", tq)), "{{activity_type}}"),
+					t(quantile(0.99, "activity_type", m("temporal_activity_execution_latency_seconds_bucket", tq)), "{{activity_type}}"),
 				),
 				ts("Activity schedule-to-start latency (p99, SDK)", "s", "Time an activity waited for a worker slot.",
-					t(quantile(0.99, "activity_type", m("temporal_activity_schedule_to_start_latency_bucket", tq)), "{{activity_type}}"),
+					t(quantile(0.99, "activity_type", m("temporal_activity_schedule_to_start_latency_seconds_bucket", tq)), "{{activity_type}}"),
 				),
 				ts("Worker task slots available (SDK)", "short", "",
 					t(`sum by (worker_type) (`+m("temporal_worker_task_slots_available", tq)+`)`, "{{worker_type}}"),
@@ -350,13 +354,18 @@ func notificationsDash() dashboard {
 				ts("Target deliveries by outcome", "ops", "",
 					t(sumRate("target, outcome", m("stampede_analytics_target_deliveries_total")), "{{target}} {{outcome}}"),
 				).size(8, 8),
+				ts("Target acknowledgement time (p99)", "s", "",
+					t(quantile(0.99, "target", m("stampede_analytics_target_duration_seconds_bucket")), "{{target}}"),
+				),
 			}},
 		},
 	}
 }
 
 func chaosDash() dashboard {
-	vars := jobVars("stampede_.*")
+	vars := append(jobVars("stampede_.*"),
+		queryVar("run", "Chaos run", `label_values(stampede_chaos_fault_active, run)`),
+	)
 	pass := []obj{
 		{"type": "value", "options": obj{
 			"0": obj{"text": "FAIL", "color": "red", "index": 0},
@@ -376,10 +385,10 @@ func chaosDash() dashboard {
 		rows: []row{
 			{"Faults and gates", []*panel{
 				ts("Fault windows", "none", "1 while a fault is injected.",
-					t(`max by (fault) (stampede_chaos_fault_active)`, "{{fault}}"),
+					t(`max by (fault) (stampede_chaos_fault_active{run=~"$run"})`, "{{fault}}"),
 				).kind("state-timeline").withMappings(active...).size(16, 6),
 				ts("Gates", "none", "1 = pass, 0 = fail, as evaluated by the verifier at the end of the run.",
-					t(`min by (gate) (stampede_chaos_gate_pass)`, "{{gate}}"),
+					t(`min by (gate) (stampede_chaos_gate_pass{run=~"$run"})`, "{{gate}}"),
 				).kind("stat").withMappings(pass...).line(1).size(8, 6),
 			}},
 			{"Load and latency", []*panel{
