@@ -9,7 +9,9 @@
 package notification
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
 
@@ -90,4 +92,18 @@ func DecodePayload(b []byte) (Payload, error) {
 		return p, fmt.Errorf("notification: decode payload: %w", err)
 	}
 	return p, p.Validate()
+}
+
+// Enqueue enqueues the notification of p. A task with the same id still in
+// the queue (pending, retrying, dead, or completed within Retention) is the
+// same notification: enqueuing it again is a no-op, not an error.
+func Enqueue(ctx context.Context, c *asynq.Client, p Payload) error {
+	t, err := NewTask(p)
+	if err != nil {
+		return err
+	}
+	if _, err := c.EnqueueContext(ctx, t); err != nil && !errors.Is(err, asynq.ErrTaskIDConflict) {
+		return fmt.Errorf("notification: enqueue %s: %w", TaskID(p.OrderID, p.Template), err)
+	}
+	return nil
 }
