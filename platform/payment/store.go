@@ -1,0 +1,326 @@
+package payment
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/stampede-dev/stampede/platform/event"
+	"github.com/stampede-dev/stampede/platform/outbox"
+)
+
+// Sentinel errors of the Payments service.
+var (
+	ErrNotFound      = errors.New("payment: not found")
+	ErrKeyReused     = errors.New("payment: idempotency key reused with a different body")
+	ErrNotRefundable = errors.New("payment: a declined charge has nothing to refund")
+)
+
+// Outcomes of a charge, as metric labels.
+const (
+	OutcomeCaptured          = "captured"
+	OutcomeCardDeclined      = ErrCodeCardDeclined
+	OutcomeInsufficientFunds = ErrCodeInsufficientFunds
+	OutcomeOrderClosed       = ErrCodeOrderClosed
+	OutcomeReplayed          = "replayed"
+)
+
+// Result is the answer to a charge: the status code and JSON body to send,
+// identical for every repeat of the same key.
+type Result struct {
+	Code     int
+	Body     json.RawMessage
+	Replayed bool
+	Outcome  string
+}
+
+// Store is the payments schema.
+type Store struct {
+	db *pgxpool.Pool
+}
+
+// NewStore returns the store on db, whose search_path is the payments schema.
+func NewStore(db *pgxpool.Pool) *Store { return &Store{db: db} }
+
+func hashOf(v any) []byte {
+	b, _ := json.Marshal(v)
+	h := sha256.Sum256(b)
+	return h[:]
+}
+
+// lock takes a transaction-scoped advisory lock; concurrent holders of the
+// same name wait, so a duplicate request replays the first one's answer.
+func lock(ctx context.Context, tx pgx.Tx, name string) error {
+	if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", name); err != nil {
+		return fmt.Errorf("lock %s: %w", name, err)
+	}
+	return nil
+}
+
+// Charge captures (or declines, for the test tokens) req under key, in one
+// transaction with its idempotency record and its outbox event; it returns
+// only once that transaction is committed.
+func (s *Store) Charge(ctx context.Context, req ChargeRequest, key, correlationID string, now time.Time) (Result, error) {
+	now = now.UTC().Truncate(time.Microsecond)
+	hash := hashOf(req)
+	var res Result
+	err := pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
+		res = Result{}
+		if err := lock(ctx, tx, "payments-key:"+key); err != nil {
+			return err
+		}
+		if err := lock(ctx, tx, "payments-order:"+req.OrderID); err != nil {
+			return err
+		}
+		var firstHash []byte
+		err := tx.QueryRow(ctx, "SELECT request_hash, status_code, response FROM idempotency_keys WHERE key = $1", key).
+			Scan(&firstHash, &res.Code, &res.Body)
+		switch {
+		case err == nil:
+			if string(firstHash) != string(hash) {
+				return ErrKeyReused
+			}
+			res.Replayed, res.Outcome = true, OutcomeReplayed
+			return nil
+		case !errors.Is(err, pgx.ErrNoRows):
+			return fmt.Errorf("read idempotency key: %w", err)
+		}
+		record := func(code int, body any, outcome string) error {
+			b, err := json.Marshal(body)
+			if err != nil {
+				return err
+			}
+			res.Code, res.Body, res.Outcome = code, b, outcome
+			_, err = tx.Exec(ctx, `INSERT INTO idempotency_keys (key, order_id, request_hash, status_code, response, created_at)
+				VALUES ($1, $2, $3, $4, $5, $6)`, key, req.OrderID, hash, code, b, now)
+			if err != nil {
+				return fmt.Errorf("insert idempotency key: %w", err)
+			}
+			return nil
+		}
+
+		var closed bool
+		if err := tx.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM closed_orders WHERE order_id = $1)", req.OrderID).Scan(&closed); err != nil {
+			return fmt.Errorf("check closed order: %w", err)
+		}
+		if closed {
+			return record(http.StatusConflict, map[string]string{"error": ErrCodeOrderClosed, "orderId": req.OrderID}, OutcomeOrderClosed)
+		}
+
+		id := uuid.NewString()
+		code := decline(req.Token)
+		status := StatusCaptured
+		if code != "" {
+			status = StatusDeclined
+		}
+		if _, err := tx.Exec(ctx, `INSERT INTO charges (id, order_id, idempotency_key, status, decline_code, amount_cents, currency, correlation_id, created_at)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`, id, req.OrderID, key, status, code, req.AmountCents, req.Currency, correlationID, now); err != nil {
+			return fmt.Errorf("insert charge: %w", err)
+		}
+		if code != "" {
+			return record(http.StatusPaymentRequired, Declined{Error: code, ChargeID: id, OrderID: req.OrderID}, code)
+		}
+		env, err := event.New(event.PaymentCompleted{OrderID: req.OrderID, PaymentID: id, AmountCents: req.AmountCents,
+			Currency: req.Currency, Method: "card"}, Source, correlationID, now)
+		if err != nil {
+			return err
+		}
+		if err := outbox.Add(ctx, tx, outbox.Message{Topic: event.TopicPayments, Key: req.OrderID, Envelope: env}); err != nil {
+			return err
+		}
+		return record(http.StatusCreated, ChargeResponse{ChargeID: id, OrderID: req.OrderID, Status: StatusCaptured,
+			AmountCents: req.AmountCents, Currency: req.Currency, CreatedAt: now}, OutcomeCaptured)
+	})
+	if err != nil {
+		return Result{}, fmt.Errorf("charge order %s: %w", req.OrderID, err)
+	}
+	return res, nil
+}
+
+type querier interface {
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+}
+
+func refunds(ctx context.Context, q querier, orderID string) ([]Refund, error) {
+	rows, err := q.Query(ctx, `SELECT id::text, charge_id::text, order_id, amount_cents, currency, created_at
+		FROM refunds WHERE order_id = $1 ORDER BY created_at, id`, orderID)
+	if err != nil {
+		return nil, fmt.Errorf("read refunds: %w", err)
+	}
+	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (Refund, error) {
+		var r Refund
+		err := row.Scan(&r.RefundID, &r.ChargeID, &r.OrderID, &r.AmountCents, &r.Currency, &r.CreatedAt)
+		r.CreatedAt = r.CreatedAt.UTC()
+		return r, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read refunds: %w", err)
+	}
+	if out == nil {
+		out = []Refund{}
+	}
+	return out, nil
+}
+
+// Charges returns the charges of an order, oldest first, each with its refunds.
+func (s *Store) Charges(ctx context.Context, orderID string) (ChargeList, error) {
+	rows, err := s.db.Query(ctx, `SELECT id::text, order_id, idempotency_key, status, decline_code, amount_cents, currency, created_at
+		FROM charges WHERE order_id = $1 ORDER BY created_at, id`, orderID)
+	if err != nil {
+		return ChargeList{}, fmt.Errorf("read charges of %s: %w", orderID, err)
+	}
+	cs, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (Charge, error) {
+		var c Charge
+		err := row.Scan(&c.ChargeID, &c.OrderID, &c.IdempotencyKey, &c.Status, &c.DeclineCode, &c.AmountCents, &c.Currency, &c.CreatedAt)
+		c.CreatedAt = c.CreatedAt.UTC()
+		c.Refunds = []Refund{}
+		return c, err
+	})
+	if err != nil {
+		return ChargeList{}, fmt.Errorf("read charges of %s: %w", orderID, err)
+	}
+	rs, err := refunds(ctx, s.db, orderID)
+	if err != nil {
+		return ChargeList{}, err
+	}
+	for _, r := range rs {
+		for i := range cs {
+			if cs[i].ChargeID == r.ChargeID {
+				cs[i].Refunds = append(cs[i].Refunds, r)
+			}
+		}
+	}
+	if cs == nil {
+		cs = []Charge{}
+	}
+	return ChargeList{OrderID: orderID, Charges: cs}, nil
+}
+
+// refundLocked refunds charge id in full unless it already is; the caller
+// holds the order's lock. It returns the refund and whether it is new.
+func refundLocked(ctx context.Context, tx pgx.Tx, id, correlationID string, now time.Time) (Refund, bool, error) {
+	var r Refund
+	var status string
+	err := tx.QueryRow(ctx, `SELECT order_id, status, amount_cents, currency FROM charges WHERE id = $1 FOR UPDATE`, id).
+		Scan(&r.OrderID, &status, &r.AmountCents, &r.Currency)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return r, false, ErrNotFound
+	}
+	if err != nil {
+		return r, false, fmt.Errorf("lock charge %s: %w", id, err)
+	}
+	if status == StatusDeclined {
+		return r, false, ErrNotRefundable
+	}
+	err = tx.QueryRow(ctx, `SELECT id::text, charge_id::text, order_id, amount_cents, currency, created_at FROM refunds WHERE charge_id = $1`, id).
+		Scan(&r.RefundID, &r.ChargeID, &r.OrderID, &r.AmountCents, &r.Currency, &r.CreatedAt)
+	if err == nil {
+		r.CreatedAt = r.CreatedAt.UTC()
+		return r, false, nil
+	}
+	if !errors.Is(err, pgx.ErrNoRows) {
+		return r, false, fmt.Errorf("read refund of %s: %w", id, err)
+	}
+	r.RefundID, r.ChargeID, r.CreatedAt = uuid.NewString(), id, now
+	if _, err := tx.Exec(ctx, `INSERT INTO refunds (id, charge_id, order_id, amount_cents, currency, created_at)
+		VALUES ($1, $2, $3, $4, $5, $6)`, r.RefundID, id, r.OrderID, r.AmountCents, r.Currency, now); err != nil {
+		return r, false, fmt.Errorf("insert refund: %w", err)
+	}
+	if _, err := tx.Exec(ctx, `UPDATE charges SET status = $2, refunded_at = $3 WHERE id = $1`, id, StatusRefunded, now); err != nil {
+		return r, false, fmt.Errorf("mark refunded: %w", err)
+	}
+	env, err := event.New(event.PaymentRefunded{OrderID: r.OrderID, PaymentID: id, RefundID: r.RefundID,
+		AmountCents: r.AmountCents, Currency: r.Currency}, Source, correlationID, now)
+	if err != nil {
+		return r, false, err
+	}
+	if err := outbox.Add(ctx, tx, outbox.Message{Topic: event.TopicPayments, Key: r.OrderID, Envelope: env}); err != nil {
+		return r, false, err
+	}
+	return r, true, nil
+}
+
+func closeOrder(ctx context.Context, tx pgx.Tx, orderID string, now time.Time) error {
+	if _, err := tx.Exec(ctx, "INSERT INTO closed_orders (order_id, closed_at) VALUES ($1, $2) ON CONFLICT DO NOTHING", orderID, now); err != nil {
+		return fmt.Errorf("close order: %w", err)
+	}
+	return nil
+}
+
+// Refund refunds charge id in full and closes its order; a refunded charge
+// returns its one refund (created false).
+func (s *Store) Refund(ctx context.Context, id, correlationID string, now time.Time) (r Refund, created bool, err error) {
+	now = now.UTC().Truncate(time.Microsecond)
+	if uuid.Validate(id) != nil {
+		return r, false, ErrNotFound
+	}
+	var orderID string
+	if err := s.db.QueryRow(ctx, "SELECT order_id FROM charges WHERE id = $1", id).Scan(&orderID); errors.Is(err, pgx.ErrNoRows) {
+		return r, false, ErrNotFound
+	} else if err != nil {
+		return r, false, fmt.Errorf("find charge %s: %w", id, err)
+	}
+	err = pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
+		if err := lock(ctx, tx, "payments-order:"+orderID); err != nil {
+			return err
+		}
+		if r, created, err = refundLocked(ctx, tx, id, correlationID, now); err != nil {
+			return err
+		}
+		return closeOrder(ctx, tx, orderID, now)
+	})
+	if err != nil {
+		return Refund{}, false, fmt.Errorf("refund charge %s: %w", id, err)
+	}
+	return r, created, nil
+}
+
+// RefundByOrder refunds every captured charge of the order and closes it,
+// so a charge that arrives later moves no money. It waits for a charge of
+// the order in flight (same lock). It returns every refund of the order
+// after the call and how many this call made; an order never charged gets
+// an empty list.
+func (s *Store) RefundByOrder(ctx context.Context, orderID, correlationID string, now time.Time) (OrderRefunds, int, error) {
+	now = now.UTC().Truncate(time.Microsecond)
+	var out OrderRefunds
+	var n int
+	err := pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
+		n = 0
+		if err := lock(ctx, tx, "payments-order:"+orderID); err != nil {
+			return err
+		}
+		if err := closeOrder(ctx, tx, orderID, now); err != nil {
+			return err
+		}
+		rows, err := tx.Query(ctx, "SELECT id::text FROM charges WHERE order_id = $1 AND status = $2 ORDER BY id", orderID, StatusCaptured)
+		if err != nil {
+			return fmt.Errorf("find captured charges: %w", err)
+		}
+		ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		if err != nil {
+			return fmt.Errorf("find captured charges: %w", err)
+		}
+		for _, id := range ids {
+			if _, created, err := refundLocked(ctx, tx, id, correlationID, now); err != nil {
+				return err
+			} else if created {
+				n++
+			}
+		}
+		rs, err := refunds(ctx, tx, orderID)
+		out = OrderRefunds{OrderID: orderID, Refunds: rs}
+		return err
+	})
+	if err != nil {
+		return OrderRefunds{}, 0, fmt.Errorf("refund order %s: %w", orderID, err)
+	}
+	return out, n, nil
+}

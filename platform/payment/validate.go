@@ -1,0 +1,57 @@
+package payment
+
+import (
+	"net/http"
+
+	"github.com/stampede-dev/stampede/platform/web"
+)
+
+// decodeCharge strictly decodes and validates a POST /v1/charges body.
+func decodeCharge(body []byte) (ChargeRequest, error) {
+	var req ChargeRequest
+	top, err := object(body, "", []string{"orderId", "amountCents", "currency", "token"}, nil)
+	if err != nil {
+		return req, err
+	}
+	if req.OrderID, err = str(top, "orderId", "", 1, 128); err != nil {
+		return req, err
+	}
+	if req.AmountCents, err = integer(top, "amountCents", "", 0, MaxAmountCents); err != nil {
+		return req, err
+	}
+	if req.Currency, err = str(top, "currency", "", 3, 3); err != nil {
+		return req, err
+	}
+	for _, c := range req.Currency {
+		if c < 'A' || c > 'Z' {
+			return req, invalid("currency", "want an upper-case ISO 4217 code such as USD, got %q", req.Currency)
+		}
+	}
+	if req.Token, err = str(top, "token", "", 1, 255); err != nil {
+		return req, err
+	}
+	return req, nil
+}
+
+// chargeKey returns the required Idempotency-Key of a charge.
+func chargeKey(r *http.Request) (string, error) {
+	key := r.Header.Get(HeaderIdempotencyKey)
+	switch {
+	case key == "":
+		return "", web.Errorf(http.StatusBadRequest, HeaderIdempotencyKey, "required: a charge is only safe to retry with an idempotency key (the saga sends {orderId}:charge)")
+	case len(key) > MaxKeyLen:
+		return "", web.Errorf(http.StatusBadRequest, HeaderIdempotencyKey, "at most %d characters", MaxKeyLen)
+	}
+	return key, nil
+}
+
+// decline returns the decline code a test token produces, or "".
+func decline(token string) string {
+	switch token {
+	case TokenDeclined:
+		return ErrCodeCardDeclined
+	case TokenInsufficientFunds:
+		return ErrCodeInsufficientFunds
+	}
+	return ""
+}
