@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
+	"go.temporal.io/sdk/client"
+	sdklog "go.temporal.io/sdk/log"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/stampede-dev/stampede/platform/config"
@@ -13,6 +15,7 @@ import (
 	"github.com/stampede-dev/stampede/platform/order"
 	"github.com/stampede-dev/stampede/platform/outbox"
 	"github.com/stampede-dev/stampede/platform/postgres"
+	"github.com/stampede-dev/stampede/platform/saga"
 	"github.com/stampede-dev/stampede/platform/telemetry"
 	"github.com/stampede-dev/stampede/platform/web"
 )
@@ -26,11 +29,15 @@ projected from the saga's status events; POST /v1/orders/{id}/cancel asks the sa
 		pgURL   string
 		brokers string
 		maxConn int
+		tempo   string
+		tempoNS string
 	)
 	fs.IntVar(&port, "port", config.PortEnv(config.Orders), config.Port(config.Orders), "HTTP port on 127.0.0.1")
 	fs.StringVar(&pgURL, "postgres-url", config.EnvPostgresURL, config.PostgresURL(), "PostgreSQL URL of the stampede database")
 	fs.StringVar(&brokers, "kafka-brokers", config.EnvKafkaBrokers, joinComma(config.KafkaBrokers()), "Kafka seed brokers")
 	fs.IntVar(&maxConn, "db-conns", "STAMPEDE_ORDERS_DB_CONNS", 20, "PostgreSQL connections")
+	fs.StringVar(&tempo, "temporal-address", config.EnvTemporalAddress, config.TemporalAddress(), "Temporal frontend host:port (cancel signals and status queries)")
+	fs.StringVar(&tempoNS, "namespace", config.EnvTemporalNS, config.TemporalNamespace(), "Temporal namespace")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -58,7 +65,15 @@ projected from the saga's status events; POST /v1/orders/{id}/cancel asks the sa
 	}
 	defer cl.Close()
 
-	svc := &order.Service{Store: store, Log: log, Ready: func(ctx context.Context) error { return db.Ping(ctx) }}
+	// Lazy: the Orders API starts and takes orders while Temporal is down;
+	// only cancellation needs it, and connects on first use.
+	tc, err := client.NewLazyClient(client.Options{HostPort: tempo, Namespace: tempoNS, Logger: sdklog.NewStructuredLogger(log)})
+	if err != nil {
+		return fmt.Errorf("temporal client: %w", err)
+	}
+	defer tc.Close()
+
+	svc := &order.Service{Store: store, Log: log, Canceller: &saga.Canceller{Client: tc}, Ready: func(ctx context.Context) error { return db.Ping(ctx) }}
 	mux := svc.Router()
 	mux.Handle("GET /metrics", telemetry.MetricsHandler(reg))
 	handler := web.Middleware(mux, log, web.NewMetrics(reg, "orders"))

@@ -42,7 +42,20 @@ const (
 type Input struct {
 	Order         event.OrderCreated `json:"order"`
 	CorrelationID string             `json:"correlationId"`
+	// DeliveryWait bounds the wait for the delivered signal; zero means the
+	// worker's default (DefaultDeliveryWait unless configured).
+	DeliveryWait time.Duration `json:"deliveryWait,omitempty"`
+	// OutageBudget is how long a step retries infrastructure failures before
+	// the order is compensated; zero means the worker's default
+	// (DefaultOutageBudget unless configured).
+	OutageBudget time.Duration `json:"outageBudget,omitempty"`
 }
+
+// Defaults of the durations an Input may leave zero.
+const (
+	DefaultDeliveryWait = 14 * 24 * time.Hour
+	DefaultOutageBudget = 10 * time.Minute
+)
 
 // CancelRequest is the payload of the cancel signal.
 type CancelRequest struct {

@@ -1,0 +1,174 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"go.temporal.io/sdk/client"
+	sdklog "go.temporal.io/sdk/log"
+	"go.temporal.io/sdk/worker"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/stampede-dev/stampede/platform/config"
+	"github.com/stampede-dev/stampede/platform/kafka"
+	"github.com/stampede-dev/stampede/platform/saga"
+	"github.com/stampede-dev/stampede/platform/telemetry"
+	"github.com/stampede-dev/stampede/platform/web"
+)
+
+func init() {
+	servers["worker"] = command{"saga worker: runs the order workflows (task queue order-processing) on Temporal", serveWorker}
+}
+
+func serveWorker(ctx context.Context, args []string) error {
+	fs := config.NewFlagSet("stampede serve worker", `The order saga worker: runs OrderWorkflow on task queue order-processing. Each order
+reserves inventory, charges payment, creates the shipment, notifies, waits for delivery
+(signal or timer) and notifies again; on a business failure, a cancel, or an
+infrastructure outage longer than the outage budget it compensates every step in reverse
+order, retrying each compensation until it succeeds. Service calls, status events
+(Kafka topic orders) and notifications (asynq on Redis) run as local activities.
+Serves /metrics (saga and Temporal SDK metrics) and /healthz on its port.`)
+	var (
+		port         int
+		temporalAddr string
+		namespace    string
+		inventoryURL string
+		paymentsURL  string
+		shippingURL  string
+		brokers      string
+		redisURL     string
+		budget       time.Duration
+		deliveryWait time.Duration
+		wfTasks      int
+		localActs    int
+		pollers      int
+	)
+	fs.IntVar(&port, "port", config.PortEnv(config.Worker), config.Port(config.Worker), "port of /metrics and /healthz on 127.0.0.1")
+	fs.StringVar(&temporalAddr, "temporal-address", config.EnvTemporalAddress, config.TemporalAddress(), "Temporal frontend host:port")
+	fs.StringVar(&namespace, "namespace", config.EnvTemporalNS, config.TemporalNamespace(), "Temporal namespace")
+	fs.StringVar(&inventoryURL, "inventory-url", "STAMPEDE_INVENTORY_URL", config.ServiceURL(config.Inventory), "base URL of the Inventory service")
+	fs.StringVar(&paymentsURL, "payments-url", "STAMPEDE_PAYMENTS_URL", config.ServiceURL(config.Payments), "base URL of the Payments service (through toxiproxy by default)")
+	fs.StringVar(&shippingURL, "shipping-url", "STAMPEDE_SHIPPING_URL", config.ServiceURL(config.Shipping), "base URL of the Shipping service")
+	fs.StringVar(&brokers, "kafka-brokers", config.EnvKafkaBrokers, joinComma(config.KafkaBrokers()), "Kafka seed brokers (status events, analytics outcomes)")
+	fs.StringVar(&redisURL, "redis-url", config.EnvRedisURL, config.RedisURL(), "Redis URL of the notification queue")
+	fs.DurationVar(&budget, "outage-budget", "STAMPEDE_OUTAGE_BUDGET", saga.DefaultOutageBudget, "how long a step retries an unavailable service before the order is compensated (used when the workflow input sets none)")
+	fs.DurationVar(&deliveryWait, "delivery-wait", "STAMPEDE_DELIVERY_WAIT", saga.DefaultDeliveryWait, "longest wait for the delivered signal (used when the workflow input sets none)")
+	fs.IntVar(&wfTasks, "workflow-tasks", "STAMPEDE_WORKER_WORKFLOW_TASKS", 200, "concurrent workflow tasks")
+	fs.IntVar(&localActs, "local-activities", "STAMPEDE_WORKER_LOCAL_ACTIVITIES", 1000, "concurrent local activities (service calls, publishes, notifications)")
+	fs.IntVar(&pollers, "pollers", "STAMPEDE_WORKER_POLLERS", 4, "workflow task pollers")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if budget <= 0 {
+		return fmt.Errorf("--outage-budget %s: want a positive duration", budget)
+	}
+	if deliveryWait <= 0 {
+		return fmt.Errorf("--delivery-wait %s: want a positive duration", deliveryWait)
+	}
+	log := telemetry.NewLogger("worker", nil)
+	reg := telemetry.NewRegistry()
+	metrics := saga.NewMetrics(reg)
+	km := kafka.NewMetrics(reg)
+
+	sdkMetrics, closeMetrics, err := saga.SDKMetricsHandler(reg, func(err error) { log.Warn("temporal sdk metric", "err", err) })
+	if err != nil {
+		return fmt.Errorf("temporal sdk metrics: %w", err)
+	}
+	defer closeMetrics.Close()
+
+	producer, err := kgo.NewClient(append(kafka.BaseOpts("saga-worker", splitComma(brokers)),
+		kgo.RecordPartitioner(kgo.StickyKeyPartitioner(nil)),
+		kgo.ProducerLinger(2*time.Millisecond),
+		kgo.WithHooks(km),
+	)...)
+	if err != nil {
+		return fmt.Errorf("kafka producer: %w", err)
+	}
+	defer producer.Close()
+
+	redisOpt, err := asynq.ParseRedisURI(redisURL)
+	if err != nil {
+		return fmt.Errorf("--redis-url %q: %w", redisURL, err)
+	}
+	tasks := asynq.NewClient(redisOpt)
+	defer tasks.Close()
+
+	acts := &saga.Activities{
+		InventoryURL: inventoryURL,
+		PaymentsURL:  paymentsURL,
+		ShippingURL:  shippingURL,
+		HTTP: &http.Client{Transport: &http.Transport{
+			MaxIdleConns:        512,
+			MaxIdleConnsPerHost: 256,
+			IdleConnTimeout:     90 * time.Second,
+		}},
+		Producer: producer,
+		Tasks:    tasks,
+		Metrics:  metrics,
+		Log:      log,
+	}
+
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error {
+		log.Info("worker admin listening", "addr", fmt.Sprintf("%s:%d", config.Host, port))
+		return web.Serve(gctx, fmt.Sprintf("%s:%d", config.Host, port), telemetry.AdminMux(reg), 5*time.Second)
+	})
+	g.Go(func() error {
+		c, err := dialTemporal(gctx, log, client.Options{
+			HostPort:       temporalAddr,
+			Namespace:      namespace,
+			Logger:         sdklog.NewStructuredLogger(log),
+			MetricsHandler: sdkMetrics,
+		})
+		if err != nil {
+			if gctx.Err() != nil {
+				return nil // stopped before Temporal answered
+			}
+			return err
+		}
+		defer c.Close()
+		w := saga.NewWorker(c, &saga.Workflow{OutageBudget: budget, DeliveryWait: deliveryWait}, acts, worker.Options{
+			MaxConcurrentWorkflowTaskExecutionSize:  wfTasks,
+			MaxConcurrentLocalActivityExecutionSize: localActs,
+			MaxConcurrentWorkflowTaskPollers:        pollers,
+		})
+		if err := w.Start(); err != nil {
+			return fmt.Errorf("start worker: %w", err)
+		}
+		log.Info("worker running", "task_queue", saga.TaskQueue, "temporal", temporalAddr, "namespace", namespace,
+			"inventory", inventoryURL, "payments", paymentsURL, "shipping", shippingURL,
+			"outage_budget", budget.String(), "delivery_wait", deliveryWait.String())
+		<-gctx.Done()
+		w.Stop()
+		return nil
+	})
+	return g.Wait()
+}
+
+// dialTemporal connects to Temporal, retrying until it answers or ctx ends,
+// so a worker started before the server waits for it instead of exiting.
+func dialTemporal(ctx context.Context, log *slog.Logger, opts client.Options) (client.Client, error) {
+	delay := time.Second
+	for {
+		c, err := client.DialContext(ctx, opts)
+		if err == nil {
+			return c, nil
+		}
+		if ctx.Err() != nil {
+			return nil, errors.Join(ctx.Err(), err)
+		}
+		log.Warn("temporal not reachable; retrying", "address", opts.HostPort, "err", err, "in", delay.String())
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(delay):
+		}
+		delay = min(delay*2, 10*time.Second)
+	}
+}

@@ -1,0 +1,216 @@
+package saga
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/stampede-dev/stampede/platform/event"
+	"github.com/stampede-dev/stampede/platform/web"
+)
+
+// The wire contract of the three services the saga calls (see
+// docs/architecture.md and issue 4). The saga keeps its own copies of the few
+// fields it reads, so it never depends on a service's internals.
+
+// HeaderIdempotencyKey makes a mutating call safe to repeat.
+const HeaderIdempotencyKey = "Idempotency-Key"
+
+// ErrTypeBusiness is the ApplicationError type of a business failure (declined
+// card, out of stock, undeliverable): never retried, compensated at once. Its
+// message is the reason code the service answered.
+const ErrTypeBusiness = "BusinessFailure"
+
+// Reason codes of business failures.
+const (
+	ReasonOutOfStock        = "out_of_stock"
+	ReasonCardDeclined      = "card_declined"
+	ReasonInsufficientFunds = "insufficient_funds"
+	ReasonUndeliverable     = "undeliverable"
+	ReasonInvalidRequest    = "invalid_request"
+)
+
+// Service names, as they appear in "payments unavailable for 10m0s".
+const (
+	ServiceInventory = "inventory"
+	ServicePayments  = "payments"
+	ServiceShipping  = "shipping"
+)
+
+// Paths the saga calls. The compensations address the order, not the
+// resource id, so a step whose response was lost is still undone.
+const (
+	PathReserve         = "/v1/reservations"
+	PathReleaseByOrder  = "/v1/reservations/release" // ?orderId=
+	PathCharge          = "/v1/charges"
+	PathRefundByOrder   = "/v1/refunds" // ?orderId=
+	PathShip            = "/v1/shipments"
+	PathCancelByOrder   = "/v1/shipments/cancel" // ?orderId=
+	PathReleaseByID     = "/v1/reservations/%s/release"
+	PathRefundByCharge  = "/v1/charges/%s/refunds"
+	PathCancelByShipmnt = "/v1/shipments/%s/cancel"
+)
+
+// IdempotencyKey is the key of one step (or compensation) of one order.
+func IdempotencyKey(orderID, step string) string { return orderID + ":" + step }
+
+type reserveRequest struct {
+	OrderID string        `json:"orderId"`
+	Items   []reserveItem `json:"items"`
+}
+
+type reserveItem struct {
+	SKU string `json:"sku"`
+	Qty int    `json:"qty"`
+}
+
+// Reservation is the answer of POST /v1/reservations.
+type Reservation struct {
+	ReservationID string               `json:"reservationId"`
+	Items         []event.ReservedItem `json:"items"`
+}
+
+type chargeRequest struct {
+	OrderID     string `json:"orderId"`
+	AmountCents int64  `json:"amountCents"`
+	Currency    string `json:"currency"`
+	Token       string `json:"token"`
+}
+
+// Charge is the answer of POST /v1/charges.
+type Charge struct {
+	ChargeID string `json:"chargeId"`
+	Status   string `json:"status"`
+}
+
+type shipRequest struct {
+	OrderID string           `json:"orderId"`
+	Items   []event.LineItem `json:"items"`
+	Address event.Address    `json:"address"`
+}
+
+// Shipment is the answer of POST /v1/shipments.
+type Shipment struct {
+	ShipmentID     string `json:"shipmentId"`
+	TrackingNumber string `json:"trackingNumber"`
+}
+
+// serviceError is the error body every service answers with.
+type serviceError struct {
+	Error string `json:"error"`
+	SKU   string `json:"sku,omitempty"`
+	Field string `json:"field,omitempty"`
+}
+
+// businessRule says which non-2xx answers of a call are business failures:
+// for each status code, the error code that must be in the body ("" for
+// any) and the reason to use when the body names none.
+type businessRule map[int]struct{ match, fallback string }
+
+// call sends one JSON request and decodes a 2xx answer into out (when not
+// nil). An answer matching rules, and any 400 (the request itself is wrong:
+// repeating it cannot help), is a non-retryable business ApplicationError;
+// anything else that is not 2xx (refused, timeout, 5xx, 429, a key still in
+// flight) is a plain, retryable error.
+func (a *Activities) call(ctx context.Context, service, method, u, key, cid string, body, out any, rules businessRule) error {
+	var rd io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			return temporal.NewNonRetryableApplicationError("encode request: "+err.Error(), "EncodeError", err)
+		}
+		rd = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, u, rd)
+	if err != nil {
+		return temporal.NewNonRetryableApplicationError("build request: "+err.Error(), "EncodeError", err)
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	req.Header.Set("Accept", "application/json")
+	if key != "" {
+		req.Header.Set(HeaderIdempotencyKey, key)
+	}
+	if cid != "" {
+		req.Header.Set(web.HeaderCorrelationID, cid)
+	}
+	resp, err := a.httpClient().Do(req)
+	if err != nil {
+		return fmt.Errorf("%s: %s %s: %w", service, method, req.URL.Path, err)
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if err != nil {
+		return fmt.Errorf("%s: %s %s: read answer: %w", service, method, req.URL.Path, err)
+	}
+	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
+		if out != nil && len(bytes.TrimSpace(raw)) > 0 {
+			if err := json.Unmarshal(raw, out); err != nil {
+				return fmt.Errorf("%s: %s %s: decode answer: %w", service, method, req.URL.Path, err)
+			}
+		}
+		return nil
+	}
+	var se serviceError
+	_ = json.Unmarshal(raw, &se)
+	if r, ok := rules[resp.StatusCode]; ok && (r.match == "" || r.match == se.Error) {
+		reason := se.Error
+		if reason == "" {
+			reason = r.fallback
+		}
+		return temporal.NewNonRetryableApplicationError(reason, ErrTypeBusiness, nil, se)
+	}
+	if resp.StatusCode == http.StatusBadRequest {
+		reason := ReasonInvalidRequest
+		if se.Field != "" {
+			reason += ": " + se.Field
+		}
+		return temporal.NewNonRetryableApplicationError(reason, ErrTypeBusiness, nil, se)
+	}
+	return &httpError{Service: service, Method: method, Path: req.URL.Path, Status: resp.StatusCode, Body: strings.TrimSpace(string(raw))}
+}
+
+// httpError is an unexpected answer: retried.
+type httpError struct {
+	Service, Method, Path string
+	Status                int
+	Body                  string
+}
+
+func (e *httpError) Error() string {
+	body := e.Body
+	if len(body) > 200 {
+		body = body[:200] + "..."
+	}
+	return fmt.Sprintf("%s: %s %s: HTTP %d: %s", e.Service, e.Method, e.Path, e.Status, body)
+}
+
+func (a *Activities) httpClient() *http.Client {
+	if a.HTTP != nil {
+		return a.HTTP
+	}
+	return http.DefaultClient
+}
+
+func byOrder(base, path, orderID string) string {
+	return base + path + "?orderId=" + url.QueryEscape(orderID)
+}
+
+// BusinessReason returns the reason code of a business failure anywhere in
+// err's chain, and whether there is one.
+func BusinessReason(err error) (string, bool) {
+	var ae *temporal.ApplicationError
+	if errors.As(err, &ae) && ae.Type() == ErrTypeBusiness {
+		return ae.Message(), true
+	}
+	return "", false
+}

@@ -1,0 +1,389 @@
+package saga
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"time"
+
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/stampede-dev/stampede/platform/notification"
+	"github.com/stampede-dev/stampede/platform/order"
+)
+
+// Retry shape of infrastructure failures: 1 s, x2, at most 10 s between
+// attempts, for the outage budget. Compensations back off up to 30 s so a
+// long-stuck one grows its history slowly.
+const (
+	retryInitial         = time.Second
+	retryMax             = 10 * time.Second
+	attemptTimeout       = 10 * time.Second
+	compensationMaxDelay = 30 * time.Second
+	// sideEffectBudget bounds publishing a status or enqueuing a
+	// notification: Kafka or Redis being down stalls the order, it never
+	// skips a status.
+	sideEffectBudget = 7 * 24 * time.Hour
+)
+
+// DefaultCancelReason is used when a cancel signal names no reason.
+const DefaultCancelReason = "cancelled by customer"
+
+// acts is only a name holder for local activities: the worker registers a
+// real *Activities, and the SDK calls the registered one by method name.
+var acts *Activities
+
+// Workflow is the order saga. Its fields are the worker's defaults for the
+// Input durations an orchestrator leaves zero.
+type Workflow struct {
+	OutageBudget time.Duration
+	DeliveryWait time.Duration
+}
+
+// settings are resolved once per run and recorded in history (SideEffect), so
+// a worker with other defaults replays the run exactly as it happened.
+type settings struct {
+	OutageBudget time.Duration `json:"outageBudget"`
+	DeliveryWait time.Duration `json:"deliveryWait"`
+}
+
+func (w *Workflow) settings(in Input) settings {
+	s := settings{OutageBudget: in.OutageBudget, DeliveryWait: in.DeliveryWait}
+	if s.OutageBudget <= 0 && w != nil {
+		s.OutageBudget = w.OutageBudget
+	}
+	if s.OutageBudget <= 0 {
+		s.OutageBudget = DefaultOutageBudget
+	}
+	if s.DeliveryWait <= 0 && w != nil {
+		s.DeliveryWait = w.DeliveryWait
+	}
+	if s.DeliveryWait <= 0 {
+		s.DeliveryWait = DefaultDeliveryWait
+	}
+	return s
+}
+
+// Run is the workflow function, registered as WorkflowType.
+func (w *Workflow) Run(ctx workflow.Context, in Input) (Result, error) {
+	var set settings
+	if err := workflow.SideEffect(ctx, func(workflow.Context) any { return w.settings(in) }).Get(&set); err != nil {
+		return Result{}, fmt.Errorf("resolve settings: %w", err)
+	}
+	s := &run{in: in, set: set, st: Status{OrderID: in.Order.OrderID, Status: order.StatusPending}}
+	if err := workflow.SetQueryHandler(ctx, QueryStatus, func() (Status, error) { return s.st, nil }); err != nil {
+		return Result{}, fmt.Errorf("status query: %w", err)
+	}
+	return s.execute(ctx)
+}
+
+// compensation is an undo registered before its step runs.
+type compensation struct {
+	name string
+	act  any     // the activity method
+	id   *string // the resource id, once the step answered
+}
+
+// failure is why the saga stopped going forward.
+type failure struct {
+	reason string // shown to people: "card_declined", "payments unavailable for 10m0s", ...
+	code   string // bounded metric label
+	cancel bool
+}
+
+type run struct {
+	in    Input
+	set   settings
+	st    Status
+	seq   int
+	comps []compensation
+
+	cancelReq  *CancelRequest
+	shipped    bool // the shipment exists: cancel is refused from here on
+	finishing  bool // compensating or finished
+	cancelStep workflow.CancelFunc
+	lastStep   *StepResult // metrics to send with the next status
+}
+
+func (s *run) execute(ctx workflow.Context) (Result, error) {
+	stepCtx, cancelStep := workflow.WithCancel(ctx)
+	s.cancelStep = cancelStep
+	workflow.Go(ctx, s.listenCancel)
+
+	s.publish(ctx, order.StatusProcessing, "", nil)
+
+	var res Reservation
+	if f := s.step(stepCtx, StepReserve, order.StatusReservingInventory, ServiceInventory,
+		compensation{name: CompRelease, act: acts.ReleaseReservation, id: &s.st.ReservationID}, acts.Reserve, &res); f != nil {
+		return s.abort(ctx, *f)
+	}
+	s.st.ReservationID = res.ReservationID
+
+	var ch Charge
+	if f := s.step(stepCtx, StepCharge, order.StatusChargingPayment, ServicePayments,
+		compensation{name: CompRefund, act: acts.RefundCharge, id: &s.st.ChargeID}, acts.Charge, &ch); f != nil {
+		return s.abort(ctx, *f)
+	}
+	s.st.ChargeID = ch.ChargeID
+
+	var sh Shipment
+	if f := s.step(stepCtx, StepShip, order.StatusCreatingShipment, ServiceShipping,
+		compensation{name: CompCancel, act: acts.CancelShipment, id: &s.st.ShipmentID}, acts.Ship, &sh); f != nil {
+		return s.abort(ctx, *f)
+	}
+	s.st.ShipmentID, s.st.TrackingNumber = sh.ShipmentID, sh.TrackingNumber
+	s.shipped = true
+
+	s.publish(ctx, order.StatusShipped, "", nil)
+	s.notify(ctx, notification.TemplateOrderShipped, map[string]string{"trackingNumber": sh.TrackingNumber, "shipmentId": sh.ShipmentID})
+
+	s.publish(ctx, order.StatusInTransit, "", nil)
+	s.awaitDelivery(ctx)
+
+	s.notify(ctx, notification.TemplateDeliveryConfirmed, map[string]string{"trackingNumber": sh.TrackingNumber, "shipmentId": sh.ShipmentID})
+	s.finishing = true
+	s.publishFinal(ctx, order.StatusDelivered, "", "", 0)
+	return s.st, nil
+}
+
+// listenCancel honours the first cancel signal until the shipment exists and
+// records why any later one is refused.
+func (s *run) listenCancel(ctx workflow.Context) {
+	ch := workflow.GetSignalChannel(ctx, SignalCancel)
+	for {
+		var req CancelRequest
+		ch.Receive(ctx, &req)
+		if req.Reason == "" {
+			req.Reason = DefaultCancelReason
+		}
+		switch {
+		case s.cancelReq != nil:
+			// Already cancelling.
+		case s.finishing && (s.st.Status == order.StatusDelivered || s.st.Status == order.StatusFailed || s.st.Status == order.StatusCancelled):
+			s.st.CancelRefused = "order is already " + s.st.Status
+		case s.finishing:
+			s.st.CancelRefused = "order is already being compensated: " + s.st.FailureReason
+		case s.shipped:
+			s.st.CancelRefused = "order has shipped (shipment " + s.st.ShipmentID + "); it can no longer be cancelled"
+		default:
+			s.cancelReq = &req
+			s.cancelStep()
+		}
+	}
+}
+
+func stepOptions(budget time.Duration) workflow.LocalActivityOptions {
+	return workflow.LocalActivityOptions{
+		ScheduleToCloseTimeout: budget,
+		StartToCloseTimeout:    attemptTimeout,
+		RetryPolicy: &temporal.RetryPolicy{
+			InitialInterval:    retryInitial,
+			BackoffCoefficient: 2,
+			MaximumInterval:    retryMax,
+			// The budget (ScheduleToClose) ends the retries, not a count.
+			MaximumAttempts:        math.MaxInt32,
+			NonRetryableErrorTypes: []string{ErrTypeBusiness},
+		},
+	}
+}
+
+func sideEffectOptions() workflow.LocalActivityOptions {
+	return workflow.LocalActivityOptions{
+		ScheduleToCloseTimeout: sideEffectBudget,
+		StartToCloseTimeout:    attemptTimeout,
+		RetryPolicy: &temporal.RetryPolicy{
+			InitialInterval:    retryInitial,
+			BackoffCoefficient: 2,
+			MaximumInterval:    retryMax,
+		},
+	}
+}
+
+// step runs one forward step, with its compensation registered first: a
+// step whose answer was lost (timeout, cancel) is still undone by order id.
+func (s *run) step(ctx workflow.Context, name, status, service string, comp compensation, fn, out any) *failure {
+	if s.cancelReq != nil {
+		return &failure{reason: s.cancelReq.Reason, code: "cancelled", cancel: true}
+	}
+	s.publish(ctx, status, "", nil)
+	if s.cancelReq != nil { // arrived while publishing
+		return &failure{reason: s.cancelReq.Reason, code: "cancelled", cancel: true}
+	}
+	s.comps = append(s.comps, comp)
+
+	start := workflow.Now(ctx)
+	s.st.Steps = append(s.st.Steps, StepTime{Step: name, StartedAt: start})
+	idx := len(s.st.Steps) - 1
+
+	lctx := workflow.WithLocalActivityOptions(ctx, stepOptions(s.set.OutageBudget))
+	err := workflow.ExecuteLocalActivity(lctx, fn, s.in).Get(lctx, out)
+
+	end := workflow.Now(ctx)
+	s.st.Steps[idx].FinishedAt = end
+	res := &StepResult{Step: name, Outcome: "ok", Duration: end.Sub(start)}
+	s.lastStep = res
+	if err == nil && s.cancelReq == nil {
+		return nil
+	}
+	var f *failure
+	switch reason, business := BusinessReason(err); {
+	case s.cancelReq != nil:
+		// Cancelled while the step ran: whether or not it completed, its
+		// compensation (registered above) undoes it.
+		res.Outcome = "cancelled"
+		f = &failure{reason: s.cancelReq.Reason, code: "cancelled", cancel: true}
+	case business:
+		// The service said no: nothing happened, nothing of this step to undo.
+		res.Outcome = "business"
+		s.comps = s.comps[:len(s.comps)-1]
+		f = &failure{reason: reason, code: reason}
+	case temporal.IsCanceledError(err):
+		res.Outcome = "cancelled"
+		f = &failure{reason: "workflow cancelled", code: "cancelled", cancel: true}
+	default:
+		res.Outcome = "unavailable"
+		f = &failure{reason: fmt.Sprintf("%s unavailable for %s", service, s.set.OutageBudget), code: service + "_unavailable"}
+	}
+	if err != nil {
+		s.st.Steps[idx].Error = cause(err).Error()
+	} else {
+		s.st.Steps[idx].Error = "cancelled: " + f.reason
+	}
+	return f
+}
+
+// cause strips the ActivityError wrapper, whose text repeats ids and types.
+func cause(err error) error {
+	var ae *temporal.ActivityError
+	if errors.As(err, &ae) && ae.Unwrap() != nil {
+		return ae.Unwrap()
+	}
+	return err
+}
+
+// abort compensates every registered step in reverse order on a
+// disconnected context (a cancelled workflow still undoes its work), each
+// retried until it succeeds, then notifies and publishes the terminal status.
+func (s *run) abort(ctx workflow.Context, f failure) (Result, error) {
+	dctx, _ := workflow.NewDisconnectedContext(ctx)
+	s.finishing = true
+	s.st.FailureReason = f.reason
+	s.st.FailedAt = workflow.Now(dctx)
+	s.publish(dctx, order.StatusCompensating, f.reason, nil)
+	for i := len(s.comps) - 1; i >= 0; i-- {
+		s.compensate(dctx, s.comps[i])
+	}
+	s.st.CompensatedAt = workflow.Now(dctx)
+
+	status, template := order.StatusFailed, notification.TemplateOrderFailed
+	if f.cancel {
+		status, template = order.StatusCancelled, notification.TemplateOrderCancelled
+	}
+	s.notify(dctx, template, map[string]string{"reason": f.reason})
+	s.publishFinal(dctx, status, f.reason, f.code, s.st.CompensatedAt.Sub(s.st.FailedAt))
+	return s.st, nil
+}
+
+// compensate runs one compensation until it succeeds: one attempt per local
+// activity, so every attempt and its error are visible in the status query,
+// and a durable timer between attempts.
+func (s *run) compensate(ctx workflow.Context, c compensation) {
+	started := workflow.Now(ctx)
+	s.st.Compensations = append(s.st.Compensations, CompensationState{Name: c.name, StartedAt: started})
+	idx := len(s.st.Compensations) - 1
+	lctx := workflow.WithLocalActivityOptions(ctx, workflow.LocalActivityOptions{
+		ScheduleToCloseTimeout: attemptTimeout,
+		StartToCloseTimeout:    attemptTimeout,
+		RetryPolicy:            &temporal.RetryPolicy{MaximumAttempts: 1},
+	})
+	delay := retryInitial
+	reportStuck := false
+	for attempt := 1; ; attempt++ {
+		in := CompensationInput{OrderID: s.in.Order.OrderID, CorrelationID: s.in.CorrelationID, Attempt: attempt, NowStuck: reportStuck}
+		if c.id != nil {
+			in.ResourceID = *c.id
+		}
+		reportStuck = false
+		err := workflow.ExecuteLocalActivity(lctx, c.act, in).Get(lctx, nil)
+		cs := &s.st.Compensations[idx]
+		cs.Attempts = attempt
+		if err == nil {
+			cs.CompletedAt = workflow.Now(ctx)
+			cs.Stuck = false
+			return
+		}
+		cs.LastError = cause(err).Error()
+		if !cs.Stuck && workflow.Now(ctx).Sub(started) >= StuckAfter {
+			cs.Stuck = true
+			reportStuck = true
+			workflow.GetLogger(ctx).Warn("compensation stuck", "order_id", s.in.Order.OrderID, "compensation", c.name, "attempts", attempt, "err", cs.LastError)
+		}
+		_ = workflow.Sleep(ctx, delay)
+		delay = min(delay*2, compensationMaxDelay)
+	}
+}
+
+// awaitDelivery waits for the delivered signal or the delivery timer,
+// whichever comes first.
+func (s *run) awaitDelivery(ctx workflow.Context) {
+	start := workflow.Now(ctx)
+	s.st.Steps = append(s.st.Steps, StepTime{Step: StepDelivery, StartedAt: start})
+	idx := len(s.st.Steps) - 1
+
+	tctx, cancelTimer := workflow.WithCancel(ctx)
+	timer := workflow.NewTimer(tctx, s.set.DeliveryWait)
+	outcome := "timer"
+	sel := workflow.NewSelector(ctx)
+	sel.AddFuture(timer, func(workflow.Future) {})
+	sel.AddReceive(workflow.GetSignalChannel(ctx, SignalDelivered), func(c workflow.ReceiveChannel, _ bool) {
+		var d DeliveredSignal
+		c.Receive(ctx, &d)
+		outcome = "signal"
+	})
+	sel.Select(ctx)
+	cancelTimer()
+
+	end := workflow.Now(ctx)
+	s.st.Steps[idx].FinishedAt = end
+	s.lastStep = &StepResult{Step: StepDelivery, Outcome: outcome, Duration: end.Sub(start)}
+}
+
+// publish records a transition in the status and emits it.
+func (s *run) publish(ctx workflow.Context, status, reason string, final *Final) {
+	s.seq++
+	s.st.Status = status
+	u := StatusUpdate{
+		OrderID: s.in.Order.OrderID, UserID: s.in.Order.UserID, CorrelationID: s.in.CorrelationID,
+		Status: status, Seq: s.seq, At: workflow.Now(ctx), Reason: reason, Step: s.lastStep, Final: final,
+	}
+	s.lastStep = nil
+	lctx := workflow.WithLocalActivityOptions(ctx, sideEffectOptions())
+	if err := workflow.ExecuteLocalActivity(lctx, acts.Publish, u).Get(lctx, nil); err != nil {
+		workflow.GetLogger(ctx).Error("status not published", "order_id", u.OrderID, "status", status, "seq", u.Seq, "err", err)
+	}
+}
+
+func (s *run) publishFinal(ctx workflow.Context, status, reason, code string, compensation time.Duration) {
+	s.publish(ctx, status, reason, &Final{
+		Outcome: status, Reason: reason, ReasonCode: code,
+		TotalCents: s.in.Order.TotalCents, Currency: s.in.Order.Currency, CompensationDuration: compensation,
+	})
+}
+
+func (s *run) notify(ctx workflow.Context, template string, data map[string]string) {
+	start := workflow.Now(ctx)
+	s.st.Steps = append(s.st.Steps, StepTime{Step: StepNotify + ":" + template, StartedAt: start})
+	idx := len(s.st.Steps) - 1
+	in := NotifyInput{
+		OrderID: s.in.Order.OrderID, UserID: s.in.Order.UserID, CorrelationID: s.in.CorrelationID,
+		Template: template, Data: data, RequestedAt: start,
+	}
+	lctx := workflow.WithLocalActivityOptions(ctx, sideEffectOptions())
+	err := workflow.ExecuteLocalActivity(lctx, acts.Notify, in).Get(lctx, nil)
+	s.st.Steps[idx].FinishedAt = workflow.Now(ctx)
+	if err != nil {
+		s.st.Steps[idx].Error = cause(err).Error()
+		workflow.GetLogger(ctx).Error("notification not enqueued", "order_id", in.OrderID, "template", template, "err", err)
+	}
+}
