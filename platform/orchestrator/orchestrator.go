@@ -67,6 +67,16 @@ type Config struct {
 	MaxQueue       int           // records buffered per partition before its fetch is paused, default 500
 	CommitInterval time.Duration // how often marked offsets are committed, default 500 ms
 	ServerAssigned bool          // KIP-848 consumer protocol (broker assigns) instead of classic cooperative-sticky
+	// SessionTimeout is how long a member may miss heartbeats before its
+	// partitions move: for the classic protocol the client's session.timeout.ms
+	// (default 6 s), for KIP-848 the group's consumer.session.timeout.ms, set by
+	// Run when non-zero (zero leaves the broker's group.consumer.session.timeout.ms).
+	// Heartbeats go every third of it.
+	SessionTimeout time.Duration
+
+	// Topics, default event.TopicOrders, event.TopicShipping and
+	// event.TopicOrdersDLQ; tests on the shared stack use topics of their own.
+	OrdersTopic, ShippingTopic, DLQTopic string
 }
 
 func (c Config) withDefaults() Config {
@@ -87,6 +97,15 @@ func (c Config) withDefaults() Config {
 	}
 	if c.CommitInterval <= 0 {
 		c.CommitInterval = 500 * time.Millisecond
+	}
+	if c.OrdersTopic == "" {
+		c.OrdersTopic = event.TopicOrders
+	}
+	if c.ShippingTopic == "" {
+		c.ShippingTopic = event.TopicShipping
+	}
+	if c.DLQTopic == "" {
+		c.DLQTopic = event.TopicOrdersDLQ
 	}
 	return c
 }
@@ -132,7 +151,7 @@ func New(cfg Config, starter Starter, signaler Signaler, log *slog.Logger, km *k
 func (c *Consumer) Opts() []kgo.Opt {
 	opts := []kgo.Opt{
 		kgo.ConsumerGroup(c.cfg.Group),
-		kgo.ConsumeTopics(event.TopicOrders, event.TopicShipping),
+		kgo.ConsumeTopics(c.cfg.OrdersTopic, c.cfg.ShippingTopic),
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
 		// Only offsets of records whose workflow call succeeded are marked, and
@@ -144,17 +163,20 @@ func (c *Consumer) Opts() []kgo.Opt {
 		kgo.OnPartitionsLost(c.onLost),
 		kgo.OnPartitionsAssigned(c.onAssigned),
 		kgo.FetchMaxWait(100 * time.Millisecond),
-		// Classic protocol: the broker's group.min.session.timeout.ms (2 s in the
-		// stack) allows this; a SIGKILLed member's partitions move after it.
-		kgo.SessionTimeout(6 * time.Second),
-		kgo.HeartbeatInterval(1 * time.Second),
 	}
 	if c.cfg.ServerAssigned {
 		// KIP-848: the broker assigns (uniform assignor, sticky) and the session
 		// timeout is the broker's group.consumer.session.timeout.ms.
 		opts = append(opts, kgo.Balancers(kgo.StickyBalancer()), kgo.ServerSideBalancer())
 	} else {
-		opts = append(opts, kgo.Balancers(kgo.CooperativeStickyBalancer()))
+		// The broker bounds the session timeout by group.min.session.timeout.ms
+		// (2 s in the stack); a SIGKILLed member's partitions move after it.
+		session := c.cfg.SessionTimeout
+		if session <= 0 {
+			session = 6 * time.Second
+		}
+		opts = append(opts, kgo.Balancers(kgo.CooperativeStickyBalancer()),
+			kgo.SessionTimeout(session), kgo.HeartbeatInterval(heartbeatFor(session)))
 	}
 	return opts
 }
@@ -163,6 +185,14 @@ func (c *Consumer) Opts() []kgo.Opt {
 // in-flight calls, commits what was processed and leaves the group.
 func (c *Consumer) Run(ctx context.Context, cl *kgo.Client) error {
 	c.cl = cl
+	if c.cfg.ServerAssigned && c.cfg.SessionTimeout > 0 {
+		sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		err := SetGroupSessionTimeout(sctx, cl, c.cfg.Group, c.cfg.SessionTimeout, heartbeatFor(c.cfg.SessionTimeout))
+		cancel()
+		if err != nil {
+			c.log.Warn("group session timeout not set; the broker default applies", "err", err)
+		}
+	}
 	for {
 		fs := cl.PollRecords(ctx, 1000)
 		if fs.IsClientClosed() || ctx.Err() != nil {
@@ -261,6 +291,12 @@ func (c *Consumer) onLost(_ context.Context, _ *kgo.Client, parts map[string][]i
 	}
 	c.m.owned(parts, -1)
 	c.log.Warn("partitions lost", "group", c.cfg.Group, "partitions", parts)
+}
+
+// heartbeatFor is a third of the session timeout, at least the 500 ms the
+// stack's broker allows.
+func heartbeatFor(session time.Duration) time.Duration {
+	return max(session/3, 500*time.Millisecond)
 }
 
 func contains(s []int32, v int32) bool {

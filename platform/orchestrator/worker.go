@@ -181,13 +181,13 @@ func (w *worker) process(r *kgo.Record) error {
 		ctx = telemetry.WithCorrelationID(ctx, cid)
 	}
 	switch {
-	case r.Topic == event.TopicOrders && env.Type == event.TypeOrderCreated:
+	case r.Topic == w.c.cfg.OrdersTopic && env.Type == event.TypeOrderCreated:
 		o, err := event.DecodeData[event.OrderCreated](env)
 		if err != nil {
 			return w.deadLetter(ctx, r, err)
 		}
 		return w.start(ctx, saga.Input{Order: o, CorrelationID: cid})
-	case r.Topic == event.TopicShipping && env.Type == event.TypeShipmentDelivered:
+	case r.Topic == w.c.cfg.ShippingTopic && env.Type == event.TypeShipmentDelivered:
 		d, err := event.DecodeData[event.ShipmentDelivered](env)
 		if err == nil && d.OrderID == "" {
 			err = &event.DecodeError{Type: env.Type, Field: "data.orderId", Reason: "missing"}
@@ -247,7 +247,7 @@ func (w *worker) deadLetter(ctx context.Context, r *kgo.Record, why error) error
 		kgo.RecordHeader{Key: HeaderDLQSourcePartition, Value: []byte(strconv.Itoa(int(r.Partition)))},
 		kgo.RecordHeader{Key: HeaderDLQSourceOffset, Value: []byte(strconv.FormatInt(r.Offset, 10))},
 	)
-	dlq := &kgo.Record{Topic: event.TopicOrdersDLQ, Key: r.Key, Value: r.Value, Headers: headers}
+	dlq := &kgo.Record{Topic: w.c.cfg.DLQTopic, Key: r.Key, Value: r.Value, Headers: headers}
 	if err := w.c.cl.ProduceSync(ctx, dlq).FirstErr(); err != nil {
 		return fmt.Errorf("dead-letter %s/%d@%d: %w", r.Topic, r.Partition, r.Offset, err)
 	}
