@@ -1,0 +1,334 @@
+package shipping
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/stampede-dev/stampede/platform/event"
+	"github.com/stampede-dev/stampede/platform/outbox"
+)
+
+// Sentinel errors of the Shipping service.
+var (
+	ErrNotFound         = errors.New("shipping: not found")
+	ErrKeyReused        = errors.New("shipping: idempotency key or order reused with a different request")
+	ErrAlreadyDelivered = errors.New("shipping: shipment already delivered")
+	ErrCancelled        = errors.New("shipping: shipment cancelled")
+)
+
+// Outcomes of a create, as metric labels.
+const (
+	OutcomeCreated       = "created"
+	OutcomeUndeliverable = ErrCodeUndeliverable
+	OutcomeOrderClosed   = ErrCodeOrderClosed
+	OutcomeReplayed      = "replayed"
+)
+
+// Result is the answer to a create: the status code and JSON body to send,
+// identical for every repeat of the same key.
+type Result struct {
+	Code     int
+	Body     json.RawMessage
+	Replayed bool
+	Outcome  string
+}
+
+// Store is the shipping schema.
+type Store struct {
+	db *pgxpool.Pool
+}
+
+// NewStore returns the store on db, whose search_path is the shipping schema.
+func NewStore(db *pgxpool.Pool) *Store { return &Store{db: db} }
+
+func hashOf(v any) []byte {
+	b, _ := json.Marshal(v)
+	h := sha256.Sum256(b)
+	return h[:]
+}
+
+// lock takes a transaction-scoped advisory lock; concurrent holders of the
+// same name wait, so a duplicate request replays the first one's answer.
+func lock(ctx context.Context, tx pgx.Tx, name string) error {
+	if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", name); err != nil {
+		return fmt.Errorf("lock %s: %w", name, err)
+	}
+	return nil
+}
+
+// trackingNumber derives a carrier-style tracking number from the shipment id.
+func trackingNumber(id string) string {
+	return "STP" + strings.ToUpper(strings.ReplaceAll(id, "-", "")[:16])
+}
+
+const shipmentCols = `SELECT id::text, order_id, tracking_number, status, created_at, cancelled_at, delivered_at FROM shipments `
+
+func scanShipment(row pgx.CollectableRow) (Shipment, error) {
+	var s Shipment
+	err := row.Scan(&s.ShipmentID, &s.OrderID, &s.TrackingNumber, &s.Status, &s.CreatedAt, &s.CancelledAt, &s.DeliveredAt)
+	s.CreatedAt = s.CreatedAt.UTC()
+	for _, t := range []**time.Time{&s.CancelledAt, &s.DeliveredAt} {
+		if *t != nil {
+			u := (*t).UTC()
+			*t = &u
+		}
+	}
+	return s, err
+}
+
+type querier interface {
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+}
+
+// shipments reads the shipments matching where, locking them when forUpdate is set.
+func shipments(ctx context.Context, q querier, where string, forUpdate bool, args ...any) ([]Shipment, error) {
+	sql := shipmentCols + where + " ORDER BY created_at, id"
+	if forUpdate {
+		sql += " FOR UPDATE"
+	}
+	rows, err := q.Query(ctx, sql, args...)
+	if err != nil {
+		return nil, fmt.Errorf("read shipments: %w", err)
+	}
+	out, err := pgx.CollectRows(rows, scanShipment)
+	if err != nil {
+		return nil, fmt.Errorf("read shipments: %w", err)
+	}
+	if out == nil {
+		out = []Shipment{}
+	}
+	return out, nil
+}
+
+// Create books the order's shipment, in one transaction with its
+// idempotency record and its outbox event. See the package comment.
+func (s *Store) Create(ctx context.Context, req CreateRequest, key, correlationID string, now time.Time) (Result, error) {
+	now = now.UTC().Truncate(time.Microsecond)
+	hash := hashOf(req)
+	content := hashOf([]any{req.Items, req.Address})
+	var res Result
+	err := pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
+		res = Result{}
+		if err := lock(ctx, tx, "shipping-key:"+key); err != nil {
+			return err
+		}
+		if err := lock(ctx, tx, "shipping-order:"+req.OrderID); err != nil {
+			return err
+		}
+		var firstHash []byte
+		err := tx.QueryRow(ctx, "SELECT request_hash, status_code, response FROM idempotency_keys WHERE key = $1", key).
+			Scan(&firstHash, &res.Code, &res.Body)
+		switch {
+		case err == nil:
+			if string(firstHash) != string(hash) {
+				return ErrKeyReused
+			}
+			res.Replayed, res.Outcome = true, OutcomeReplayed
+			return nil
+		case !errors.Is(err, pgx.ErrNoRows):
+			return fmt.Errorf("read idempotency key: %w", err)
+		}
+		record := func(code int, body any, outcome string) error {
+			b, err := json.Marshal(body)
+			if err != nil {
+				return err
+			}
+			res.Code, res.Body, res.Outcome = code, b, outcome
+			_, err = tx.Exec(ctx, `INSERT INTO idempotency_keys (key, order_id, request_hash, status_code, response, created_at)
+				VALUES ($1, $2, $3, $4, $5, $6)`, key, req.OrderID, hash, code, b, now)
+			if err != nil {
+				return fmt.Errorf("insert idempotency key: %w", err)
+			}
+			return nil
+		}
+
+		// One shipment per order: another key for the same content gets it as it is now.
+		var existingContent []byte
+		err = tx.QueryRow(ctx, "SELECT content_hash FROM shipments WHERE order_id = $1", req.OrderID).Scan(&existingContent)
+		switch {
+		case err == nil:
+			if string(existingContent) != string(content) {
+				return ErrKeyReused
+			}
+			ss, err := shipments(ctx, tx, "WHERE order_id = $1", false, req.OrderID)
+			if err != nil || len(ss) != 1 {
+				return fmt.Errorf("read shipment of %s: %v", req.OrderID, err)
+			}
+			res.Replayed = true
+			return record(http.StatusCreated, ss[0], OutcomeReplayed)
+		case !errors.Is(err, pgx.ErrNoRows):
+			return fmt.Errorf("read shipment of %s: %w", req.OrderID, err)
+		}
+		var closed bool
+		if err := tx.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM closed_orders WHERE order_id = $1)", req.OrderID).Scan(&closed); err != nil {
+			return fmt.Errorf("check closed order: %w", err)
+		}
+		if closed {
+			return record(http.StatusConflict, map[string]string{"error": ErrCodeOrderClosed, "orderId": req.OrderID}, OutcomeOrderClosed)
+		}
+		if field := undeliverable(req.Address); field != "" {
+			return record(http.StatusUnprocessableEntity, map[string]string{"error": ErrCodeUndeliverable, "field": field, "orderId": req.OrderID}, OutcomeUndeliverable)
+		}
+
+		id := uuid.NewString()
+		sh := Shipment{ShipmentID: id, OrderID: req.OrderID, TrackingNumber: trackingNumber(id), Status: StatusCreated, CreatedAt: now}
+		items, _ := json.Marshal(req.Items)
+		addr, _ := json.Marshal(req.Address)
+		if _, err := tx.Exec(ctx, `INSERT INTO shipments (id, order_id, idempotency_key, content_hash, status, tracking_number, items, address, correlation_id, created_at)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`, id, req.OrderID, key, content, sh.Status, sh.TrackingNumber, items, addr, correlationID, now); err != nil {
+			return fmt.Errorf("insert shipment: %w", err)
+		}
+		env, err := event.New(event.ShipmentCreated{OrderID: req.OrderID, ShipmentID: id, TrackingNumber: sh.TrackingNumber}, Source, correlationID, now)
+		if err != nil {
+			return err
+		}
+		if err := outbox.Add(ctx, tx, outbox.Message{Topic: event.TopicShipping, Key: req.OrderID, Envelope: env}); err != nil {
+			return err
+		}
+		return record(http.StatusCreated, sh, OutcomeCreated)
+	})
+	if err != nil {
+		return Result{}, fmt.Errorf("create shipment for order %s: %w", req.OrderID, err)
+	}
+	return res, nil
+}
+
+// Shipments returns the shipments of an order (at most one).
+func (s *Store) Shipments(ctx context.Context, orderID string) (ShipmentList, error) {
+	ss, err := shipments(ctx, s.db, "WHERE order_id = $1", false, orderID)
+	return ShipmentList{OrderID: orderID, Shipments: ss}, err
+}
+
+// transition moves the locked shipment sh to status to (cancelled or
+// delivered), publishing its event; a shipment already there is left as it is.
+func transition(ctx context.Context, tx pgx.Tx, sh *Shipment, to, correlationID string, now time.Time) (bool, error) {
+	if sh.Status == to {
+		return false, nil
+	}
+	if sh.Status == StatusDelivered {
+		return false, ErrAlreadyDelivered
+	}
+	if sh.Status == StatusCancelled {
+		return false, ErrCancelled
+	}
+	var p event.Payload
+	if to == StatusCancelled {
+		sh.CancelledAt = &now
+		p = event.ShipmentCancelled{OrderID: sh.OrderID, ShipmentID: sh.ShipmentID}
+		if _, err := tx.Exec(ctx, "UPDATE shipments SET status = $2, cancelled_at = $3 WHERE id = $1", sh.ShipmentID, to, now); err != nil {
+			return false, fmt.Errorf("cancel shipment: %w", err)
+		}
+		if _, err := tx.Exec(ctx, "INSERT INTO closed_orders (order_id, closed_at) VALUES ($1, $2) ON CONFLICT DO NOTHING", sh.OrderID, now); err != nil {
+			return false, fmt.Errorf("close order: %w", err)
+		}
+	} else {
+		sh.DeliveredAt = &now
+		p = event.ShipmentDelivered{OrderID: sh.OrderID, ShipmentID: sh.ShipmentID}
+		if _, err := tx.Exec(ctx, "UPDATE shipments SET status = $2, delivered_at = $3 WHERE id = $1", sh.ShipmentID, to, now); err != nil {
+			return false, fmt.Errorf("deliver shipment: %w", err)
+		}
+	}
+	sh.Status = to
+	env, err := event.New(p, Source, correlationID, now)
+	if err != nil {
+		return false, err
+	}
+	if err := outbox.Add(ctx, tx, outbox.Message{Topic: event.TopicShipping, Key: sh.OrderID, Envelope: env}); err != nil {
+		return false, err
+	}
+	return true, nil
+}
+
+// change applies transition to shipment id under its order's lock.
+func (s *Store) change(ctx context.Context, id, to, correlationID string, now time.Time) (sh Shipment, changed bool, err error) {
+	now = now.UTC().Truncate(time.Microsecond)
+	if uuid.Validate(id) != nil {
+		return sh, false, ErrNotFound
+	}
+	var orderID string
+	if err := s.db.QueryRow(ctx, "SELECT order_id FROM shipments WHERE id = $1", id).Scan(&orderID); errors.Is(err, pgx.ErrNoRows) {
+		return sh, false, ErrNotFound
+	} else if err != nil {
+		return sh, false, fmt.Errorf("find shipment %s: %w", id, err)
+	}
+	err = pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
+		if err := lock(ctx, tx, "shipping-order:"+orderID); err != nil {
+			return err
+		}
+		ss, err := shipments(ctx, tx, "WHERE id = $1", true, id)
+		if err != nil {
+			return err
+		}
+		if len(ss) != 1 {
+			return ErrNotFound
+		}
+		sh = ss[0]
+		changed, err = transition(ctx, tx, &sh, to, correlationID, now)
+		return err
+	})
+	if err != nil {
+		return Shipment{}, false, fmt.Errorf("%s shipment %s: %w", to, id, err)
+	}
+	return sh, changed, nil
+}
+
+// Cancel cancels shipment id and closes its order; cancelling a cancelled
+// shipment changes nothing, a delivered one is ErrAlreadyDelivered.
+func (s *Store) Cancel(ctx context.Context, id, correlationID string, now time.Time) (Shipment, bool, error) {
+	return s.change(ctx, id, StatusCancelled, correlationID, now)
+}
+
+// Deliver records the delivery of shipment id; delivering a delivered
+// shipment changes nothing, a cancelled one is ErrCancelled.
+func (s *Store) Deliver(ctx context.Context, id, correlationID string, now time.Time) (Shipment, bool, error) {
+	return s.change(ctx, id, StatusDelivered, correlationID, now)
+}
+
+// CancelByOrder cancels whatever shipment the order has and closes the
+// order, so a create that arrives later ships nothing. It is how a
+// compensation undoes a create whose response was lost; an order without a
+// shipment gets an empty list. A delivered shipment is ErrAlreadyDelivered
+// (and the order is not closed).
+func (s *Store) CancelByOrder(ctx context.Context, orderID, correlationID string, now time.Time) (ShipmentList, int, error) {
+	now = now.UTC().Truncate(time.Microsecond)
+	var out ShipmentList
+	var n int
+	err := pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
+		n = 0
+		if err := lock(ctx, tx, "shipping-order:"+orderID); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, "INSERT INTO closed_orders (order_id, closed_at) VALUES ($1, $2) ON CONFLICT DO NOTHING", orderID, now); err != nil {
+			return fmt.Errorf("close order: %w", err)
+		}
+		ss, err := shipments(ctx, tx, "WHERE order_id = $1", true, orderID)
+		if err != nil {
+			return err
+		}
+		for i := range ss {
+			changed, err := transition(ctx, tx, &ss[i], StatusCancelled, correlationID, now)
+			if err != nil {
+				return err
+			}
+			if changed {
+				n++
+			}
+		}
+		out = ShipmentList{OrderID: orderID, Shipments: ss}
+		return nil
+	})
+	if err != nil {
+		return ShipmentList{}, 0, fmt.Errorf("cancel shipments of order %s: %w", orderID, err)
+	}
+	return out, n, nil
+}

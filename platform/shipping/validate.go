@@ -1,0 +1,98 @@
+package shipping
+
+import (
+	"fmt"
+	"net/http"
+
+	"github.com/stampede-dev/stampede/platform/web"
+)
+
+// decodeCreate strictly decodes and validates a POST /v1/shipments body.
+// Whether the address can be delivered is a business answer (422
+// undeliverable, replayed), not a validation error.
+func decodeCreate(body []byte) (CreateRequest, error) {
+	var req CreateRequest
+	top, err := object(body, "", []string{"orderId", "items", "address"}, nil)
+	if err != nil {
+		return req, err
+	}
+	if req.OrderID, err = str(top, "orderId", "", 1, 128); err != nil {
+		return req, err
+	}
+	lines, err := array(top["items"], "items", 1, MaxItems)
+	if err != nil {
+		return req, err
+	}
+	req.Items = make([]Item, len(lines))
+	for i, line := range lines {
+		path := fmt.Sprintf("items[%d]", i)
+		o, err := object(line, path, []string{"sku", "qty"}, []string{"warehouseId", "priceCents"})
+		if err != nil {
+			return req, err
+		}
+		it := &req.Items[i]
+		if it.SKU, err = str(o, "sku", path+".", 1, 64); err != nil {
+			return req, err
+		}
+		qty, err := integer(o, "qty", path+".", 1, MaxQty)
+		if err != nil {
+			return req, err
+		}
+		it.Qty = int(qty)
+		if it.WarehouseID, err = str(o, "warehouseId", path+".", 0, 64); err != nil {
+			return req, err
+		}
+		if _, ok := o["priceCents"]; ok && !isNull(o["priceCents"]) {
+			if it.PriceCents, err = integer(o, "priceCents", path+".", 0, 100_000_000); err != nil {
+				return req, err
+			}
+		}
+	}
+	addr, err := object(top["address"], "address", []string{"name", "line1", "city", "postalCode", "country"}, []string{"line2", "region"})
+	if err != nil {
+		return req, err
+	}
+	a := &req.Address
+	for _, f := range []struct {
+		name string
+		dst  *string
+		min  int
+	}{{"name", &a.Name, 1}, {"line1", &a.Line1, 1}, {"line2", &a.Line2, 0}, {"city", &a.City, 1}, {"region", &a.Region, 0}, {"postalCode", &a.PostalCode, 1}} {
+		if *f.dst, err = str(addr, f.name, "address.", f.min, 200); err != nil {
+			return req, err
+		}
+	}
+	if a.Country, err = str(addr, "country", "address.", 2, 2); err != nil {
+		return req, err
+	}
+	for _, c := range a.Country {
+		if c < 'A' || c > 'Z' {
+			return req, invalid("address.country", "want an upper-case ISO 3166-1 alpha-2 code such as US, got %q", a.Country)
+		}
+	}
+	return req, nil
+}
+
+// undeliverable names the address field that cannot be delivered to, or "".
+func undeliverable(a Address) string {
+	switch {
+	case a.Country == UndeliverableCountry:
+		return "address.country"
+	case a.PostalCode == UndeliverablePostalCode:
+		return "address.postalCode"
+	}
+	return ""
+}
+
+// idempotencyKey returns the key a create is deduplicated on: the header,
+// or the order id without one.
+func idempotencyKey(r *http.Request, orderID string) (string, error) {
+	key := r.Header.Get(HeaderIdempotencyKey)
+	if len(key) > MaxKeyLen {
+		return "", web.Errorf(http.StatusBadRequest, HeaderIdempotencyKey, "at most %d characters", MaxKeyLen)
+	}
+	if key == "" {
+		key = "order:" + orderID
+	}
+	return key, nil
+}
