@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"regexp"
+	"strings"
 	"testing"
 )
 
@@ -58,5 +60,47 @@ func TestRealDashboards(t *testing.T) {
 		if uids[uid] == "" {
 			t.Errorf("no dashboard with uid %s", uid)
 		}
+	}
+}
+
+// metricName finds metric names in an expression.
+var metricName = regexp.MustCompile(`\b(?:stampede|k6|temporal)_[a-z0-9_]+`)
+
+// TestDashboardMetricsDocumented: every metric a dashboard queries is
+// described in docs/metrics.md (so a renamed metric shows up here, even in
+// panels that draw 0 when their series are absent).
+func TestDashboardMetricsDocumented(t *testing.T) {
+	doc, err := os.ReadFile("../../docs/metrics.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ds, err := LoadDir(dashboardsDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]bool{}
+	for _, d := range ds {
+		qs, err := d.Queries(Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, q := range qs {
+			for _, name := range metricName.FindAllString(q.Expr, -1) {
+				base := name
+				for _, suf := range []string{"_bucket", "_count", "_sum"} {
+					base = strings.TrimSuffix(base, suf)
+				}
+				if seen[base] {
+					continue
+				}
+				seen[base] = true
+				if !strings.Contains(string(doc), "`"+base+"`") {
+					t.Errorf("%s / %s queries %s, which docs/metrics.md does not describe", q.Dashboard, q.Panel, base)
+				}
+			}
+		}
+	}
+	if len(seen) < 30 {
+		t.Errorf("found only %d metric names in the dashboards", len(seen))
 	}
 }
