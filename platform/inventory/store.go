@@ -108,6 +108,9 @@ func sameItems(a []ReservedItem, b []Item) bool {
 // event. See the package comment for the rules.
 func (s *Store) Reserve(ctx context.Context, req ReserveRequest, key, correlationID string, now time.Time) (Result, error) {
 	now = now.UTC().Truncate(time.Microsecond)
+	if correlationID == "" {
+		correlationID = req.OrderID // every hop of an order uses its id when no other was given
+	}
 	hash := hashOf(req)
 	var res Result
 	err := pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
@@ -343,6 +346,9 @@ func (s *Store) Release(ctx context.Context, id, correlationID string, now time.
 // reservations after the call and how many this call released.
 func (s *Store) ReleaseByOrder(ctx context.Context, orderID, correlationID string, now time.Time) (ReservationList, int, error) {
 	now = now.UTC().Truncate(time.Microsecond)
+	if correlationID == "" {
+		correlationID = orderID // every hop of an order uses its id when no other was given
+	}
 	var out ReservationList
 	var n int
 	err := pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {

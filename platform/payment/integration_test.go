@@ -204,7 +204,7 @@ func TestRefundIsIdempotent(t *testing.T) {
 	if len(l.Charges) != 1 || l.Charges[0].Status != payment.StatusRefunded || len(l.Charges[0].Refunds) != 1 {
 		t.Fatalf("charges = %+v, want one refunded charge with one refund", l)
 	}
-	if n := e.count(t, "SELECT count(*) FROM outbox WHERE headers->>'event-type' = 'payment.refunded'"); n != 1 {
+	if n := e.count(t, "SELECT count(*) FROM outbox WHERE headers->>'event-type' = 'payment.refunded' AND headers->>'correlation-id' = $1", order); n != 1 {
 		t.Fatalf("payment.refunded rows = %d, want 1", n)
 	}
 	if code, b := e.do(t, "POST", "/v1/charges/"+uuid.NewString()+"/refunds", "", ""); code != 404 || !bytes.Contains(b, []byte(`"field":"id"`)) {

@@ -70,6 +70,9 @@ func lock(ctx context.Context, tx pgx.Tx, name string) error {
 // only once that transaction is committed.
 func (s *Store) Charge(ctx context.Context, req ChargeRequest, key, correlationID string, now time.Time) (Result, error) {
 	now = now.UTC().Truncate(time.Microsecond)
+	if correlationID == "" {
+		correlationID = req.OrderID // every hop of an order uses its id when no other was given
+	}
 	hash := hashOf(req)
 	var res Result
 	err := pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
@@ -268,6 +271,9 @@ func (s *Store) Refund(ctx context.Context, id, correlationID string, now time.T
 	} else if err != nil {
 		return r, false, fmt.Errorf("find charge %s: %w", id, err)
 	}
+	if correlationID == "" {
+		correlationID = orderID // every hop of an order uses its id when no other was given
+	}
 	err = pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
 		if err := lock(ctx, tx, "payments-order:"+orderID); err != nil {
 			return err
@@ -290,6 +296,9 @@ func (s *Store) Refund(ctx context.Context, id, correlationID string, now time.T
 // an empty list.
 func (s *Store) RefundByOrder(ctx context.Context, orderID, correlationID string, now time.Time) (OrderRefunds, int, error) {
 	now = now.UTC().Truncate(time.Microsecond)
+	if correlationID == "" {
+		correlationID = orderID
+	}
 	var out OrderRefunds
 	var n int
 	err := pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {

@@ -196,6 +196,10 @@ func TestCancelAndDeliverAreIdempotent(t *testing.T) {
 	if n := e.events(t, "shipment.delivered"); n != 1 {
 		t.Fatalf("shipment.delivered rows = %d, want 1", n)
 	}
+	// Without an X-Correlation-ID the event carries the order id, like every hop of the order.
+	if n := e.count(t, "SELECT count(*) FROM outbox WHERE headers->>'event-type' = 'shipment.delivered' AND headers->>'correlation-id' = $1", d.OrderID); n != 1 {
+		t.Fatalf("shipment.delivered with the order id as correlation id = %d, want 1", n)
+	}
 	if code, b := e.do(t, "POST", "/v1/shipments/"+uuid.NewString()+"/deliver", "", ""); code != 404 || !bytes.Contains(b, []byte(`"field":"id"`)) {
 		t.Fatalf("deliver unknown = %d %s, want 404 naming id", code, b)
 	}

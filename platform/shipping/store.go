@@ -114,6 +114,9 @@ func shipments(ctx context.Context, q querier, where string, forUpdate bool, arg
 // idempotency record and its outbox event. See the package comment.
 func (s *Store) Create(ctx context.Context, req CreateRequest, key, correlationID string, now time.Time) (Result, error) {
 	now = now.UTC().Truncate(time.Microsecond)
+	if correlationID == "" {
+		correlationID = req.OrderID // every hop of an order uses its id when no other was given
+	}
 	hash := hashOf(req)
 	content := hashOf([]any{req.Items, req.Address})
 	var res Result
@@ -261,6 +264,9 @@ func (s *Store) change(ctx context.Context, id, to, correlationID string, now ti
 	} else if err != nil {
 		return sh, false, fmt.Errorf("find shipment %s: %w", id, err)
 	}
+	if correlationID == "" {
+		correlationID = orderID // every hop of an order uses its id when no other was given
+	}
 	err = pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
 		if err := lock(ctx, tx, "shipping-order:"+orderID); err != nil {
 			return err
@@ -301,6 +307,9 @@ func (s *Store) Deliver(ctx context.Context, id, correlationID string, now time.
 // (and the order is not closed).
 func (s *Store) CancelByOrder(ctx context.Context, orderID, correlationID string, now time.Time) (ShipmentList, int, error) {
 	now = now.UTC().Truncate(time.Microsecond)
+	if correlationID == "" {
+		correlationID = orderID
+	}
 	var out ShipmentList
 	var n int
 	err := pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
