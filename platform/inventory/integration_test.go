@@ -74,7 +74,8 @@ func (e *env) do(t *testing.T, method, path, key, body string) (int, []byte) {
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		t.Fatalf("%s %s: %v", method, path, err)
+		t.Errorf("%s %s: %v", method, path, err) // Errorf: do runs in goroutines too
+		return 0, nil
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
@@ -392,5 +393,36 @@ func TestBadInputWritesNothing(t *testing.T) {
 	}
 	if n := e.count(t, "SELECT (SELECT count(*) FROM reservations) + (SELECT count(*) FROM idempotency_keys) + (SELECT sum(reserved) FROM stock)"); n != 0 {
 		t.Fatalf("rows written by bad input = %d, want 0", n)
+	}
+}
+
+// A release by order racing the reserve never leaves stock held: the
+// reserve either lands first and is released, or is refused as order_closed.
+func TestReleaseByOrderRacingReserve(t *testing.T) {
+	e := newEnv(t)
+	var wg sync.WaitGroup
+	orders := make([]string, 20)
+	for i := range orders {
+		orders[i] = uuid.NewString()
+		wg.Add(2)
+		go func(o string) {
+			defer wg.Done()
+			if code, b := e.do(t, "POST", "/v1/reservations", o+":reserve", reserveBody(o, "SKU-00001", 1)); code != 201 && code != 409 {
+				t.Errorf("reserve %s = %d %s, want 201 or 409", o, code, b)
+			}
+		}(orders[i])
+		go func(o string) {
+			defer wg.Done()
+			if code, b := e.do(t, "POST", "/v1/reservations/release?orderId="+o, "", ""); code != 200 {
+				t.Errorf("release by order %s = %d %s", o, code, b)
+			}
+		}(orders[i])
+	}
+	wg.Wait()
+	if st := e.stock(t, "SKU-00001"); st.Reserved != 0 {
+		t.Fatalf("SKU-00001 reserved = %d after every order was released, want 0", st.Reserved)
+	}
+	if n := e.count(t, "SELECT count(*) FROM reservations WHERE status = 'reserved'"); n != 0 {
+		t.Fatalf("%d reservations still held, want 0", n)
 	}
 }

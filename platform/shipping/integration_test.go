@@ -68,7 +68,8 @@ func (e *env) do(t *testing.T, method, path, key, body string) (int, []byte) {
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		t.Fatalf("%s %s: %v", method, path, err)
+		t.Errorf("%s %s: %v", method, path, err) // Errorf: do runs in goroutines too
+		return 0, nil
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
@@ -246,5 +247,34 @@ func TestBadInputWritesNothing(t *testing.T) {
 	}
 	if n := e.count(t, "SELECT (SELECT count(*) FROM shipments) + (SELECT count(*) FROM idempotency_keys)"); n != 0 {
 		t.Fatalf("rows written by bad input = %d, want 0", n)
+	}
+}
+
+// A cancel by order racing the create never leaves a live shipment: the
+// create either lands first and is cancelled, or is refused as order_closed.
+func TestCancelByOrderRacingCreate(t *testing.T) {
+	e := newEnv(t)
+	orders := make([]string, 20)
+	done := make(chan struct{}, 2*len(orders))
+	for i := range orders {
+		orders[i] = uuid.NewString()
+		go func(o string) {
+			defer func() { done <- struct{}{} }()
+			if code, b := e.do(t, "POST", "/v1/shipments", o+":ship", shipBody(o, "US", "12345")); code != 201 && code != 409 {
+				t.Errorf("create %s = %d %s, want 201 or 409", o, code, b)
+			}
+		}(orders[i])
+		go func(o string) {
+			defer func() { done <- struct{}{} }()
+			if code, b := e.do(t, "POST", "/v1/shipments/cancel?orderId="+o, "", ""); code != 200 {
+				t.Errorf("cancel by order %s = %d %s", o, code, b)
+			}
+		}(orders[i])
+	}
+	for range 2 * len(orders) {
+		<-done
+	}
+	if n := e.count(t, "SELECT count(*) FROM shipments WHERE order_id = ANY($1) AND status <> 'cancelled'", orders); n != 0 {
+		t.Fatalf("%d shipments live after their order was cancelled, want 0", n)
 	}
 }
