@@ -59,7 +59,7 @@ func queryVar(name, label, query string) obj {
 		"name": name, "label": label, "type": "query",
 		"datasource": ds,
 		"definition": query,
-		"query":      obj{"query": query, "refId": "PrometheusVariableQueryEditor-VariableQuery", "qryType": 1},
+		"query":      query,
 		"includeAll": true, "multi": true, "allValue": ".*",
 		"current": obj{"selected": true, "text": []any{"All"}, "value": []any{"$__all"}},
 		"refresh": 2, "sort": 1, "hide": 0, "regex": "", "options": []any{},

@@ -67,6 +67,7 @@ const testDashboard = `{
   "templating": {"list": [
     {"name": "datasource", "type": "datasource", "query": "prometheus"},
     {"name": "job", "type": "query", "datasource": {"type": "prometheus", "uid": "${datasource}"}, "includeAll": true, "allValue": ".*"},
+    {"name": "instance", "type": "query", "datasource": {"type": "prometheus", "uid": "${datasource}"}, "includeAll": true, "query": {"query": "label_values(up{job=~\"$job\"}, instance)", "refId": "v"}},
     {"name": "q", "type": "custom", "current": {"text": "0.99", "value": "0.99"}}
   ]},
   "annotations": {"list": [
@@ -126,8 +127,8 @@ func TestCheck(t *testing.T) {
 			if _, ok := got0(results)["annotation: Faults [anno]"]; !ok {
 				t.Errorf("the annotation query was not checked")
 			}
-			if got, want := len(results), 5; got != want {
-				t.Fatalf("got %d results, want %d (4 targets + 1 annotation)", got, want)
+			if got, want := len(results), 6; got != want {
+				t.Fatalf("got %d results, want %d (4 targets + 1 variable + 1 annotation)", got, want)
 			}
 			got := got0(results)
 			for key, r := range got {
@@ -160,6 +161,7 @@ func TestCheck(t *testing.T) {
 		`sum(rate(up{job=~".*"}[1m]))`,
 		`nothing_total{job=~".*"}`,
 		`histogram_quantile(0.99, rate(histo[15s]))`,
+		`count by (instance) (up{job=~".*"})`,
 	}
 	for _, w := range wantSent {
 		found := false

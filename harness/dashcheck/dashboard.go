@@ -200,6 +200,17 @@ func (d Dashboard) Queries(o Options) ([]Query, error) {
 			out = append(out, Query{Dashboard: name, Panel: p.Title, PanelID: p.ID, RefID: t.RefID, Raw: t.Expr, Expr: e})
 		}
 	}
+	for _, v := range d.Templating.List {
+		expr, ok := v.labelValuesExpr()
+		if !ok {
+			continue
+		}
+		e, err := Substitute(expr, vars, o)
+		if err != nil {
+			return nil, fmt.Errorf("%s / variable %s: %w", name, v.Name, err)
+		}
+		out = append(out, Query{Dashboard: name, Panel: "variable: " + v.Name, RefID: "var", Raw: v.queryString(), Expr: e})
+	}
 	for _, a := range d.Annotations.List {
 		if a.BuiltIn != 0 || strings.TrimSpace(a.Expr) == "" {
 			continue
@@ -266,6 +277,37 @@ func currentValue(v any) string {
 		return strings.Join(parts, "|")
 	}
 	return ""
+}
+
+// labelValues matches Grafana's label_values(SELECTOR, LABEL).
+var labelValues = regexp.MustCompile(`^\s*label_values\((.+),\s*([A-Za-z_][A-Za-z0-9_]*)\s*\)\s*$`)
+
+// queryString is a query variable's query, whether stored as a string or as
+// the {"query": ...} object of newer Grafana versions.
+func (v Variable) queryString() string {
+	var s string
+	if json.Unmarshal(v.Query, &s) == nil {
+		return s
+	}
+	var o struct {
+		Query string `json:"query"`
+	}
+	_ = json.Unmarshal(v.Query, &o)
+	return o.Query
+}
+
+// labelValuesExpr turns a label_values(SELECTOR, LABEL) variable into the
+// expression that has one series per value the variable would offer, so a
+// variable with no values fails the check like an empty panel.
+func (v Variable) labelValuesExpr() (string, bool) {
+	if v.Type != "query" {
+		return "", false
+	}
+	m := labelValues.FindStringSubmatch(v.queryString())
+	if m == nil {
+		return "", false
+	}
+	return fmt.Sprintf("count by (%s) (%s)", m[2], strings.TrimSpace(m[1])), true
 }
 
 // varRef matches $name, ${name}, ${name:format} and [[name]].
