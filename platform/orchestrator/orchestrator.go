@@ -316,7 +316,7 @@ type Metrics struct {
 	skipped    *prometheus.CounterVec
 	retries    *prometheus.CounterVec
 	paused     prometheus.Gauge
-	partitions prometheus.Gauge
+	partitions *prometheus.GaugeVec
 }
 
 // NewMetrics registers the orchestrator metrics on reg.
@@ -347,10 +347,10 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "stampede_orchestrator_paused_partitions",
 			Help: "Partitions whose fetching is paused (retrying a transient failure or a full queue).",
 		}),
-		partitions: prometheus.NewGauge(prometheus.GaugeOpts{
+		partitions: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "stampede_orchestrator_assigned_partitions",
-			Help: "Partitions this member owns.",
-		}),
+			Help: "Partitions this member owns, by topic.",
+		}, []string{"topic"}),
 	}
 	reg.MustRegister(m.started, m.startDur, m.signals, m.skipped, m.retries, m.paused, m.partitions)
 	return m
@@ -360,7 +360,7 @@ func (m *Metrics) owned(parts map[string][]int32, sign float64) {
 	if m == nil {
 		return
 	}
-	for _, ps := range parts {
-		m.partitions.Add(sign * float64(len(ps)))
+	for topic, ps := range parts {
+		m.partitions.WithLabelValues(topic).Add(sign * float64(len(ps)))
 	}
 }
