@@ -1,0 +1,591 @@
+package chaos
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"go.temporal.io/sdk/client"
+
+	"github.com/stampede-dev/stampede/harness/bench"
+	"github.com/stampede-dev/stampede/harness/lagsample"
+	"github.com/stampede-dev/stampede/harness/report"
+	"github.com/stampede-dev/stampede/harness/stack"
+	"github.com/stampede-dev/stampede/harness/verify"
+)
+
+// Stack is what the experiment needs of the launcher (*stack.Stack).
+type Stack interface {
+	Names() []string
+	Status(ctx context.Context) []stack.State
+	Kill(name string, sig syscall.Signal) (int, error)
+	Start(ctx context.Context, name string) error
+	Restart(ctx context.Context, name string) error
+	Pid(name string) int
+}
+
+var _ Stack = (*stack.Stack)(nil)
+
+// Config is one experiment.
+type Config struct {
+	Run      string // results/<Run>
+	Out      string // the run directory
+	Profile  string
+	Faults   []Planned
+	Duration time.Duration // k6 DURATION
+	BaseRate float64
+	Seed     int64
+	Limits   verify.Limits
+	Command  string // as typed, for the report
+
+	K6, Script, OrdersURL string
+	K6Env                 []string // extra KEY=VALUE for k6
+	PromURL               string   // http://127.0.0.1:9090
+	ToxiproxyAddr         string
+	Brokers               []string
+	Group, Topic          string
+	PostgresURL           string
+	TemporalAddr          string
+	Namespace             string
+
+	// ChargeLatency, when positive, restarts Payments with
+	// STAMPEDE_PAYMENTS_CHARGE_LATENCY for the run (restored after), so
+	// charges are in flight when the kill lands.
+	ChargeLatency time.Duration
+	// OutageBudget, when positive, restarts the workers with
+	// STAMPEDE_OUTAGE_BUDGET for the run (restored after).
+	OutageBudget  time.Duration
+	SettleTimeout time.Duration
+	// IgnoreSteadyState runs the method even when the hypothesis fails
+	// before it (a shared development stack); the probes are still reported.
+	IgnoreSteadyState bool
+
+	Stack    Stack
+	Progress io.Writer // the live line; nil for none
+	// PlainProgress prints the line every 10 s instead of redrawing it
+	// (output that is not a terminal: CI logs).
+	PlainProgress bool
+	Log           io.Writer // what happens, line by line
+}
+
+// Experiment is a running chaos experiment.
+type Experiment struct {
+	cfg Config
+	res *report.Result
+
+	mu       sync.Mutex
+	active   map[string]bool   // fault -> active now
+	broken   map[string]bool   // components we stopped and must bring back
+	modified map[string]string // component -> KEY=VALUE it runs with for the run
+	records  []*report.FaultRecord
+	phase    string
+	placed   int
+	acked    int
+	settling int
+
+	sampler  *lagsample.Sampler
+	recorder *Recorder
+	toxics   *Toxics
+	dlqFrom  map[string]dlqCheck
+}
+
+func (e *Experiment) logf(format string, args ...any) {
+	if e.cfg.Log != nil {
+		e.clearLine()
+		fmt.Fprintf(e.cfg.Log, time.Now().UTC().Format("15:04:05 ")+format+"\n", args...)
+	}
+}
+
+// New prepares an experiment.
+func New(cfg Config) *Experiment {
+	if cfg.Group == "" {
+		cfg.Group = "order-orchestrator"
+	}
+	if cfg.Topic == "" {
+		cfg.Topic = "orders"
+	}
+	if cfg.SettleTimeout == 0 {
+		cfg.SettleTimeout = 3 * time.Minute
+	}
+	return &Experiment{cfg: cfg, active: map[string]bool{}, broken: map[string]bool{}, modified: map[string]string{}, dlqFrom: map[string]dlqCheck{},
+		toxics: NewToxics(cfg.ToxiproxyAddr)}
+}
+
+// ErrGates is returned when the run completed and a gate failed.
+var ErrGates = errors.New("chaos: gates failed")
+
+// ErrSteadyState is returned when the hypothesis failed before the method.
+var ErrSteadyState = errors.New("chaos: steady-state hypothesis failed before the run")
+
+// Run runs the experiment and writes its report. Rollbacks run whatever
+// happens, ctx cancelled (Ctrl-C) included.
+func (e *Experiment) Run(ctx context.Context) (res *report.Result, err error) {
+	cfg := e.cfg
+	r := &report.Result{Run: cfg.Run, Profile: cfg.Profile, Seed: cfg.Seed, Command: cfg.Command, Started: time.Now(),
+		Counts: map[string]int{}, LagSeries: map[string][]verify.LagSample{},
+		K6: report.K6{Report: "k6-report.html", Log: "k6.log", Ledger: "ledger.jsonl", Summary: "summary.json", Duration: cfg.Duration.String(), BaseRate: cfg.BaseRate},
+		Config: map[string]string{
+			"profile": cfg.Profile, "duration": cfg.Duration.String(), "base-rate": fmt.Sprint(cfg.BaseRate), "seed": fmt.Sprint(cfg.Seed),
+			"max-compensation": cfg.Limits.MaxCompensation.String(), "max-lag": cfg.Limits.MaxLag.String(),
+			"charge-latency": cfg.ChargeLatency.String(), "outage-budget": cfg.OutageBudget.String(), "settle-timeout": cfg.SettleTimeout.String(),
+			"script": cfg.Script, "orders-url": cfg.OrdersURL, "group": cfg.Group, "topic": cfg.Topic,
+		}}
+	e.res = r
+	for _, p := range cfg.Faults {
+		e.records = append(e.records, &report.FaultRecord{Name: p.Name, Kind: string(p.Kind), Target: p.Target, Note: p.Note,
+			Consumer: p.Consumer, PlannedAt: p.At, Planned: p.Duration})
+		e.active[p.Name] = false
+	}
+	if err := os.MkdirAll(cfg.Out, 0o755); err != nil {
+		return r, err
+	}
+	defer func() {
+		r.Rollback = append(r.Rollback, e.rollback()...)
+		if err != nil && r.Error == "" && !errors.Is(err, ErrGates) {
+			r.Error = err.Error()
+		}
+		r.Finished = time.Now()
+		for _, f := range e.records {
+			r.Faults = append(r.Faults, *f)
+		}
+		if werr := report.Write(cfg.Out, r); werr != nil && err == nil {
+			err = werr
+		}
+	}()
+
+	db, err := pgxpool.New(ctx, cfg.PostgresURL)
+	if err != nil {
+		return r, fmt.Errorf("postgres: %w", err)
+	}
+	defer db.Close()
+	facts := verify.DBFacts{DB: db}
+
+	// Probes need lag figures: the sampler runs from before the method to
+	// after the last probe.
+	sctx, stopSampler := context.WithCancel(context.Background())
+	defer stopSampler()
+	lagFile, err := os.Create(filepath.Join(cfg.Out, "lag-samples.jsonl"))
+	if err != nil {
+		return r, err
+	}
+	defer lagFile.Close()
+	e.sampler = lagsample.New(lagsample.Config{Brokers: cfg.Brokers, Group: cfg.Group, Topic: cfg.Topic, Out: lagFile})
+	samplerErr := make(chan error, 1)
+	go func() { samplerErr <- e.sampler.Run(sctx) }()
+	go e.pushFaults(sctx)
+	go e.progress(sctx)
+
+	e.setPhase("steady state")
+	time.Sleep(1500 * time.Millisecond) // a second and a half of lag samples
+	select {
+	case err := <-samplerErr:
+		return r, fmt.Errorf("lag sampler: %w", err)
+	default:
+	}
+	r.SteadyBefore = e.probe(ctx, facts, nil)
+	for _, p := range r.SteadyBefore {
+		e.logf("steady state before: %-28s %v %s", p.Name, okWord(p.OK), p.Detail)
+	}
+	if !probesOK(r.SteadyBefore) && !cfg.IgnoreSteadyState {
+		return r, ErrSteadyState
+	}
+	if err := e.checkTargets(); err != nil {
+		return r, err
+	}
+
+	// Run-only settings, restored by the rollback.
+	if err := e.prepare(ctx); err != nil {
+		return r, err
+	}
+	stockStart, stockErr := facts.ReadStock(ctx)
+
+	rctx, stopRecorder := context.WithCancel(ctx)
+	defer stopRecorder()
+	e.recorder = &Recorder{}
+	if err := e.recorder.Record(rctx, cfg.Brokers, cfg.Topic, 50); err != nil {
+		return r, err
+	}
+
+	// The method: load and the fault schedule, side by side.
+	e.setPhase("load")
+	k6Done := make(chan int, 1)
+	k6Start, err := e.startK6(ctx, k6Done)
+	if err != nil {
+		return r, err
+	}
+	r.LoadStart = k6Start
+	fctx, stopFaults := context.WithCancel(ctx)
+	faultsDone := make(chan struct{})
+	go func() { defer close(faultsDone); e.runFaults(fctx, k6Start) }()
+	go e.countLedger(sctx)
+	var exit int
+	select {
+	case exit = <-k6Done:
+	case <-ctx.Done():
+		exit = <-k6Done // k6 was interrupted by ctx; wait for it to write what it has
+	}
+	r.LoadEnd = time.Now()
+	stopFaults()
+	<-faultsDone
+	stopRecorder()
+	r.Rollback = append(r.Rollback, e.healNetwork()...)
+	r.K6.Exit = exit
+	r.K6.Failed = failedThresholds(filepath.Join(cfg.Out, "summary.json"))
+	if exit != 0 && len(r.K6.Failed) == 0 {
+		r.K6.Failed = []string{fmt.Sprintf("k6 exited %d (see k6.log)", exit)}
+	}
+	e.logf("load done: k6 exited %d", exit)
+	if ctx.Err() != nil {
+		return r, ctx.Err()
+	}
+
+	// Settle, then audit from ground truth.
+	attempts, err := verify.ReadLedger(filepath.Join(cfg.Out, "ledger.jsonl"))
+	if err != nil {
+		return r, err
+	}
+	r.Placed = len(attempts)
+	r.Timeline = report.Timeline(attempts)
+	if err := facts.Resolve(ctx, attempts); err != nil {
+		r.Gaps = append(r.Gaps, err.Error())
+	}
+	byOrder := map[string]*verify.Facts{}
+	for _, a := range attempts {
+		if a.OrderID != "" {
+			byOrder[a.OrderID] = &verify.Facts{}
+		}
+	}
+	ids := make([]string, 0, len(byOrder))
+	for id := range byOrder {
+		ids = append(ids, id)
+	}
+	e.setPhase("settling")
+	settleStart := time.Now()
+	serr := facts.WaitSettled(ctx, ids, cfg.SettleTimeout, func(n int) { e.mu.Lock(); e.settling = n; e.mu.Unlock() })
+	e.logf("settled in %s: %v", time.Since(settleStart).Round(time.Second), errOr(serr, "no saga before the shipment decision"))
+	if ctx.Err() != nil {
+		return r, ctx.Err()
+	}
+	e.setPhase("collecting")
+	r.Gaps = append(r.Gaps, facts.Fill(ctx, byOrder)...)
+	if err := e.temporalFacts(ctx, byOrder); err != nil {
+		r.Gaps = append(r.Gaps, "temporal: "+err.Error())
+	}
+	var verdicts []verify.Verdict
+	seen := map[string]bool{}
+	for _, a := range attempts {
+		if a.OrderID != "" && seen[a.OrderID] {
+			continue
+		}
+		seen[a.OrderID] = true
+		f := verify.Facts{}
+		if p := byOrder[a.OrderID]; p != nil {
+			f = *p
+		}
+		verdicts = append(verdicts, verify.Classify(a.LedgerLine, f))
+	}
+	r.Counts = verify.Counts(verdicts)
+	var comp []time.Duration
+	for _, v := range verdicts {
+		if v.CompensationTime > 0 {
+			comp = append(comp, v.CompensationTime)
+		}
+		switch v.Class {
+		case verify.ClassLost, verify.ClassDuplicated, verify.ClassInconsistent:
+			r.Problems = append(r.Problems, v)
+		}
+	}
+	r.CompensationTimes = append([]time.Duration(nil), comp...)
+	r.Compensation = bench.Summarise(comp)
+	if stockErr == nil {
+		if end, err := facts.ReadStock(ctx); err == nil {
+			r.Stock = verify.CheckStock(stockStart, end, verdicts, byOrder)
+		} else {
+			stockErr = err
+		}
+	}
+	e.checkDLQ(ctx)
+
+	// Lag, from both sources, over the load phase.
+	windows := e.windows(r.LoadEnd)
+	lag := map[string][]verify.LagSample{}
+	var sampled []verify.LagSample
+	for _, p := range lagsample.PerPoll(e.sampler.Samples()) {
+		if !p.At.Before(r.LoadStart) && !p.At.After(r.LoadEnd) {
+			sampled = append(sampled, verify.LagSample{At: p.At, Lag: p.Lag})
+		}
+	}
+	lag[SourceSampler] = sampled
+	hist, herr := e.histogramLag(ctx, r.LoadStart, r.LoadEnd)
+	if herr != nil {
+		r.Gaps = append(r.Gaps, "prometheus: "+herr.Error())
+	}
+	lag[SourceHistogram] = hist
+	r.LagSeries = lag
+
+	// The hypothesis again, after.
+	e.setPhase("steady state")
+	r.SteadyAfter = e.probe(ctx, facts, serr)
+	stopSampler()
+
+	gates, reports := verify.Evaluate(verify.Input{Verdicts: verdicts, Lag: lag, Faults: windows,
+		K6Passed: exit == 0, K6Failures: r.K6.Failed, Limits: cfg.Limits})
+	r.Lag = reports
+	gates = append(gates, e.extraGates(r, stockErr)...)
+	r.Gates = gates
+	r.Passed = verify.Passed(gates)
+	e.setPhase("done")
+	if !r.Passed {
+		return r, ErrGates
+	}
+	return r, nil
+}
+
+// Lag source names.
+const (
+	SourceSampler   = "sampler: kadm offsets at 10 Hz"
+	SourceHistogram = "orchestrator histogram (Prometheus, bucket resolution)"
+)
+
+func (e *Experiment) extraGates(r *report.Result, stockErr error) []verify.Gate {
+	var gates []verify.Gate
+	g := verify.Gate{Name: "ground truth read", Threshold: "every store and Temporal readable", Value: "all read", Pass: len(r.Gaps) == 0}
+	if !g.Pass {
+		g.Value = fmt.Sprintf("%d gaps", len(r.Gaps))
+		g.Detail = strings.Join(r.Gaps, "\n")
+	}
+	gates = append(gates, g)
+	g = verify.Gate{Name: "stock returned", Threshold: "available = start - held by ok orders, per SKU", Value: "every SKU", Pass: stockErr == nil && len(r.Stock) == 0}
+	if stockErr != nil {
+		g.Value, g.Detail = "unreadable", stockErr.Error()
+	} else if len(r.Stock) > 0 {
+		g.Value = fmt.Sprintf("%d SKUs off", len(r.Stock))
+		var d []string
+		for i, m := range r.Stock {
+			if i == 10 {
+				break
+			}
+			d = append(d, fmt.Sprintf("%s: want %d, got %d", m.SKU, m.Want, m.Got))
+		}
+		g.Detail = strings.Join(d, "\n")
+	}
+	gates = append(gates, g)
+	var bad []string
+	for _, f := range r.Faults {
+		if f.Error != "" {
+			bad = append(bad, f.Name+": "+f.Error)
+		} else if f.Start.IsZero() {
+			bad = append(bad, f.Name+": never injected")
+		}
+	}
+	g = verify.Gate{Name: "faults injected as planned", Threshold: "every fault injected and healed", Value: fmt.Sprintf("%d of %d", len(r.Faults)-len(bad), len(r.Faults)), Pass: len(bad) == 0}
+	g.Detail = strings.Join(bad, "\n")
+	gates = append(gates, g)
+	var failed []string
+	for _, p := range r.SteadyAfter {
+		if !p.OK {
+			failed = append(failed, p.Name+": "+p.Detail)
+		}
+	}
+	gates = append(gates, verify.Gate{Name: "steady state after", Threshold: "every probe holds", Value: fmt.Sprintf("%d of %d hold", len(r.SteadyAfter)-len(failed), len(r.SteadyAfter)),
+		Pass: len(failed) == 0, Detail: strings.Join(failed, "\n")})
+	return gates
+}
+
+// windows are the faults as they happened, for the lag gate.
+func (e *Experiment) windows(loadEnd time.Time) []verify.Window {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	var out []verify.Window
+	for _, f := range e.records {
+		if f.Start.IsZero() {
+			continue
+		}
+		end := f.End
+		if end.IsZero() {
+			end = loadEnd
+		}
+		out = append(out, verify.Window{Name: f.Name, Start: f.Start, End: end, Consumer: f.Consumer})
+	}
+	return out
+}
+
+func (e *Experiment) histogramLag(ctx context.Context, from, to time.Time) ([]verify.LagSample, error) {
+	p := Prom{Base: e.cfg.PromURL}
+	// Wait for the last scrape of the load phase to land.
+	time.Sleep(3 * time.Second)
+	series, err := p.QueryRange(ctx, LagHistogramQuery(e.cfg.Group, 5*time.Second), from, to, 2*time.Second)
+	if err != nil {
+		return nil, err
+	}
+	return LagFromHistogram(series, e.cfg.Limits.MaxLag), nil
+}
+
+func (e *Experiment) temporalFacts(ctx context.Context, byOrder map[string]*verify.Facts) error {
+	c, err := client.Dial(client.Options{HostPort: e.cfg.TemporalAddr, Namespace: e.cfg.Namespace, Logger: quiet{}})
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	tctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
+	defer cancel()
+	return verify.TemporalFacts{Client: c, Namespace: e.cfg.Namespace}.Fill(tctx, e.res.Started.Add(-time.Minute), byOrder)
+}
+
+type quiet struct{}
+
+func (quiet) Debug(string, ...any) {}
+func (quiet) Info(string, ...any)  {}
+func (quiet) Warn(string, ...any)  {}
+func (quiet) Error(string, ...any) {}
+
+// failedThresholds reads k6's --summary-export: a threshold's value is true
+// when it failed.
+func failedThresholds(path string) []string {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil
+	}
+	var s struct {
+		Metrics map[string]struct {
+			Thresholds map[string]bool `json:"thresholds"`
+		} `json:"metrics"`
+	}
+	if json.Unmarshal(b, &s) != nil {
+		return nil
+	}
+	var out []string
+	for m, v := range s.Metrics {
+		for t, failed := range v.Thresholds {
+			if failed {
+				out = append(out, m+" "+t)
+			}
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// startK6 launches the load; done receives its exit code.
+func (e *Experiment) startK6(ctx context.Context, done chan<- int) (time.Time, error) {
+	cfg := e.cfg
+	logf, err := os.Create(filepath.Join(cfg.Out, "k6.log"))
+	if err != nil {
+		return time.Time{}, err
+	}
+	args := []string{"run", "--no-color", "--summary-export", filepath.Join(cfg.Out, "summary.json"), "--tag", "run=" + cfg.Run}
+	if cfg.PromURL != "" {
+		args = append(args, "-o", "experimental-prometheus-rw")
+	}
+	args = append(args, cfg.Script)
+	cmd := exec.Command(cfg.K6, args...)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.Env = append(os.Environ(),
+		"BASE_RATE="+fmt.Sprint(cfg.BaseRate),
+		"DURATION="+fmt.Sprintf("%ds", int(cfg.Duration.Seconds())),
+		"ORDERS_URL="+cfg.OrdersURL,
+		"LEDGER="+filepath.Join(cfg.Out, "ledger.jsonl"),
+		"SEED="+fmt.Sprint(cfg.Seed),
+		"RUN_ID="+cfg.Run,
+		"FAULT_WINDOWS="+FaultWindows(cfg.Faults),
+		"K6_WEB_DASHBOARD=true",
+		"K6_WEB_DASHBOARD_HOST=127.0.0.1",
+		"K6_WEB_DASHBOARD_PORT=-1",
+		"K6_WEB_DASHBOARD_PERIOD=1s",
+		"K6_WEB_DASHBOARD_EXPORT="+filepath.Join(cfg.Out, "k6-report.html"),
+		"K6_PROMETHEUS_RW_SERVER_URL="+cfg.PromURL+"/api/v1/write",
+		"K6_PROMETHEUS_RW_TREND_AS_NATIVE_HISTOGRAM=true",
+		"K6_PROMETHEUS_RW_PUSH_INTERVAL=2s",
+	)
+	cmd.Env = append(cmd.Env, cfg.K6Env...)
+	if err := cmd.Start(); err != nil {
+		logf.Close()
+		return time.Time{}, fmt.Errorf("start k6 (%s): %w", cfg.K6, err)
+	}
+	start := time.Now()
+	e.logf("k6 started (pid %d): %s %s; log %s", cmd.Process.Pid, cfg.K6, strings.Join(args, " "), logf.Name())
+	exited := make(chan struct{})
+	go func() {
+		select {
+		case <-ctx.Done():
+			// Ctrl-C: let k6 stop cleanly and write its summary.
+			cmd.Process.Signal(os.Interrupt)
+			select {
+			case <-exited:
+			case <-time.After(30 * time.Second):
+				cmd.Process.Kill()
+			}
+		case <-exited:
+		}
+	}()
+	go func() {
+		err := cmd.Wait()
+		close(exited)
+		logf.Close()
+		code := 0
+		if err != nil {
+			code = -1
+			var ee *exec.ExitError
+			if errors.As(err, &ee) {
+				code = ee.ExitCode()
+			}
+		}
+		done <- code
+	}()
+	return start, nil
+}
+
+// FaultWindows is the k6 FAULT_WINDOWS of a plan ("start-end,..." seconds
+// from the start), widened by two seconds each side for the skew between
+// our clock and k6's scenario start.
+func FaultWindows(plan []Planned) string {
+	var parts []string
+	for _, p := range plan {
+		from := p.At.Seconds() - 2
+		if from < 0 {
+			from = 0
+		}
+		parts = append(parts, fmt.Sprintf("%.0f-%.0f", from, p.End().Seconds()+2))
+	}
+	return strings.Join(parts, ",")
+}
+
+func okWord(ok bool) string {
+	if ok {
+		return "ok"
+	}
+	return "FAILED"
+}
+
+func errOr(err error, ok string) string {
+	if err != nil {
+		return err.Error()
+	}
+	return ok
+}
+
+func probesOK(ps []report.Probe) bool {
+	for _, p := range ps {
+		if !p.OK {
+			return false
+		}
+	}
+	return true
+}
+
+func (e *Experiment) setPhase(p string) {
+	e.mu.Lock()
+	e.phase = p
+	e.mu.Unlock()
+}

@@ -1,0 +1,238 @@
+package chaos
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/stampede-dev/stampede/harness/lagsample"
+	"github.com/stampede-dev/stampede/harness/report"
+	"github.com/stampede-dev/stampede/harness/verify"
+)
+
+// probe checks the steady-state hypothesis: every component healthy, the
+// payments path clean, consumer lag under the limit, no saga stuck. settle
+// is the outcome of waiting for the run's own sagas (nil before the run).
+func (e *Experiment) probe(ctx context.Context, facts verify.DBFacts, settle error) []report.Probe {
+	var out []report.Probe
+
+	var bad []string
+	for _, st := range e.cfg.Stack.Status(ctx) {
+		switch {
+		case st.State == "external" && st.Ready, st.State == "running" && st.Ready:
+		case st.State == "running" || st.State == "external":
+			bad = append(bad, fmt.Sprintf("%s not ready (%s)", st.Name, firstLine(st.Err)))
+		default:
+			bad = append(bad, st.Name+" "+st.State)
+		}
+	}
+	out = append(out, report.Probe{Name: "every component healthy", OK: len(bad) == 0, Detail: strings.Join(bad, "; ")})
+
+	if err := e.toxics.Check("payments"); err != nil {
+		out = append(out, report.Probe{Name: "payments path clean", OK: false, Detail: err.Error()})
+	} else {
+		out = append(out, report.Probe{Name: "payments path clean", OK: true})
+	}
+
+	// Lag over the last second of samples.
+	var max time.Duration
+	n := 0
+	since := time.Now().Add(-time.Second)
+	for _, p := range lagsample.PerPoll(e.sampler.Samples()) {
+		if p.At.After(since) {
+			n++
+			if p.Lag > max {
+				max = p.Lag
+			}
+		}
+	}
+	lp := report.Probe{Name: "consumer lag under " + e.cfg.Limits.MaxLag.String(), OK: n > 0 && max < e.cfg.Limits.MaxLag,
+		Detail: fmt.Sprintf("max %s over %d polls of the last second", max.Round(time.Millisecond), n)}
+	if n == 0 {
+		errs, last := e.sampler.Errors()
+		lp.Detail = fmt.Sprintf("no lag sample in the last second (%d failed polls, last: %v)", errs, last)
+	}
+	out = append(out, lp)
+
+	stuck, ids, err := stuckSagas(ctx, facts)
+	sp := report.Probe{Name: "no saga stuck", OK: err == nil && stuck == 0}
+	switch {
+	case err != nil:
+		sp.Detail = err.Error()
+	case stuck > 0:
+		sp.Detail = fmt.Sprintf("%d orders undecided for over 2 minutes: %s", stuck, strings.Join(ids, ", "))
+	}
+	if settle != nil {
+		sp.OK = false
+		sp.Detail = strings.TrimPrefix(strings.TrimSpace(sp.Detail+"; this run's orders: "+settle.Error()), "; ")
+	}
+	out = append(out, sp)
+	return out
+}
+
+// stuckSagas counts orders of the last half hour still before the shipment
+// decision two minutes after they were placed.
+func stuckSagas(ctx context.Context, facts verify.DBFacts) (int, []string, error) {
+	rows, err := facts.DB.Query(ctx, `SELECT id::text, status FROM orders.orders
+WHERE created_at > now() - interval '30 minutes' AND created_at < now() - interval '2 minutes'
+AND status = ANY($1) ORDER BY created_at LIMIT 1000`, preshipment())
+	if err != nil {
+		return 0, nil, fmt.Errorf("orders.orders: %w", err)
+	}
+	defer rows.Close()
+	var ids []string
+	n := 0
+	for rows.Next() {
+		var id, st string
+		if err := rows.Scan(&id, &st); err != nil {
+			return 0, nil, err
+		}
+		n++
+		if len(ids) < 5 {
+			ids = append(ids, id+" ("+st+")")
+		}
+	}
+	return n, ids, rows.Err()
+}
+
+func preshipment() []string {
+	var out []string
+	for _, s := range []string{"pending", "processing", "reserving_inventory", "charging_payment", "creating_shipment", "compensating"} {
+		if verify.Preshipment(s) {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+func firstLine(s string) string {
+	if i := strings.IndexByte(s, '\n'); i >= 0 {
+		s = s[:i]
+	}
+	if len(s) > 100 {
+		s = s[:100] + "…"
+	}
+	return s
+}
+
+// pushFaults sends every fault's state to Prometheus each second, so
+// dashboards can shade the windows (stampede_chaos_fault_active).
+func (e *Experiment) pushFaults(ctx context.Context) {
+	if e.cfg.PromURL == "" {
+		return
+	}
+	w := RemoteWriter{URL: e.cfg.PromURL + "/api/v1/write"}
+	warned := false
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for {
+		e.mu.Lock()
+		active := map[string]bool{}
+		for k, v := range e.active {
+			active[k] = v
+		}
+		e.mu.Unlock()
+		if len(active) > 0 {
+			if err := w.Push(ctx, FaultSeries(e.cfg.Run, active, time.Now())); err != nil && !warned && ctx.Err() == nil {
+				warned = true
+				e.logf("fault windows not pushed to Prometheus: %v", err)
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// countLedger follows the ledger for the live line.
+func (e *Experiment) countLedger(ctx context.Context) {
+	path := e.cfg.Out + "/ledger.jsonl"
+	var off int64
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(time.Second):
+		}
+		f, err := os.Open(path)
+		if err != nil {
+			continue
+		}
+		f.Seek(off, 0)
+		buf := make([]byte, 1<<20)
+		for {
+			n, err := f.Read(buf)
+			chunk := buf[:n]
+			// count whole lines only
+			last := strings.LastIndexByte(string(chunk), '\n')
+			if last >= 0 {
+				lines := string(chunk[:last+1])
+				e.mu.Lock()
+				e.placed += strings.Count(lines, "\n")
+				e.acked += strings.Count(lines, `"outcome":"acked"`)
+				e.mu.Unlock()
+				off += int64(last + 1)
+				f.Seek(off, 0)
+			}
+			if err != nil || n == 0 || last < 0 {
+				break
+			}
+		}
+		f.Close()
+	}
+}
+
+// progress draws the live line.
+func (e *Experiment) progress(ctx context.Context) {
+	if e.cfg.Progress == nil {
+		return
+	}
+	start := time.Now()
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			e.clearLine()
+			return
+		case <-t.C:
+		}
+		e.mu.Lock()
+		var on []string
+		for k, v := range e.active {
+			if v {
+				on = append(on, k)
+			}
+		}
+		sort.Strings(on)
+		line := fmt.Sprintf("chaos %s +%s | %s | placed %d acked %d", e.cfg.Run, time.Since(start).Round(time.Second), e.phase, e.placed, e.acked)
+		if e.phase == "settling" {
+			line += fmt.Sprintf(" | undecided sagas %d", e.settling)
+		}
+		e.mu.Unlock()
+		if lag, ok := e.sampler.Latest(); ok {
+			line += " | lag " + lag.Round(time.Millisecond).String()
+		}
+		if len(on) > 0 {
+			line += " | FAULT " + strings.Join(on, ",")
+		}
+		if e.cfg.PlainProgress {
+			if time.Since(start).Round(time.Second)%(10*time.Second) == 0 {
+				fmt.Fprintln(e.cfg.Progress, line)
+			}
+			continue
+		}
+		fmt.Fprintf(e.cfg.Progress, "\r\033[K%s", line)
+	}
+}
+
+func (e *Experiment) clearLine() {
+	if e.cfg.Progress != nil && !e.cfg.PlainProgress {
+		fmt.Fprint(e.cfg.Progress, "\r\033[K")
+	}
+}
