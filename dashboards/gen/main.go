@@ -305,6 +305,15 @@ func sagaDash() dashboard {
 					t(`sum by (worker_type) (`+m("temporal_worker_task_slots_available", tq)+`)`, "{{worker_type}}"),
 				),
 			}},
+			{"Temporal client (workers and orchestrators)", []*panel{
+				ts("Temporal requests per second by operation", "reqps", "gRPC calls of the SDK clients in our processes (the server's own internal workers are not counted).",
+					t(sumRate("job, operation", m("temporal_request_total")), "{{job}} {{operation}}"),
+					t(orZero(sumRate("job, operation", m("temporal_request_failure_total"))), "failed {{job}} {{operation}}"),
+				),
+				ts("Temporal request latency (p99) by operation", "s", "",
+					t(quantile(0.99, "job, operation", m("temporal_request_latency_seconds_bucket")), "{{job}} {{operation}}"),
+				),
+			}},
 			{"Compensations", []*panel{
 				ts("Compensations per second", "ops", "",
 					t(orZero(sumRate("compensation, outcome", m("stampede_saga_compensations_total"))), "{{compensation}} {{outcome}}"),
