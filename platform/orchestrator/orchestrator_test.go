@@ -200,6 +200,17 @@ func counter(reg *prometheus.Registry, name, result string) float64 {
 	return v
 }
 
+// gaugeValue reads an unlabelled gauge from reg.
+func gaugeValue(reg *prometheus.Registry, name string) float64 {
+	mfs, _ := reg.Gather()
+	for _, mf := range mfs {
+		if mf.GetName() == name && len(mf.GetMetric()) == 1 {
+			return mf.GetMetric()[0].GetGauge().GetValue()
+		}
+	}
+	return -1
+}
+
 // series counts the series of name in reg.
 func series(reg *prometheus.Registry, name string) int {
 	mfs, _ := reg.Gather()
@@ -360,6 +371,9 @@ func TestTemporalDownCommitsNothingUntilRecovered(t *testing.T) {
 	if got := started(m, "error"); got < 5 {
 		t.Errorf("error starts = %v, want >= 5", got)
 	}
+	if got := gaugeValue(m.reg, "stampede_orchestrator_paused_partitions"); got != 1 {
+		t.Errorf("paused partitions = %v, want 1 while Temporal is down", got)
+	}
 
 	e.fake.SetDown(false)
 	waitFor(t, "all orders started", 15*time.Second, func() bool { return len(e.fake.Started()) == 5 })
@@ -369,6 +383,9 @@ func TestTemporalDownCommitsNothingUntilRecovered(t *testing.T) {
 		}
 	}
 	waitFor(t, "offsets committed after recovery", 15*time.Second, func() bool { return e.committed(event.TopicOrders)[p] == 6 })
+	if got := gaugeValue(m.reg, "stampede_orchestrator_paused_partitions"); got != 0 {
+		t.Errorf("paused partitions = %v after recovery, want 0", got)
+	}
 }
 
 func TestCommittedOnlyAfterStart(t *testing.T) {
@@ -452,4 +469,31 @@ func TestDeliveredSignal(t *testing.T) {
 		}
 		return n == 2
 	})
+}
+
+func TestStopWhileRetryingSkipsNothing(t *testing.T) {
+	e := newEnv(t)
+	e.fake.SetDown(true)
+	for i := range 3 {
+		id := fmt.Sprintf("o-stop-%d", i)
+		e.produce(record(t, event.TopicOrders, "user-6", order(id, "user-6"), "cid-"+id))
+	}
+	p := partitionOf(e, event.TopicOrders, "user-6")
+
+	a := e.start(orchestrator.Config{})
+	waitFor(t, "member a retrying", 15*time.Second, func() bool { _, failed := e.fake.Calls(); return failed >= 2 })
+	a.stop() // SIGTERM in the middle of an outage
+	if got := e.committed(event.TopicOrders); len(got) != 0 {
+		t.Fatalf("committed %v after a stop during an outage, want nothing", got)
+	}
+
+	e.fake.SetDown(false)
+	e.start(orchestrator.Config{})
+	waitFor(t, "member b started every order", 15*time.Second, func() bool { return len(e.fake.Started()) == 3 })
+	for i, in := range e.fake.Started() {
+		if want := fmt.Sprintf("o-stop-%d", i); in.Order.OrderID != want {
+			t.Errorf("start %d = %s, want %s", i, in.Order.OrderID, want)
+		}
+	}
+	waitFor(t, "member b committed", 15*time.Second, func() bool { return e.committed(event.TopicOrders)[p] == 4 })
 }

@@ -150,7 +150,8 @@ func (w *worker) handle(r *kgo.Record) bool {
 			w.setRetrying(true)
 		}
 		w.c.m.retry(r.Topic)
-		w.c.log.Warn("transient failure; partition paused, retrying", "topic", r.Topic, "partition", r.Partition, "offset", r.Offset, "attempt", attempt, "backoff", backoff, "err", err)
+		w.c.log.Warn("transient failure; partition paused, retrying", "topic", r.Topic, "partition", r.Partition, "offset", r.Offset,
+			"attempt", attempt, "backoff", backoff, "err", err, "correlation_id", kafka.Header(r, event.HeaderCorrelationID))
 		t := time.NewTimer(backoff)
 		select {
 		case <-w.ctx.Done():
