@@ -5,10 +5,8 @@ import (
 	"errors"
 	"fmt"
 
-	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
-	"go.temporal.io/sdk/temporal"
 
 	"github.com/stampede-dev/stampede/platform/saga"
 )
@@ -23,28 +21,13 @@ var (
 	_ Signaler = (*Temporal)(nil)
 )
 
-// Search attribute keys the workflow is started with (registered by stampede-temporal).
-var (
-	searchAttrOrderID = temporal.NewSearchAttributeKeyKeyword(saga.SearchAttrOrderID)
-	searchAttrUserID  = temporal.NewSearchAttributeKeyKeyword(saga.SearchAttrUserID)
-)
-
-// StartOptions are the options an order's workflow is started with: its
-// fixed id, and a duplicate (running or closed) is an error the caller
-// reads as "already started".
+// StartOptions are saga.StartOptionsFor(in) (fixed id, reject duplicate,
+// conflict policy fail, search attributes, correlation id in the memo), with
+// a duplicate reported as an error so it can be counted as already started.
 func StartOptions(in saga.Input) client.StartWorkflowOptions {
-	return client.StartWorkflowOptions{
-		ID:                                       saga.WorkflowID(in.Order.OrderID),
-		TaskQueue:                                saga.TaskQueue,
-		WorkflowIDReusePolicy:                    enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
-		WorkflowIDConflictPolicy:                 enumspb.WORKFLOW_ID_CONFLICT_POLICY_FAIL,
-		WorkflowExecutionErrorWhenAlreadyStarted: true,
-		TypedSearchAttributes: temporal.NewSearchAttributes(
-			searchAttrOrderID.ValueSet(in.Order.OrderID),
-			searchAttrUserID.ValueSet(in.Order.UserID),
-		),
-		Memo: map[string]any{"correlationId": in.CorrelationID},
-	}
+	opts := saga.StartOptionsFor(in)
+	opts.WorkflowExecutionErrorWhenAlreadyStarted = true
+	return opts
 }
 
 // StartOrder starts the order's workflow; ErrAlreadyStarted when it exists.
