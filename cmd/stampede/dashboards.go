@@ -26,21 +26,28 @@ func (dashboardsFailed) ExitCode() int { return 1 }
 
 func runDashboards(ctx context.Context, args []string) error {
 	if len(args) == 0 || args[0] == "--help" || args[0] == "-h" {
-		fmt.Print(`Usage: stampede dashboards check [flags]
+		fmt.Print(`Usage: stampede dashboards check|cost [flags]
 
-Lints every Grafana dashboard in --dir, then evaluates every query of every
-panel (rows' panels and annotation queries included, template variables
-substituted) against the live Prometheus, and fails naming the dashboard,
-the panel and the expression of every query that errors or returns no series
-in the last --window. Run it right after a load or chaos run.
+check  Lints every Grafana dashboard in --dir, then evaluates every query of
+       every panel (rows' panels, variables and annotation queries included,
+       template variables substituted) against the live Prometheus, and fails
+       naming the dashboard, the panel and the expression of every query that
+       errors or returns no series in the last --window. Run it right after a
+       load or chaos run.
+cost   Reports what scraping costs over the last --window: Prometheus's CPU,
+       memory, head series and ingestion rate, and the series of every process.
 `)
 		if len(args) == 0 {
 			return errors.New("dashboards needs a subcommand: check")
 		}
 		return nil
 	}
-	if args[0] != "check" {
-		return fmt.Errorf("unknown dashboards subcommand %q (known: check)", args[0])
+	switch args[0] {
+	case "check":
+	case "cost":
+		return dashboardsCost(ctx, args[1:])
+	default:
+		return fmt.Errorf("unknown dashboards subcommand %q (known: check, cost)", args[0])
 	}
 	fs := config.NewFlagSet("stampede dashboards check", `Lint every dashboard, then evaluate every panel query against Prometheus
 over the last --window; exit 1 naming each failing dashboard / panel / expression.`)
@@ -88,5 +95,29 @@ over the last --window; exit 1 naming each failing dashboard / panel / expressio
 	if failed+lint > 0 {
 		return dashboardsFailed{failed + lint}
 	}
+	return nil
+}
+
+func dashboardsCost(ctx context.Context, args []string) error {
+	fs := config.NewFlagSet("stampede dashboards cost", `Report Prometheus's CPU, memory, head series and ingestion over the last --window,
+and the series every scraped process exposes (run it right after make chaos).`)
+	var (
+		prom   string
+		window time.Duration
+	)
+	fs.StringVar(&prom, "prometheus", "STAMPEDE_PROMETHEUS_URL", "http://"+config.Addr(config.Prometheus), "Prometheus base URL")
+	fs.DurationVar(&window, "window", "STAMPEDE_DASHBOARDS_WINDOW", 15*time.Minute, "the window to measure (the run just finished)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if window < time.Minute {
+		return fmt.Errorf("--window %s: want at least 1m", window)
+	}
+	c := &dashcheck.Checker{URL: prom}
+	cost, err := c.Cost(ctx, window)
+	if err != nil {
+		return err
+	}
+	cost.WriteMarkdown(os.Stdout)
 	return nil
 }
