@@ -34,7 +34,10 @@ func New(o Options) *Stack {
 		Temporal(),
 		Toxiproxy(),
 		Service(config.Relay, config.Port(config.Relay), "/healthz", "relay"),
-		Service(config.Orders, config.Port(config.Orders), "/readyz", "orders"),
+		Service(config.Inventory, config.Port(config.Inventory), "/readyz", "inventory"),
+		Service(config.Payments, config.Port(config.Payments), "/readyz", "payments"),
+		Service(config.Shipping, config.Port(config.Shipping), "/readyz", "shipping"),
 	}
+	comps = append(comps, Service(config.Orders, config.Port(config.Orders), "/readyz", "orders"))
 	return &Stack{Home: o.Home, BinDir: o.BinDir, Out: o.Out, Components: comps}
 }
