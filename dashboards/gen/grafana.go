@@ -9,9 +9,13 @@ var ds = obj{"type": "prometheus", "uid": "${datasource}"}
 // target is one query of a panel.
 type target struct {
 	expr, legend string
+	exemplar     bool // ask for exemplars (correlation ids on latency histograms)
 }
 
-func t(expr, legend string) target { return target{expr, legend} }
+func t(expr, legend string) target { return target{expr: expr, legend: legend} }
+
+// te is a target that also draws exemplars.
+func te(expr, legend string) target { return target{expr: expr, legend: legend, exemplar: true} }
 
 // panel is a panel under construction.
 type panel struct {
@@ -185,6 +189,7 @@ func (p *panel) model(id, x, y int, faultExpr string) obj {
 		targets = append(targets, obj{
 			"refId": string(rune('A' + i)), "datasource": ds,
 			"expr": tg.expr, "legendFormat": tg.legend, "range": true, "editorMode": "code",
+			"exemplar": tg.exemplar,
 		})
 	}
 	steps := []any{obj{"color": "green", "value": nil}}

@@ -138,7 +138,7 @@ func overview() dashboard {
 				).size(8, 8),
 				ts("Accept latency (POST /v1/orders)", "s", "Server side (the Orders API's histogram) and client side (k6, native histogram).",
 					t(quantile(0.5, "", m("stampede_http_request_duration_seconds_bucket", placeRoute)), "p50 server"),
-					t(quantile(0.99, "", m("stampede_http_request_duration_seconds_bucket", placeRoute)), "p99 server"),
+					te(quantile(0.99, "", m("stampede_http_request_duration_seconds_bucket", placeRoute)), "p99 server"),
 					t(nativeQuantile(0.99, "", "k6_order_accept_duration_seconds"), "p99 k6"),
 				),
 				ts("k6: virtual users and dropped iterations", "short", "Dropped iterations mean the arrival rate was not delivered.",
