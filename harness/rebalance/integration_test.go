@@ -24,6 +24,7 @@ import (
 	"github.com/stampede-dev/stampede/harness/rebalance"
 	"github.com/stampede-dev/stampede/platform/config"
 	"github.com/stampede-dev/stampede/platform/kafka"
+	"github.com/stampede-dev/stampede/platform/orchestrator"
 	"github.com/stampede-dev/stampede/platform/stacktest"
 )
 
@@ -59,7 +60,7 @@ func measureProtocol(t *testing.T, proto string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer cl.Close()
+	t.Cleanup(cl.Close) // after the cleanup below, which uses it
 	adm := kadm.NewClient(cl)
 	if err := kafka.EnsureTopics(ctx, cl, []kafka.TopicSpec{{Name: topic, Partitions: partitions}, {Name: ship, Partitions: 1}, {Name: dlq, Partitions: 1}}, 1); err != nil {
 		t.Fatalf("the stack's Kafka is not reachable (run with `make test`): %v", err)
@@ -69,6 +70,11 @@ func measureProtocol(t *testing.T, proto string) {
 		defer cc()
 		adm.DeleteGroup(c, group)
 		adm.DeleteTopics(c, topic, ship, dlq)
+		if proto == "consumer" { // the members set the group's session timeout; drop it with the group
+			if err := orchestrator.SetGroupSessionTimeout(c, cl, group, 0, 0); err != nil {
+				t.Logf("clear group config: %v", err)
+			}
+		}
 	})
 
 	var members []*member

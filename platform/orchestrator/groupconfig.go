@@ -17,7 +17,8 @@ import (
 // partitions of a SIGKILLed member stay unowned, and they override the
 // broker-wide group.consumer.session.timeout.ms for this group only; the
 // broker still bounds them by group.consumer.min.session.timeout.ms and
-// group.consumer.min.heartbeat.interval.ms.
+// group.consumer.min.heartbeat.interval.ms. A zero session deletes both
+// settings, so the broker's defaults apply again (tests clean up with it).
 func SetGroupSessionTimeout(ctx context.Context, cl *kgo.Client, group string, session, heartbeat time.Duration) error {
 	req := kmsg.NewPtrIncrementalAlterConfigsRequest()
 	res := kmsg.NewIncrementalAlterConfigsRequestResource()
@@ -31,6 +32,9 @@ func SetGroupSessionTimeout(ctx context.Context, cl *kgo.Client, group string, s
 		c.Name = name
 		c.Op = kmsg.IncrementalAlterConfigOpSet
 		c.Value = kmsg.StringPtr(strconv.FormatInt(d.Milliseconds(), 10))
+		if session == 0 {
+			c.Op, c.Value = kmsg.IncrementalAlterConfigOpDelete, nil
+		}
 		res.Configs = append(res.Configs, c)
 	}
 	req.Resources = append(req.Resources, res)
