@@ -415,7 +415,7 @@ func chaosDash() dashboard {
 				).kind("state-timeline").withMappings(active...).size(16, 6),
 				ts("Gates", "none", "1 = pass, 0 = fail, as evaluated by the verifier at the end of the run.",
 					t(`min by (gate) (stampede_chaos_gate_pass{run=~"$run"})`, "{{gate}}"),
-				).kind("stat").withMappings(pass...).line(1).size(8, 6),
+				).kind("stat").withMappings(pass...).size(8, 6),
 			}},
 			{"Load and latency", []*panel{
 				ts("Orders per second (k6) by fault window", "ops", "k6 tags each placement with fault=yes|no.",
