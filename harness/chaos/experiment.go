@@ -156,9 +156,7 @@ func (e *Experiment) Run(ctx context.Context) (res *report.Result, err error) {
 			r.Error = err.Error()
 		}
 		r.Finished = time.Now()
-		for _, f := range e.records {
-			r.Faults = append(r.Faults, *f)
-		}
+		r.Faults = e.faultRecords()
 		if werr := report.Write(cfg.Out, r); werr != nil && err == nil {
 			err = werr
 		}
@@ -339,6 +337,7 @@ func (e *Experiment) Run(ctx context.Context) (res *report.Result, err error) {
 	r.SteadyAfter = e.probe(ctx, facts, serr)
 	stopSampler()
 
+	r.Faults = e.faultRecords()
 	gates, reports := verify.Evaluate(verify.Input{Verdicts: verdicts, Lag: lag, Faults: windows,
 		K6Passed: exit == 0, K6Failures: r.K6.Failed, Limits: cfg.Limits})
 	r.Lag = reports
@@ -401,6 +400,16 @@ func (e *Experiment) extraGates(r *report.Result, stockErr error) []verify.Gate 
 	gates = append(gates, verify.Gate{Name: "steady state after", Threshold: "every probe holds", Value: fmt.Sprintf("%d of %d hold", len(r.SteadyAfter)-len(failed), len(r.SteadyAfter)),
 		Pass: len(failed) == 0, Detail: strings.Join(failed, "\n")})
 	return gates
+}
+
+func (e *Experiment) faultRecords() []report.FaultRecord {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	out := make([]report.FaultRecord, 0, len(e.records))
+	for _, f := range e.records {
+		out = append(out, *f)
+	}
+	return out
 }
 
 // windows are the faults as they happened, for the lag gate.

@@ -97,12 +97,15 @@ func timeChart(title, unit string, lines []line, wins []window, from, to time.Ti
 				l.color, strings.Join(pts, " "), template.HTMLEscapeString(l.name))
 		}
 	}
-	// legend
-	lx := padL + 10
+	// legend, top right, above the plot
+	lx := chartW - padR
 	for _, l := range lines {
-		fmt.Fprintf(&b, `<rect x="%d" y="%d" width="10" height="10" fill="%s"/><text class="axis" x="%d" y="%d">%s</text>`,
-			lx, chartH-padB-14, l.color, lx+14, chartH-padB-5, template.HTMLEscapeString(l.name))
-		lx += 20 + 8*len(l.name)
+		lx -= 24 + 6*len(l.name)
+	}
+	for _, l := range lines {
+		fmt.Fprintf(&b, `<rect x="%d" y="3" width="10" height="10" fill="%s"/><text class="axis" x="%d" y="12">%s</text>`,
+			lx, l.color, lx+14, template.HTMLEscapeString(l.name))
+		lx += 24 + 6*len(l.name)
 	}
 	b.WriteString(`</svg>`)
 	return template.HTML(b.String())
