@@ -165,8 +165,9 @@ func (c *Consumer) Opts() []kgo.Opt {
 		kgo.FetchMaxWait(100 * time.Millisecond),
 	}
 	if c.cfg.ServerAssigned {
-		// KIP-848: the broker assigns (uniform assignor, sticky) and the session
-		// timeout is the broker's group.consumer.session.timeout.ms.
+		// KIP-848: the broker assigns (uniform assignor, sticky); the session
+		// timeout is the group's consumer.session.timeout.ms (set by Run) or
+		// the broker's group.consumer.session.timeout.ms.
 		opts = append(opts, kgo.Balancers(kgo.StickyBalancer()), kgo.ServerSideBalancer())
 	} else {
 		// The broker bounds the session timeout by group.min.session.timeout.ms
