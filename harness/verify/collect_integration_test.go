@@ -150,7 +150,9 @@ VALUES ($1, 'u', 'EUR', 1000, '[]', '{}', 'tok_visa', $2, $5, $3, $4, $4)`, o.id
 	}
 
 	// Classify with the saga's side (from Temporal in a real run) stubbed.
-	wf := func(status string) []Workflow { return []Workflow{{RunID: "r", Status: "Running", Saga: &Saga{Status: status}}} }
+	wf := func(status string) []Workflow {
+		return []Workflow{{RunID: "r", Status: "Running", Saga: &Saga{Status: status}}}
+	}
 	facts[okID].Workflows = wf("in_transit")
 	facts[compID].Workflows = []Workflow{{RunID: "r", Status: "Completed", Saga: &Saga{Status: "failed", Reason: "card_declined", FailedAt: now, CompensatedAt: now.Add(2 * time.Second)}}}
 	facts[dupID].Workflows = wf("shipped")
