@@ -118,8 +118,14 @@ func New(cfg Config) *Experiment {
 	if cfg.SettleTimeout == 0 {
 		cfg.SettleTimeout = 3 * time.Minute
 	}
-	return &Experiment{cfg: cfg, active: map[string]bool{}, broken: map[string]bool{}, modified: map[string]string{}, dlqFrom: map[string]dlqCheck{},
+	e := &Experiment{cfg: cfg, active: map[string]bool{}, broken: map[string]bool{}, modified: map[string]string{}, dlqFrom: map[string]dlqCheck{},
 		toxics: NewToxics(cfg.ToxiproxyAddr)}
+	for _, p := range cfg.Faults {
+		e.records = append(e.records, &report.FaultRecord{Name: p.Name, Kind: string(p.Kind), Target: p.Target, Note: p.Note,
+			Consumer: p.Consumer, PlannedAt: p.At, Planned: p.Duration})
+		e.active[p.Name] = false
+	}
+	return e
 }
 
 // ErrGates is returned when the run completed and a gate failed.
@@ -142,11 +148,6 @@ func (e *Experiment) Run(ctx context.Context) (res *report.Result, err error) {
 			"script": cfg.Script, "orders-url": cfg.OrdersURL, "group": cfg.Group, "topic": cfg.Topic,
 		}}
 	e.res = r
-	for _, p := range cfg.Faults {
-		e.records = append(e.records, &report.FaultRecord{Name: p.Name, Kind: string(p.Kind), Target: p.Target, Note: p.Note,
-			Consumer: p.Consumer, PlannedAt: p.At, Planned: p.Duration})
-		e.active[p.Name] = false
-	}
 	if err := os.MkdirAll(cfg.Out, 0o755); err != nil {
 		return r, err
 	}
