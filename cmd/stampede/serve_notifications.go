@@ -30,11 +30,11 @@ built-in sandbox providers), retries only the channels that failed (3 attempts, 
 GET /v1/notifications?orderId=, PUT /v1/contacts/{userId}, /healthz, /readyz, /metrics.`)
 	host, _ := os.Hostname()
 	var (
-		port, conc, maxConn, seedUsers           int
-		pgURL, redisURL, schema, seedPrefix      string
-		rateKey, procID, retryDelays             string
-		rate, failRate                           float64
-		checkEvery, delayedEvery, latency, stale time.Duration
+		port, conc, maxConn, seedUsers                  int
+		pgURL, redisURL, schema, seedPrefix             string
+		rateKey, procID, retryDelays                    string
+		rate, failRate                                  float64
+		checkEvery, delayedEvery, latency, stale, guard time.Duration
 	)
 	fs.IntVar(&port, "port", config.PortEnv(config.Notifications), config.Port(config.Notifications), "HTTP port on 127.0.0.1")
 	fs.StringVar(&pgURL, "postgres-url", config.EnvPostgresURL, config.PostgresURL(), "PostgreSQL URL of the stampede database")
@@ -43,6 +43,7 @@ GET /v1/notifications?orderId=, PUT /v1/contacts/{userId}, /healthz, /readyz, /m
 	fs.IntVar(&maxConn, "db-conns", "STAMPEDE_NOTIFICATIONS_DB_CONNS", 20, "PostgreSQL connections")
 	fs.IntVar(&conc, "concurrency", "STAMPEDE_NOTIFICATIONS_CONCURRENCY", 10, "tasks processed at once by this process")
 	fs.Float64Var(&rate, "rate-limit", "STAMPEDE_NOTIFICATIONS_RATE_LIMIT", 50, "sends per second across every worker process sharing the Redis")
+	fs.DurationVar(&guard, "rate-guard", "STAMPEDE_NOTIFICATIONS_RATE_GUARD", notification.DefaultRateGuard, "widens the limiter's 1 s window so scheduling delays between admission and the provider cannot crowd a window (costs guard/(1s+guard) of the rate)")
 	fs.StringVar(&rateKey, "rate-limit-key", "STAMPEDE_NOTIFICATIONS_RATE_LIMIT_KEY", "stampede:notifications:rate", "Redis key of the shared rate limit")
 	fs.DurationVar(&checkEvery, "task-check-interval", "STAMPEDE_NOTIFICATIONS_TASK_CHECK_INTERVAL", 20*time.Millisecond, "how often an idle worker polls the queue (bounds enqueue -> pick-up latency)")
 	fs.DurationVar(&delayedEvery, "delayed-check-interval", "STAMPEDE_NOTIFICATIONS_DELAYED_CHECK_INTERVAL", time.Second, "how often due retries are moved back to the queue")
@@ -95,7 +96,7 @@ GET /v1/notifications?orderId=, PUT /v1/contacts/{userId}, /healthz, /readyz, /m
 
 	rdb := redis.NewClient(ropts)
 	defer rdb.Close()
-	limiter, err := notification.NewLimiter(rdb, rateKey, rate)
+	limiter, err := notification.NewLimiter(rdb, rateKey, rate, guard)
 	if err != nil {
 		return err
 	}

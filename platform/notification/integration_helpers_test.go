@@ -85,7 +85,7 @@ func newEnv(t *testing.T, redisDB int) *env {
 // startWorker runs an in-process worker until the test ends.
 func (e *env) startWorker(t *testing.T, sandbox notification.SandboxConfig, rate float64, cfg notification.ServerConfig) *notification.Worker {
 	t.Helper()
-	lim, err := notification.NewLimiter(e.rdb, "stampede:notifications:rate", rate)
+	lim, err := notification.NewLimiter(e.rdb, "stampede:notifications:rate", rate, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
