@@ -558,7 +558,9 @@ func (e *Experiment) startK6(ctx context.Context, done chan<- int) (time.Time, e
 
 // FaultWindows is the k6 FAULT_WINDOWS of a plan ("start-end,..." seconds
 // from the start), widened by two seconds each side for the skew between
-// our clock and k6's scenario start.
+// our clock and k6's scenario start. A fault that stops a process ends when
+// the process is ready again, and the Payments kill may wait up to 15 s for
+// charges in flight: those windows get 20 s more.
 func FaultWindows(plan []Planned) string {
 	var parts []string
 	for _, p := range plan {
@@ -566,7 +568,12 @@ func FaultWindows(plan []Planned) string {
 		if from < 0 {
 			from = 0
 		}
-		parts = append(parts, fmt.Sprintf("%.0f-%.0f", from, p.End().Seconds()+2))
+		end := p.End().Seconds() + 2
+		switch p.Kind {
+		case KindKill, KindRestart, KindRelayCrash:
+			end += 20
+		}
+		parts = append(parts, fmt.Sprintf("%.0f-%.0f", from, end))
 	}
 	return strings.Join(parts, ",")
 }

@@ -62,3 +62,13 @@ func TestSelectAndOverride(t *testing.T) {
 		t.Errorf("bad duration: want an error")
 	}
 }
+
+func TestFaultWindowsForK6(t *testing.T) {
+	plan := []Planned{
+		{Fault: Fault{Name: "a", Kind: KindDisable, Duration: 15 * time.Second}, At: 90 * time.Second},
+		{Fault: Fault{Name: "b", Kind: KindKill, Duration: 5 * time.Second}, At: 150 * time.Second},
+	}
+	if got, want := FaultWindows(plan), "88-107,148-177"; got != want {
+		t.Errorf("got %q, want %q", got, want)
+	}
+}
