@@ -54,7 +54,7 @@ in order. Serves /metrics, /healthz and /readyz on 127.0.0.1.`)
 	fs.StringVar(&protocol, "group-protocol", "STAMPEDE_ORCHESTRATOR_GROUP_PROTOCOL", "consumer",
 		"consumer group protocol: consumer (KIP-848, the broker assigns; session timeout is the broker's group.consumer.session.timeout.ms) or classic (client-side cooperative-sticky)")
 	fs.DurationVar(&session, "session-timeout", "STAMPEDE_ORCHESTRATOR_SESSION_TIMEOUT", 3*time.Second,
-		"how long a member may miss heartbeats before its partitions move to the others (KIP-848: set as the group's consumer.session.timeout.ms; 0 keeps the broker's). Heartbeats every third of it")
+		"how long a member may miss heartbeats before its partitions move to the others (KIP-848: set as the group's consumer.session.timeout.ms; 0 keeps the broker's). Heartbeats every sixth of it, at least 500 ms")
 	fs.DurationVar(&callTimeout, "call-timeout", "STAMPEDE_ORCHESTRATOR_CALL_TIMEOUT", 5*time.Second, "timeout of one Temporal start or signal call")
 	fs.DurationVar(&retryMax, "retry-max", "STAMPEDE_ORCHESTRATOR_RETRY_MAX", 5*time.Second, "backoff ceiling while Temporal is unreachable (starts at 100 ms, doubles)")
 	fs.StringVar(&topics[0], "orders-topic", "STAMPEDE_ORCHESTRATOR_ORDERS_TOPIC", event.TopicOrders, "topic of order.created events (tests use their own)")

@@ -71,7 +71,7 @@ type Config struct {
 	// partitions move: for the classic protocol the client's session.timeout.ms
 	// (default 6 s), for KIP-848 the group's consumer.session.timeout.ms, set by
 	// Run when non-zero (zero leaves the broker's group.consumer.session.timeout.ms).
-	// Heartbeats go every third of it.
+	// Heartbeats go every sixth of it (at least 500 ms).
 	SessionTimeout time.Duration
 
 	// Topics, default event.TopicOrders, event.TopicShipping and
@@ -294,10 +294,12 @@ func (c *Consumer) onLost(_ context.Context, _ *kgo.Client, parts map[string][]i
 	c.log.Warn("partitions lost", "group", c.cfg.Group, "partitions", parts)
 }
 
-// heartbeatFor is a third of the session timeout, at least the 500 ms the
-// stack's broker allows.
+// heartbeatFor is a sixth of the session timeout, at least the 500 ms the
+// stack's broker allows: after a member is dropped, survivors learn of their
+// new partitions at their next heartbeat, so a short interval shortens the
+// time a dead member's partitions stay unowned (cheap: one small request).
 func heartbeatFor(session time.Duration) time.Duration {
-	return max(session/3, 500*time.Millisecond)
+	return min(max(session/6, 500*time.Millisecond), 3*time.Second)
 }
 
 func contains(s []int32, v int32) bool {
