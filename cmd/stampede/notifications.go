@@ -26,10 +26,17 @@ func runNotifications(ctx context.Context, args []string) error {
 	var asJSON bool
 	fs.StringVar(&redisURL, "redis-url", config.EnvRedisURL, config.RedisURL(), "Redis URL of the queue")
 	fs.BoolVar(&asJSON, "json", "", false, "print JSON instead of a table")
+	// Flags may come before or after the subcommand and its id.
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	rest := fs.Args()
+	var rest []string
+	for fs.NArg() > 0 {
+		rest = append(rest, fs.Arg(0))
+		if err := fs.FlagSet.Parse(fs.Args()[1:]); err != nil {
+			return err
+		}
+	}
 	if len(rest) == 0 {
 		fs.Usage()
 		return fmt.Errorf("notifications needs a subcommand: dead or requeue ID")
