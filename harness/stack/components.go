@@ -1,7 +1,9 @@
 package stack
 
 import (
+	"fmt"
 	"io"
+	"strconv"
 
 	"github.com/stampede-dev/stampede/platform/config"
 )
@@ -37,6 +39,19 @@ func New(o Options) *Stack {
 		Service(config.Inventory, config.Port(config.Inventory), "/readyz", "inventory"),
 		Service(config.Payments, config.Port(config.Payments), "/readyz", "payments"),
 		Service(config.Shipping, config.Port(config.Shipping), "/readyz", "shipping"),
+		Service(config.Notifications, config.Port(config.Notifications), "/readyz", "notifications"),
+		Service(config.Analytics, config.Port(config.Analytics), "/readyz", "analytics"),
+	}
+	// Several members of one kind: NAME-1, NAME-2, ... on consecutive ports.
+	for i := 1; i <= o.Workers; i++ {
+		port := config.Port(config.Worker) + i - 1
+		comps = append(comps, Service(fmt.Sprintf("%s-%d", config.Worker, i), port, "/healthz",
+			"worker", "--port", strconv.Itoa(port)))
+	}
+	for i := 1; i <= o.Orchestrators; i++ {
+		port := config.Port(config.Orchestrator) + i - 1
+		comps = append(comps, Service(fmt.Sprintf("%s-%d", config.Orchestrator, i), port, "/readyz",
+			"orchestrator", "--port", strconv.Itoa(port), "--instance", strconv.Itoa(i)))
 	}
 	comps = append(comps, Service(config.Orders, config.Port(config.Orders), "/readyz", "orders"))
 	return &Stack{Home: o.Home, BinDir: o.BinDir, Out: o.Out, Components: comps}
