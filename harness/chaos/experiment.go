@@ -277,10 +277,12 @@ func (e *Experiment) Run(ctx context.Context) (res *report.Result, err error) {
 		return r, ctx.Err()
 	}
 	e.setPhase("collecting")
-	r.Gaps = append(r.Gaps, facts.Fill(ctx, byOrder)...)
+	// Temporal first: whatever a saga claims to have done is then already
+	// in the stores when they are read.
 	if err := e.temporalFacts(ctx, byOrder); err != nil {
 		r.Gaps = append(r.Gaps, "temporal: "+err.Error())
 	}
+	r.Gaps = append(r.Gaps, facts.Fill(ctx, byOrder)...)
 	var verdicts []verify.Verdict
 	seen := map[string]bool{}
 	for _, a := range attempts {

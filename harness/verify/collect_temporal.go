@@ -152,7 +152,7 @@ func runStatus(s string) string {
 // status asks the run for its own account: the status query, or for a
 // completed run whose worker cannot answer, its result.
 func (t TemporalFacts) status(ctx context.Context, orderID string, w Workflow) (*Saga, error) {
-	qctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	qctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	var st sagaStatus
 	v, err := t.Client.QueryWorkflow(qctx, workflowPrefix+orderID, w.RunID, QueryStatus)
