@@ -83,7 +83,8 @@ func newEnv(t *testing.T, redisDB int) *env {
 }
 
 // startWorker runs an in-process worker until the test ends.
-func (e *env) startWorker(t *testing.T, sandbox notification.SandboxConfig, rate float64, cfg notification.ServerConfig) *notification.Worker {
+// Hooks may change the worker before it starts.
+func (e *env) startWorker(t *testing.T, sandbox notification.SandboxConfig, rate float64, cfg notification.ServerConfig, hooks ...func(*notification.Worker)) *notification.Worker {
 	t.Helper()
 	lim, err := notification.NewLimiter(e.rdb, "stampede:notifications:rate", rate, 0)
 	if err != nil {
@@ -97,6 +98,9 @@ func (e *env) startWorker(t *testing.T, sandbox notification.SandboxConfig, rate
 		Metrics:   notification.NewMetrics(nil),
 		Log:       log,
 		ProcessID: sandbox.ProcessID,
+	}
+	for _, h := range hooks {
+		h(w)
 	}
 	cfg.Log = log
 	srv := notification.NewServer(e.opt, cfg)
