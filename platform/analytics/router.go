@@ -262,6 +262,9 @@ func (r *Router) Run(ctx context.Context) error {
 	if group == "" {
 		group = Group
 	}
+	// A poll blocks rebalances until allowed; allow them on the way out too,
+	// or closing the client waits forever to leave the group.
+	defer r.Client.AllowRebalance()
 	backoff := 250 * time.Millisecond
 	for {
 		fs := r.Client.PollFetches(ctx)

@@ -146,7 +146,7 @@ func ParseRules(b []byte, opts LoadOptions) (*Rules, error) {
 	seen := map[string]bool{}
 	for i, spec := range f.Rules {
 		if spec.Name == "" {
-			return nil, fmt.Errorf("analytics: rules[%d]: name: missing", i)
+			return nil, fmt.Errorf("analytics: rules[%d].name: missing", i)
 		}
 		if seen[spec.Name] {
 			return nil, fmt.Errorf("analytics: rule %q: name: used by an earlier rule too", spec.Name)
