@@ -98,6 +98,8 @@ type Experiment struct {
 	recorder *Recorder
 	toxics   *Toxics
 	dlqFrom  map[string]dlqCheck
+	// stuckBefore are the orders the before probe found stuck.
+	stuckBefore map[string]bool
 }
 
 func (e *Experiment) logf(format string, args ...any) {

@@ -57,13 +57,38 @@ func (e *Experiment) probe(ctx context.Context, facts verify.DBFacts, settle err
 	}
 	out = append(out, lp)
 
-	stuck, ids, err := stuckSagas(ctx, facts)
+	all, err := stuckSagas(ctx, facts)
+	// Orders stuck before the run are its starting point, not its doing:
+	// the after probe names only the new ones.
+	e.mu.Lock()
+	before := e.stuckBefore
+	if before == nil {
+		e.stuckBefore = map[string]bool{}
+		for _, s := range all {
+			e.stuckBefore[s.id] = true
+		}
+	}
+	e.mu.Unlock()
+	var ids []string
+	stuck := 0
+	for _, s := range all {
+		if before[s.id] {
+			continue
+		}
+		stuck++
+		if len(ids) < 5 {
+			ids = append(ids, s.id+" ("+s.status+")")
+		}
+	}
 	sp := report.Probe{Name: "no saga stuck", OK: err == nil && stuck == 0}
 	switch {
 	case err != nil:
 		sp.Detail = err.Error()
 	case stuck > 0:
 		sp.Detail = fmt.Sprintf("%d orders undecided for over 2 minutes: %s", stuck, strings.Join(ids, ", "))
+	}
+	if before != nil && len(before) > 0 {
+		sp.Detail = strings.TrimPrefix(sp.Detail+fmt.Sprintf("; %d orders already stuck before the run left out", len(before)), "; ")
 	}
 	if settle != nil {
 		sp.OK = false
@@ -75,27 +100,25 @@ func (e *Experiment) probe(ctx context.Context, facts verify.DBFacts, settle err
 
 // stuckSagas counts orders of the last half hour still before the shipment
 // decision two minutes after they were placed.
-func stuckSagas(ctx context.Context, facts verify.DBFacts) (int, []string, error) {
+type stuckOrder struct{ id, status string }
+
+func stuckSagas(ctx context.Context, facts verify.DBFacts) ([]stuckOrder, error) {
 	rows, err := facts.DB.Query(ctx, `SELECT id::text, status FROM orders.orders
 WHERE created_at > now() - interval '30 minutes' AND created_at < now() - interval '2 minutes'
-AND status = ANY($1) ORDER BY created_at LIMIT 1000`, preshipment())
+AND status = ANY($1) ORDER BY created_at LIMIT 10000`, preshipment())
 	if err != nil {
-		return 0, nil, fmt.Errorf("orders.orders: %w", err)
+		return nil, fmt.Errorf("orders.orders: %w", err)
 	}
 	defer rows.Close()
-	var ids []string
-	n := 0
+	var out []stuckOrder
 	for rows.Next() {
-		var id, st string
-		if err := rows.Scan(&id, &st); err != nil {
-			return 0, nil, err
+		var s stuckOrder
+		if err := rows.Scan(&s.id, &s.status); err != nil {
+			return nil, err
 		}
-		n++
-		if len(ids) < 5 {
-			ids = append(ids, id+" ("+st+")")
-		}
+		out = append(out, s)
 	}
-	return n, ids, rows.Err()
+	return out, rows.Err()
 }
 
 func preshipment() []string {
