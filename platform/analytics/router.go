@@ -81,6 +81,11 @@ type Router struct {
 	// acked remembers, across a retry of the same poll, which deliveries a
 	// target already acknowledged, so a retry resends only what failed.
 	acked map[ackKey]bool
+
+	// Counters resolved once: a label lookup per event and match costs more
+	// than matching a rule.
+	eventCounters map[string]prometheus.Counter
+	matchCounters [][]prometheus.Counter // [rule][target]
 }
 
 type ackKey struct{ target, rule, id string }
@@ -95,9 +100,15 @@ type Routed struct {
 // a reason header.
 func (r *Router) Route(recs []*kgo.Record) Routed {
 	out := Routed{Batches: map[string][]Delivery{}}
+	r.resolveCounters()
 	for _, rec := range recs {
 		if r.Metrics != nil {
-			r.Metrics.events.WithLabelValues(rec.Topic).Inc()
+			c, ok := r.eventCounters[rec.Topic]
+			if !ok {
+				c = r.Metrics.events.WithLabelValues(rec.Topic)
+				r.eventCounters[rec.Topic] = c
+			}
+			c.Inc()
 		}
 		env, doc, err := decode(rec.Value)
 		if err != nil {
@@ -109,19 +120,32 @@ func (r *Router) Route(recs []*kgo.Record) Routed {
 			out.DLQ = append(out.DLQ, r.deadLetter(rec, err.Error(), label))
 			continue
 		}
-		for _, rule := range r.Rules.Rules {
+		for i, rule := range r.Rules.Rules {
 			if !rule.Matches(rec.Topic, doc) {
 				continue
 			}
-			for _, id := range rule.targets {
+			for j, id := range rule.targets {
 				if r.Metrics != nil {
-					r.Metrics.matches.WithLabelValues(rule.Name, r.Rules.Targets[id].Label()).Inc()
+					r.matchCounters[i][j].Inc()
 				}
 				out.Batches[id] = append(out.Batches[id], Delivery{Rule: rule.Name, Record: rec, Env: env})
 			}
 		}
 	}
 	return out
+}
+
+func (r *Router) resolveCounters() {
+	if r.Metrics == nil || r.eventCounters != nil {
+		return
+	}
+	r.eventCounters = map[string]prometheus.Counter{}
+	r.matchCounters = make([][]prometheus.Counter, len(r.Rules.Rules))
+	for i, rule := range r.Rules.Rules {
+		for _, id := range rule.targets {
+			r.matchCounters[i] = append(r.matchCounters[i], r.Metrics.matches.WithLabelValues(rule.Name, r.Rules.Targets[id].Label()))
+		}
+	}
 }
 
 // decode validates the envelope and returns it with its JSON form for matching.
