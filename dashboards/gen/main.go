@@ -267,7 +267,7 @@ func kafkaDash() dashboard {
 func sagaDash() dashboard {
 	vars := append(jobVars("stampede_saga_.*|temporal_.*"),
 		queryVar("step", "Step", `label_values(stampede_saga_step_duration_seconds_count, step)`),
-		customVar("task_queue", "Task queue", "order-processing"),
+		customVar("task_queue", "Task queue", "order_processing"),
 	)
 	tq := `task_queue=~"$task_queue"`
 	step := `step=~"$step"`
