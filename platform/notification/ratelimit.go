@@ -10,20 +10,22 @@ import (
 )
 
 // reserve hands out evenly spaced send slots of a rate shared by every
-// process (the generic cell rate algorithm with a burst of one): KEYS[1]
-// holds the theoretical arrival time of the next slot in microseconds of the
-// Redis clock, ARGV[1] the interval between slots in microseconds. It returns
-// how many microseconds the caller waits for its slot. The Redis clock keeps
+// process (the generic cell rate algorithm): KEYS[1] holds the theoretical
+// arrival time of the next slot in microseconds of the Redis clock, ARGV[1]
+// the interval between slots in microseconds, ARGV[2] how far ahead of now
+// slots may be handed out without waiting (the burst). It returns how many
+// microseconds the caller waits for its slot. The Redis clock keeps
 // processes on different hosts in step.
 var reserve = redis.NewScript(`
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local interval = tonumber(ARGV[1])
+local tolerance = tonumber(ARGV[2])
 local tat = tonumber(redis.call('GET', KEYS[1]) or '0')
 if tat < now then tat = now end
 local nextTat = tat + interval
 redis.call('SET', KEYS[1], string.format('%.0f', nextTat), 'PX', math.ceil((nextTat - now) / 1000) + 1000)
-return tat - now
+return math.max(0, tat - now - tolerance)
 `)
 
 // commit admits a send now if fewer than ARGV[2] sends were admitted in the
@@ -51,6 +53,12 @@ return 0
 // to this much without any one-second window at the provider holding more
 // than the limit. It costs 1 - 1/1.05 of the rate (50/s admits at most 47.6/s).
 const DefaultRateGuard = 50 * time.Millisecond
+
+// Burst is how many sends may go at once when the limiter has been idle
+// (one notification's channels, with room to spare): it keeps the first
+// channel of a notification from queueing behind another's below the cap.
+// The sliding log still holds every window to the limit.
+const Burst = 5
 
 // Limiter holds sends to a rate across every process sharing its Redis keys.
 // A caller first reserves an evenly spaced slot and sleeps until it (so
@@ -90,7 +98,7 @@ func NewLimiter(rdb redis.Scripter, key string, perSecond float64, guard time.Du
 
 // Wait blocks until the caller may send, and returns how long it waited.
 func (l *Limiter) Wait(ctx context.Context) (time.Duration, error) {
-	us, err := reserve.Run(ctx, l.rdb, []string{l.tatKey}, l.interval.Microseconds()).Int64()
+	us, err := reserve.Run(ctx, l.rdb, []string{l.tatKey}, l.interval.Microseconds(), (Burst-1)*l.interval.Microseconds()).Int64()
 	if err != nil {
 		return 0, fmt.Errorf("notification: rate limiter: %w", err)
 	}
