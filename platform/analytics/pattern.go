@@ -31,7 +31,8 @@ import (
 //   - a field missing from the event matches only `{"exists": false}`; a
 //     field present with the value null matches `[null]` and
 //     `{"exists": true}`, nothing else (an empty array counts as missing);
-//   - `prefix`, `suffix`, `equals-ignore-case` and `anything-but` with a
+//   - `wildcard` takes `*` for any run of characters (`\*` is a literal star);
+//   - `prefix`, `suffix`, `equals-ignore-case`, `wildcard` and `anything-but` with a
 //     prefix or suffix apply to strings only; `numeric` to JSON numbers only,
 //     between -5e9 and 5e9;
 //   - `anything-but` matches a present, non-null value that is none of the
@@ -60,6 +61,7 @@ const (
 	condAnythingBut
 	condNumeric
 	condExists
+	condWildcard
 )
 
 type condition struct {
@@ -70,6 +72,7 @@ type condition struct {
 	fold    bool // prefix/suffix compared case-insensitively
 	numeric []numericOp
 	but     *anythingBut
+	glob    []string // wildcard: literal segments between the stars
 }
 
 type numericOp struct {
@@ -232,6 +235,16 @@ func compileCondition(item any, ipath, fpath string) (condition, error) {
 				return condition{}, errAt(fpath, "equals-ignore-case wants a string")
 			}
 			return condition{kind: condIgnoreCase, str: strings.ToLower(s)}, nil
+		case "wildcard":
+			s, ok := arg.(string)
+			if !ok {
+				return condition{}, errAt(fpath, "wildcard wants a string")
+			}
+			glob, err := compileWildcard(s)
+			if err != nil {
+				return condition{}, errAt(fpath, "%v", err)
+			}
+			return condition{kind: condWildcard, glob: glob}, nil
 		case "exists":
 			b, ok := arg.(bool)
 			if !ok {
@@ -251,7 +264,7 @@ func compileCondition(item any, ipath, fpath string) (condition, error) {
 			}
 			return condition{kind: condAnythingBut, but: ab}, nil
 		default:
-			return condition{}, errAt(fpath, "unknown operator %q (known: prefix, suffix, equals-ignore-case, anything-but, numeric, exists)", op)
+			return condition{}, errAt(fpath, "unknown operator %q (known: prefix, suffix, equals-ignore-case, wildcard, anything-but, numeric, exists)", op)
 		}
 	}
 	panic("unreachable")
@@ -526,6 +539,9 @@ func (c *condition) match(v any) bool {
 		return true
 	case condAnythingBut:
 		return c.but.match(v)
+	case condWildcard:
+		s, ok := v.(string)
+		return ok && matchWildcard(c.glob, s)
 	}
 	return false
 }
@@ -553,6 +569,55 @@ func (ab *anythingBut) match(v any) bool {
 		return ab.kind == ""
 	}
 	return false
+}
+
+// compileWildcard splits a wildcard pattern at its unescaped stars: "a*b*"
+// -> ["a", "b", ""]. `\*` is a literal star; two stars in a row are refused,
+// as EventBridge does.
+func compileWildcard(p string) ([]string, error) {
+	var segs []string
+	var cur strings.Builder
+	prevStar := false
+	for i := 0; i < len(p); i++ {
+		switch {
+		case p[i] == '\\' && i+1 < len(p) && (p[i+1] == '*' || p[i+1] == '\\'):
+			cur.WriteByte(p[i+1])
+			i++
+			prevStar = false
+		case p[i] == '*':
+			if prevStar {
+				return nil, fmt.Errorf("wildcard %q has consecutive stars", p)
+			}
+			segs = append(segs, cur.String())
+			cur.Reset()
+			prevStar = true
+		default:
+			cur.WriteByte(p[i])
+			prevStar = false
+		}
+	}
+	return append(segs, cur.String()), nil
+}
+
+// matchWildcard: the first segment is a prefix, the last a suffix, the
+// others appear in order between them (leftmost match is enough).
+func matchWildcard(segs []string, s string) bool {
+	if len(segs) == 1 {
+		return s == segs[0]
+	}
+	first, last := segs[0], segs[len(segs)-1]
+	if len(s) < len(first)+len(last) || !strings.HasPrefix(s, first) || !strings.HasSuffix(s, last) {
+		return false
+	}
+	mid := s[len(first) : len(s)-len(last)]
+	for _, seg := range segs[1 : len(segs)-1] {
+		i := strings.Index(mid, seg)
+		if i < 0 {
+			return false
+		}
+		mid = mid[i+len(seg):]
+	}
+	return true
 }
 
 // asMap accepts the map shapes JSON and YAML decoders produce.

@@ -86,6 +86,12 @@ func TestPatternMatch(t *testing.T) {
 		{"ok/suffix ignoring case", `{"data":{"userId":[{"suffix":{"equals-ignore-case":"-42"}}]}}`, true},
 		{"ok/equals-ignore-case", `{"data":{"currency":[{"equals-ignore-case":"usd"}]}}`, true},
 		{"no/equals-ignore-case differs", `{"data":{"currency":[{"equals-ignore-case":"eur"}]}}`, false},
+		// wildcard
+		{"ok/wildcard middle", `{"type":[{"wildcard":"analytics.*_created"}]}`, true},
+		{"ok/wildcard two stars", `{"data":{"userId":[{"wildcard":"*-*"}]}}`, true},
+		{"no/wildcard", `{"type":[{"wildcard":"order.*"}]}`, false},
+		{"no/wildcard without star is exact", `{"type":[{"wildcard":"analytics"}]}`, false},
+		{"no/wildcard escaped star is literal", `{"type":[{"wildcard":"analytics\\*"}]}`, false},
 		// anything-but
 		{"ok/anything-but value", `{"data":{"country":[{"anything-but":"DE"}]}}`, true},
 		{"no/anything-but same value", `{"data":{"country":[{"anything-but":"US"}]}}`, false},
@@ -154,7 +160,8 @@ func TestPatternErrors(t *testing.T) {
 		{"err/numeric bad op", `{"data":{"t":[{"numeric":["!=",5]}]}}`, `pattern.data.t: numeric operator "!="`},
 		{"err/numeric two lower bounds", `{"data":{"t":[{"numeric":[">",5,">=",6]}]}}`, "pattern.data.t: numeric wants one lower bound"},
 		{"err/numeric out of range", `{"data":{"t":[{"numeric":[">",6e9]}]}}`, "outside -5e9..5e9"},
-		{"err/unknown operator", `{"data":{"t":[{"wildcard":"a*"}]}}`, `pattern.data.t: unknown operator "wildcard"`},
+		{"err/unknown operator", `{"data":{"t":[{"cidr":"10.0.0.0/8"}]}}`, `pattern.data.t: unknown operator "cidr"`},
+		{"err/wildcard double star", `{"data":{"t":[{"wildcard":"a**"}]}}`, `pattern.data.t: wildcard "a**" has consecutive stars`},
 		{"err/exists not bool", `{"data":{"t":[{"exists":"yes"}]}}`, "pattern.data.t: exists wants true or false"},
 		{"err/prefix not string", `{"type":[{"prefix":5}]}`, "pattern.type: prefix wants a string"},
 		{"err/anything-but empty", `{"type":[{"anything-but":[]}]}`, "anything-but wants at least one value"},
