@@ -42,6 +42,15 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "The configured global rate limit of sends per second.",
 		}),
 	}
+	// Every series exists from the start, so rates and ratios work before the first send.
+	for _, ch := range Channels {
+		m.SendDuration.WithLabelValues(string(ch))
+		for _, t := range Templates {
+			for _, o := range []string{OutcomeDelivered, OutcomeFailed, OutcomeSkipped} {
+				m.Sends.WithLabelValues(string(ch), t, o)
+			}
+		}
+	}
 	if reg != nil {
 		reg.MustRegister(m.Sends, m.SendDuration, m.EnqueueToFirst, m.RateLimited, m.QueueTasks, m.RateLimit)
 	}
