@@ -107,3 +107,40 @@ func TestDashboardMetricsDocumented(t *testing.T) {
 		t.Errorf("found only %d metric names in the dashboards", len(seen))
 	}
 }
+
+// registered finds the metrics the code registers with client_golang.
+var registered = regexp.MustCompile(`Name:\s*"(stampede_[a-z0-9_]+)"`)
+
+// TestCodeMetricsDocumented: every stampede_* metric the repository's code
+// registers is described in docs/metrics.md.
+func TestCodeMetricsDocumented(t *testing.T) {
+	doc, err := os.ReadFile("../../docs/metrics.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, dir := range []string{"../../platform", "../../harness", "../../cmd"} {
+		err := filepath.WalkDir(dir, func(path string, e os.DirEntry, err error) error {
+			if err != nil || e.IsDir() || !strings.HasSuffix(path, ".go") || strings.HasSuffix(path, "_test.go") {
+				return err
+			}
+			b, err := os.ReadFile(path)
+			if err != nil {
+				return err
+			}
+			for _, m := range registered.FindAllSubmatch(b, -1) {
+				n++
+				if !strings.Contains(string(doc), "`"+string(m[1])+"`") {
+					t.Errorf("%s registers %s, which docs/metrics.md does not describe", path, m[1])
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n < 20 {
+		t.Errorf("found only %d registered metrics: is the pattern still right?", n)
+	}
+}
