@@ -252,3 +252,47 @@ func TestGetShowsOrderAndHistory(t *testing.T) {
 		t.Fatalf("GET unknown = %d, want 404", resp.StatusCode)
 	}
 }
+
+// TestProjectionSkipsMalformedOrderIDs: a status event whose order id can
+// name no order (not a UUID) must not stall the projection; the next event
+// on the same partition is still applied.
+func TestProjectionSkipsMalformedOrderIDs(t *testing.T) {
+	user := fmt.Sprintf("u-proj-%d", time.Now().UnixNano())
+	// Out of stock: the saga fails it early, with low sequence numbers.
+	body := strings.Replace(orderBody(user), `"SKU-00002"`, `"SKU-OOS"`, 1)
+	code, r := post(t, body, "")
+	if code != http.StatusAccepted {
+		t.Fatalf("POST = %d %v", code, r)
+	}
+	id := r["orderId"].(string)
+
+	cl, err := kgo.NewClient(kafka.BaseOpts("projection-test", config.KafkaBrokers())...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	now := time.Now()
+	for _, e := range []event.OrderStatusChanged{
+		{OrderID: "not-a-uuid", UserID: user, Status: order.StatusProcessing, Seq: 1, At: now},
+		{OrderID: id, UserID: user, Status: order.StatusCancelled, Seq: 999, At: now, Reason: "projection test"},
+	} {
+		env, err := event.New(e, "projection-test", id, now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := json.Marshal(env)
+		// Same key as the order's own events: same partition, in order.
+		rec := &kgo.Record{Topic: event.TopicOrders, Key: []byte(user), Value: b, Headers: kafka.EventHeaders(env)}
+		if err := cl.ProduceSync(context.Background(), rec).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		if count(t, `SELECT count(*) FROM orders WHERE id = $1 AND status_seq = 999 AND failure_reason = 'projection test'`, id) == 1 {
+			return
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	t.Fatalf("the event after a malformed one was not projected within 30 s")
+}

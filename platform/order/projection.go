@@ -4,14 +4,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/google/uuid"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/stampede-dev/stampede/platform/event"
 	"github.com/stampede-dev/stampede/platform/kafka"
-	"github.com/stampede-dev/stampede/platform/telemetry"
 )
 
 // ProjectionGroup is the consumer group that projects saga status events.
@@ -36,6 +37,10 @@ func ProjectorOpts() []kgo.Opt {
 		kgo.DisableAutoCommit(),
 		kgo.BlockRebalanceOnPoll(),
 		kgo.FetchMaxWait(100 * time.Millisecond),
+		// A restarted or killed Orders process must not leave partitions
+		// unprojected for the 45 s default session.
+		kgo.SessionTimeout(6 * time.Second),
+		kgo.HeartbeatInterval(time.Second),
 	}
 }
 
@@ -51,21 +56,29 @@ func (p *Projector) Run(ctx context.Context) error {
 				p.Log.Warn("fetch error", "topic", topic, "partition", part, "err", err)
 			}
 		})
-		var failed error
+		// Partitions are independent (an order's events share one, keyed by
+		// user): each is applied in order, in one transaction, concurrently
+		// with the others.
+		var (
+			mu     sync.Mutex
+			failed error
+			wg     sync.WaitGroup
+		)
 		fs.EachPartition(func(ftp kgo.FetchTopicPartition) {
-			for _, rec := range ftp.Records {
-				if failed != nil {
-					return
-				}
-				if err := p.apply(ctx, rec); err != nil {
-					failed = err
-					return
-				}
-				if p.Metrics != nil {
-					p.Metrics.ObserveConsumed(ProjectionGroup, rec, ftp.HighWatermark, time.Now())
-				}
+			if len(ftp.Records) == 0 {
+				return
 			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if err := p.applyPartition(ctx, ftp); err != nil {
+					mu.Lock()
+					failed = errors.Join(failed, err)
+					mu.Unlock()
+				}
+			}()
 		})
+		wg.Wait()
 		if failed != nil {
 			// Nothing of this poll is committed: rewind to the last commit and
 			// try again, so no status event is skipped.
@@ -88,28 +101,50 @@ func (p *Projector) rewind(ctx context.Context) {
 	p.Client.SetOffsets(committed)
 }
 
-func (p *Projector) apply(ctx context.Context, rec *kgo.Record) error {
+// applyPartition projects the status events of one partition's fetch in one
+// transaction; on error nothing of it is applied.
+func (p *Projector) applyPartition(ctx context.Context, ftp kgo.FetchTopicPartition) error {
+	var es []event.OrderStatusChanged
+	for _, rec := range ftp.Records {
+		if e, ok := p.statusEvent(rec); ok {
+			es = append(es, e)
+		}
+	}
+	if _, err := p.Store.ApplyStatuses(ctx, es); err != nil {
+		return fmt.Errorf("partition %d: apply %d status events: %w", ftp.Partition, len(es), err)
+	}
+	if p.Metrics != nil {
+		now := time.Now()
+		for _, rec := range ftp.Records {
+			p.Metrics.ObserveConsumed(ProjectionGroup, rec, ftp.HighWatermark, now)
+		}
+	}
+	return nil
+}
+
+// statusEvent decodes a record that is a status event the projection can
+// apply; anything else on the topic is skipped.
+func (p *Projector) statusEvent(rec *kgo.Record) (event.OrderStatusChanged, bool) {
 	if kafka.Header(rec, event.HeaderEventType) != event.TypeOrderStatusChanged {
-		return nil
+		return event.OrderStatusChanged{}, false
 	}
 	env, err := event.Decode(rec.Value)
 	if err != nil {
 		p.Log.Warn("skipping undecodable status event", "offset", rec.Offset, "partition", rec.Partition, "err", err)
-		return nil
+		return event.OrderStatusChanged{}, false
 	}
 	e, err := event.DecodeData[event.OrderStatusChanged](env)
 	if err != nil {
 		p.Log.Warn("skipping invalid status event", "event_id", env.ID, "err", err)
-		return nil
+		return event.OrderStatusChanged{}, false
 	}
-	applied, err := p.Store.ApplyStatus(ctx, e)
-	if err != nil {
-		return fmt.Errorf("apply status %s of %s: %w", e.Status, e.OrderID, err)
+	if _, err := uuid.Parse(e.OrderID); err != nil {
+		// Order ids are UUIDs: no order can have this one, so no retry will
+		// ever apply it (an order that does not exist is skipped the same way).
+		p.Log.Warn("skipping status event of a malformed order id", "event_id", env.ID, "order_id", e.OrderID)
+		return event.OrderStatusChanged{}, false
 	}
-	if applied {
-		p.Log.DebugContext(telemetry.WithCorrelationID(ctx, env.CorrelationID), "status projected", "order_id", e.OrderID, "status", e.Status, "seq", e.Seq)
-	}
-	return nil
+	return e, true
 }
 
 func sleep(ctx context.Context, d time.Duration) {

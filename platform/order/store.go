@@ -205,26 +205,40 @@ func (s *Store) List(ctx context.Context, since time.Time, cursor string, limit 
 // ApplyStatus projects a saga status event. Stale and repeated events (seq
 // not above the order's current one) change nothing; it reports whether the
 // event was applied.
-func (s *Store) ApplyStatus(ctx context.Context, e event.OrderStatusChanged) (bool, error) {
-	var applied bool
+// ApplyStatuses projects a batch of status events in one transaction, the
+// statements pipelined: the same rules as ApplyStatus for each event (history
+// row once per seq, status only ever moves to a higher seq, events of unknown
+// orders ignored). It returns how many history rows were new.
+func (s *Store) ApplyStatuses(ctx context.Context, es []event.OrderStatusChanged) (int, error) {
+	if len(es) == 0 {
+		return 0, nil
+	}
+	applied := 0
 	err := pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
-		tag, err := tx.Exec(ctx, `INSERT INTO order_history (order_id, seq, status, at, reason)
-			SELECT $1, $2, $3, $4, $5 WHERE EXISTS (SELECT 1 FROM orders WHERE id = $1)
-			ON CONFLICT (order_id, seq) DO NOTHING`, e.OrderID, e.Seq, e.Status, e.At.UTC(), e.Reason)
-		if err != nil {
-			return fmt.Errorf("insert history: %w", err)
+		b := &pgx.Batch{}
+		for _, e := range es {
+			b.Queue(`INSERT INTO order_history (order_id, seq, status, at, reason)
+				SELECT $1, $2, $3, $4, $5 WHERE EXISTS (SELECT 1 FROM orders WHERE id = $1)
+				ON CONFLICT (order_id, seq) DO NOTHING`, e.OrderID, e.Seq, e.Status, e.At.UTC(), e.Reason)
+			b.Queue(`UPDATE orders SET status = $2, status_seq = $3, updated_at = $4,
+				failure_reason = CASE WHEN $5 <> '' THEN $5 ELSE failure_reason END
+				WHERE id = $1 AND status_seq < $3`, e.OrderID, e.Status, e.Seq, e.At.UTC(), e.Reason)
 		}
-		if tag.RowsAffected() == 0 {
-			return nil
+		br := tx.SendBatch(ctx, b)
+		for i := range es {
+			tag, err := br.Exec()
+			if err != nil {
+				br.Close()
+				return fmt.Errorf("insert history of %s: %w", es[i].OrderID, err)
+			}
+			applied += int(tag.RowsAffected())
+			if _, err := br.Exec(); err != nil {
+				br.Close()
+				return fmt.Errorf("update status of %s: %w", es[i].OrderID, err)
+			}
 		}
-		applied = true
-		_, err = tx.Exec(ctx, `UPDATE orders SET status = $2, status_seq = $3, updated_at = $4,
-			failure_reason = CASE WHEN $5 <> '' THEN $5 ELSE failure_reason END
-			WHERE id = $1 AND status_seq < $3`, e.OrderID, e.Status, e.Seq, e.At.UTC(), e.Reason)
-		if err != nil {
-			return fmt.Errorf("update status: %w", err)
-		}
-		return nil
+		return br.Close()
 	})
 	return applied, err
 }
+
