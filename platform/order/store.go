@@ -202,13 +202,11 @@ func (s *Store) List(ctx context.Context, since time.Time, cursor string, limit 
 	return l, nil
 }
 
-// ApplyStatus projects a saga status event. Stale and repeated events (seq
-// not above the order's current one) change nothing; it reports whether the
-// event was applied.
-// ApplyStatuses projects a batch of status events in one transaction, the
-// statements pipelined: the same rules as ApplyStatus for each event (history
-// row once per seq, status only ever moves to a higher seq, events of unknown
-// orders ignored). It returns how many history rows were new.
+// ApplyStatuses projects a batch of saga status events in one transaction,
+// the statements pipelined. Each event adds its history row once per seq;
+// the order's status only ever moves to a higher seq, so stale and repeated
+// events change nothing; events of unknown orders are ignored. It returns
+// how many history rows were new.
 func (s *Store) ApplyStatuses(ctx context.Context, es []event.OrderStatusChanged) (int, error) {
 	if len(es) == 0 {
 		return 0, nil
@@ -241,4 +239,3 @@ func (s *Store) ApplyStatuses(ctx context.Context, es []event.OrderStatusChanged
 	})
 	return applied, err
 }
-
