@@ -65,6 +65,9 @@ GET /v1/notifications?orderId=, PUT /v1/contacts/{userId}, /healthz, /readyz, /m
 	if err := sandbox.Validate(); err != nil {
 		return err
 	}
+	if stale < 15*time.Second {
+		return fmt.Errorf("stale-claim: %s is shorter than 15s (a send may take 10s, and a claim must outlive it)", stale)
+	}
 	if conc <= 0 {
 		return fmt.Errorf("concurrency: %d is not positive", conc)
 	}
