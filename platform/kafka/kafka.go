@@ -34,6 +34,7 @@ var Topics = []TopicSpec{
 	{event.TopicAnalytics, 6},
 	{event.TopicOrdersDLQ, 1},
 	{event.TopicAnalyticsDLQ, 1},
+	{"analytics.high-value", 6}, // the default analytics rules route high-value orders here
 }
 
 // BaseOpts returns the options every Stampede client starts from.
