@@ -209,6 +209,7 @@ func (e *Experiment) Run(ctx context.Context) (res *report.Result, err error) {
 	if err := e.prepare(ctx); err != nil {
 		return r, err
 	}
+	stockAt := time.Now()
 	stockStart, stockErr := facts.ReadStock(ctx)
 
 	rctx, stopRecorder := context.WithCancel(ctx)
@@ -312,8 +313,13 @@ func (e *Experiment) Run(ctx context.Context) (res *report.Result, err error) {
 	r.CompensationTimes = append([]time.Duration(nil), comp...)
 	r.Compensation = bench.Summarise(comp)
 	if stockErr == nil {
-		if end, err := facts.ReadStock(ctx); err == nil {
-			r.Stock = verify.CheckStock(stockStart, end, verdicts, byOrder)
+		end, err := facts.ReadStock(ctx)
+		var others verify.Stock
+		if err == nil {
+			others, err = facts.OthersDelta(ctx, stockAt, ids)
+		}
+		if err == nil {
+			r.Stock = verify.CheckStock(stockStart, end, verdicts, byOrder, others)
 		} else {
 			stockErr = err
 		}

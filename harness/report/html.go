@@ -59,7 +59,7 @@ func timeChart(title, unit string, lines []line, wins []window, from, to time.Ti
 	}
 	var b strings.Builder
 	fmt.Fprintf(&b, `<svg class="chart" viewBox="0 0 %d %d" role="img" aria-label="%s">`, chartW, chartH, template.HTMLEscapeString(title))
-	for _, w := range wins {
+	for i, w := range wins {
 		x0, x1 := math.Max(x(w.from), padL), math.Min(x(w.to), chartW-padR)
 		if x1 <= x0 {
 			continue
@@ -70,7 +70,8 @@ func timeChart(title, unit string, lines []line, wins []window, from, to time.Ti
 		}
 		fmt.Fprintf(&b, `<rect class="%s" x="%.1f" y="%d" width="%.1f" height="%d"><title>%s</title></rect>`,
 			cls, x0, padT, x1-x0, chartH-padT-padB, template.HTMLEscapeString(w.name))
-		fmt.Fprintf(&b, `<text class="wlabel" x="%.1f" y="%d">%s</text>`, x0+2, padT+10, template.HTMLEscapeString(w.name))
+		// Neighbouring windows' labels on staggered rows, so they stay legible.
+		fmt.Fprintf(&b, `<text class="wlabel" x="%.1f" y="%d">%s</text>`, x0+2, padT+10+11*(i%3), template.HTMLEscapeString(w.name))
 	}
 	// axes and grid
 	for i := 0; i <= 4; i++ {
@@ -243,8 +244,8 @@ svg.chart{width:100%;height:auto;background:#fcfcfc;border:1px solid #eee}
 {{end}}</table>
 <h2 id="rollback">Rollbacks</h2>
 {{if .R.Rollback}}<ul>{{range .R.Rollback}}<li>{{.}}</li>{{end}}</ul>{{else}}<p class="empty">nothing to roll back</p>{{end}}
-{{if .R.Stock}}<h2 id="stock">Stock mismatches</h2><table><tr><th>sku</th><th>start</th><th>held by ok orders</th><th>want</th><th>got</th></tr>
-{{range .R.Stock}}<tr class="bad"><td>{{.SKU}}</td><td class="num">{{.Start}}</td><td class="num">{{.Held}}</td><td class="num">{{.Want}}</td><td class="num">{{.Got}}</td></tr>{{end}}</table>{{end}}
+{{if .R.Stock}}<h2 id="stock">Stock mismatches</h2><table><tr><th>sku</th><th>start</th><th>held by ok orders</th><th>changed by other clients</th><th>want</th><th>got</th></tr>
+{{range .R.Stock}}<tr class="bad"><td>{{.SKU}}</td><td class="num">{{.Start}}</td><td class="num">{{.Held}}</td><td class="num">{{.Others}}</td><td class="num">{{.Want}}</td><td class="num">{{.Got}}</td></tr>{{end}}</table>{{end}}
 {{if .R.Gaps}}<h2>Stores that could not be read</h2><ul>{{range .R.Gaps}}<li>{{.}}</li>{{end}}</ul>{{end}}
 {{if .Problems}}<h2 id="problems">Orders behind failing gates (first {{len .Problems}})</h2>
 <table><tr><th>order</th><th>expected</th><th>class</th><th>status</th><th>why</th></tr>

@@ -49,12 +49,16 @@ func TestCheckStock(t *testing.T) {
 	}
 	vs := []Verdict{{OrderID: "ok", Class: ClassOK}, {OrderID: "comp", Class: ClassCompensated}, {OrderID: "leak", Class: ClassInconsistent}}
 	start := Stock{"A": 10, "B": 10}
-	if got := CheckStock(start, Stock{"A": 8, "B": 10}, vs, facts); len(got) != 0 {
+	if got := CheckStock(start, Stock{"A": 8, "B": 10}, vs, facts, nil); len(got) != 0 {
 		t.Errorf("stock back: got mismatches %+v, want none", got)
 	}
-	got := CheckStock(start, Stock{"A": 8, "B": 9}, vs, facts)
+	got := CheckStock(start, Stock{"A": 8, "B": 9}, vs, facts, nil)
 	if len(got) != 1 || got[0].SKU != "B" || got[0].Want != 10 || got[0].Got != 9 {
 		t.Errorf("leaked unit of B: got %+v, want one mismatch on B (want 10, got 9)", got)
+	}
+	// Another client reserved one B meanwhile: not this run's leak.
+	if got := CheckStock(start, Stock{"A": 8, "B": 9}, vs, facts, Stock{"B": -1}); len(got) != 0 {
+		t.Errorf("others' reservation: got mismatches %+v, want none", got)
 	}
 }
 
