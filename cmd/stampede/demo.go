@@ -21,14 +21,15 @@ type demoOrder struct {
 	label, expect string
 	token, sku    string
 	country       string
+	final         string // the status the saga must rest in
 }
 
 var demoOrders = []demoOrder{
-	{"a happy order", "in_transit (then delivered)", "tok_visa", "SKU-00001", "US"},
-	{"a second happy order", "in_transit (then delivered)", "tok_visa", "SKU-00042", "GB"},
-	{"a declined card", "failed: card declined, stock released", "tok_declined", "SKU-00007", "US"},
-	{"an out-of-stock SKU", "failed: out of stock", "tok_visa", "SKU-OOS", "US"},
-	{"an undeliverable address", "failed: undeliverable, charge refunded", "tok_visa", "SKU-00003", "XX"},
+	{"a happy order", "delivered (the demo confirms its delivery)", "tok_visa", "SKU-00001", "US", order.StatusDelivered},
+	{"a second happy order", "in_transit (waits for delivery)", "tok_visa", "SKU-00042", "GB", order.StatusInTransit},
+	{"a declined card", "failed: card declined, stock released", "tok_declined", "SKU-00007", "US", order.StatusFailed},
+	{"an out-of-stock SKU", "failed: out of stock", "tok_visa", "SKU-OOS", "US", order.StatusFailed},
+	{"an undeliverable address", "failed: undeliverable, charge refunded", "tok_visa", "SKU-00003", "XX", order.StatusFailed},
 }
 
 func runDemo(ctx context.Context, args []string) error {
@@ -55,23 +56,26 @@ after `+"`make up`"+`.`)
 
 	fmt.Printf("\nFollowing them through the saga (up to %s):\n", wait)
 	deadline := time.Now().Add(wait)
-	statuses := make([]order.Order, len(ids))
-	for {
-		settled := 0
-		for i, id := range ids {
-			o, err := getDemoOrder(ctx, base, id)
-			if err != nil {
-				return err
-			}
-			statuses[i] = o
-			if order.Terminal(o.Status) || o.Status == order.StatusInTransit {
-				settled++
-			}
+	statuses, err := followDemoOrders(ctx, base, ids, deadline, func(i int, o order.Order) bool {
+		return order.Terminal(o.Status) || o.Status == order.StatusInTransit
+	})
+	if err != nil {
+		return err
+	}
+	// The delivery confirmation reaches the workflow as a signal: confirm the
+	// first order's shipment and watch it become delivered.
+	if statuses[0].Status == order.StatusInTransit {
+		ship, err := confirmDemoDelivery(ctx, ids[0])
+		if err != nil {
+			return fmt.Errorf("confirm delivery of %s: %w", ids[0], err)
 		}
-		if settled == len(ids) || time.Now().After(deadline) || ctx.Err() != nil {
-			break
+		fmt.Printf("  confirmed delivery of shipment %s (POST %s/v1/shipments/%s/deliver)\n", ship, config.ServiceURL(config.Shipping), ship)
+		statuses, err = followDemoOrders(ctx, base, ids, deadline, func(i int, o order.Order) bool {
+			return o.Status == demoOrders[i].final || order.Terminal(o.Status)
+		})
+		if err != nil {
+			return err
 		}
-		time.Sleep(500 * time.Millisecond)
 	}
 	tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "  ORDER\tSTATUS\tEXPECTED\tHISTORY")
@@ -85,8 +89,9 @@ after `+"`make up`"+`.`)
 		if o.FailureReason != "" {
 			status += " (" + o.FailureReason + ")"
 		}
-		if !order.Terminal(o.Status) && o.Status != order.StatusInTransit {
+		if o.Status != demoOrders[i].final {
 			stuck++
+			status += "  <- expected " + demoOrders[i].final
 		}
 		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\n", demoOrders[i].label, status, demoOrders[i].expect, strings.Join(steps, " > "))
 	}
@@ -95,7 +100,11 @@ after `+"`make up`"+`.`)
 	fmt.Printf(`
 Where to look:
   Orders API         %[1]s/v1/orders/%[2]s
-  Temporal Web UI    http://%[3]s/namespaces/default/workflows   (workflow id order-%[2]s)
+  Temporal Web UI    http://%[3]s/namespaces/default/workflows/order-%[2]s
+                     (search: OrderId = "%[2]s")
+  Notifications      %[10]s/v1/notifications?orderId=%[2]s
+  Analytics          .stampede/data/analytics/failed-orders.jsonl (failed orders), topic analytics.high-value
+  Prometheus         http://%[11]s   (dashboards: dashboards/*.json, docs/observability.md)
   toxiproxy API      http://%[4]s/proxies   (payments: %[5]s -> %[6]s)
   Kafka              %[7]s   e.g. kcat -b %[7]s -C -t orders -X isolation.level=read_committed -f '%%k %%h\n%%s\n\n'
   PostgreSQL         %[8]s
@@ -106,9 +115,10 @@ Place your own:
   curl -si -X POST %[1]s/v1/orders -H 'Content-Type: application/json' -H 'Idempotency-Key: my-first-order' \
     -d '{"userId":"u-1","currency":"USD","items":[{"sku":"SKU-00001","qty":2,"priceCents":1999}],"shippingAddress":{"name":"Ada","line1":"1 Main St","city":"Springfield","postalCode":"12345","country":"US"},"payment":{"method":"card","token":"tok_visa"}}'
 `, base, ids[0], config.Addr(config.TemporalUI), config.Addr(config.Toxiproxy), config.Addr(config.PaymentsProxy),
-		config.Addr(config.Payments), strings.Join(config.KafkaBrokers(), ","), config.PostgresURL(), config.RedisURL())
+		config.Addr(config.Payments), strings.Join(config.KafkaBrokers(), ","), config.PostgresURL(), config.RedisURL(),
+		config.ServiceURL(config.Notifications), config.Addr(config.Prometheus))
 	if stuck > 0 {
-		return fmt.Errorf("%d of %d sample orders did not get through the saga within %s: check `stampede status` and `stampede logs worker-1`", stuck, len(ids), wait)
+		return fmt.Errorf("%d of %d sample orders did not end as expected within %s: check `stampede status` and `stampede logs worker-1`", stuck, len(ids), wait)
 	}
 	return nil
 }
@@ -153,4 +163,58 @@ func getDemoOrder(ctx context.Context, base, id string) (order.Order, error) {
 		return o, fmt.Errorf("GET /v1/orders/%s answered %d", id, resp.StatusCode)
 	}
 	return o, json.NewDecoder(resp.Body).Decode(&o)
+}
+
+// followDemoOrders polls the orders until done says each is where it should
+// be, or the deadline passes, and returns their last state.
+func followDemoOrders(ctx context.Context, base string, ids []string, deadline time.Time, done func(int, order.Order) bool) ([]order.Order, error) {
+	statuses := make([]order.Order, len(ids))
+	for {
+		settled := 0
+		for i, id := range ids {
+			o, err := getDemoOrder(ctx, base, id)
+			if err != nil {
+				return nil, err
+			}
+			statuses[i] = o
+			if done(i, o) {
+				settled++
+			}
+		}
+		if settled == len(ids) || time.Now().After(deadline) || ctx.Err() != nil {
+			return statuses, nil
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+}
+
+// confirmDemoDelivery marks the order's shipment delivered at the Shipping
+// service, as a carrier would, and returns the shipment id.
+func confirmDemoDelivery(ctx context.Context, orderID string) (string, error) {
+	ship := config.ServiceURL(config.Shipping)
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, ship+"/v1/shipments?orderId="+orderID, nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return "", err
+	}
+	var list struct {
+		Shipments []struct{ ShipmentID string } `json:"shipments"`
+	}
+	err = json.NewDecoder(resp.Body).Decode(&list)
+	resp.Body.Close()
+	if err != nil || len(list.Shipments) == 0 {
+		return "", fmt.Errorf("no shipment found for the order (%v)", err)
+	}
+	id := list.Shipments[0].ShipmentID
+	req, _ = http.NewRequestWithContext(ctx, http.MethodPost, ship+"/v1/shipments/"+id+"/deliver", nil)
+	resp, err = http.DefaultClient.Do(req)
+	if err != nil {
+		return "", err
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK && resp.StatusCode != http.StatusCreated {
+		return "", fmt.Errorf("deliver answered %d: %s", resp.StatusCode, b)
+	}
+	return id, nil
 }
