@@ -53,7 +53,8 @@ type row struct {
 func dsVar() obj {
 	return obj{
 		"name": "datasource", "label": "Prometheus", "type": "datasource", "query": "prometheus",
-		"current": obj{}, "hide": 0, "refresh": 1, "regex": "", "options": []any{},
+		"current": obj{"selected": false, "text": "default", "value": "default"},
+		"hide":    0, "refresh": 1, "regex": "", "options": []any{},
 	}
 }
 
@@ -178,6 +179,7 @@ func (d dashboard) model() obj {
 		"links": []any{obj{
 			"title": "Stampede", "type": "dashboards", "tags": []any{"stampede"},
 			"asDropdown": true, "includeVars": true, "keepTime": true,
+			"icon": "external link", "tooltip": "", "targetBlank": false, "url": "",
 		}},
 		"panels": panels,
 	}
@@ -257,13 +259,14 @@ func (p *panel) model(id, x, y int, faultExpr string) obj {
 		options = obj{
 			"reduceOptions": obj{"calcs": []any{"lastNotNull"}, "fields": "", "values": false},
 			"colorMode":     "background", "graphMode": "area", "justifyMode": "auto",
-			"orientation": "auto", "textMode": "auto",
+			"orientation": "auto", "textMode": "auto", "wideLayout": true,
+			"showPercentChange": false, "percentChangeColorMode": "standard",
 		}
 	case "state-timeline":
 		options = obj{
 			"mergeValues": true, "showValue": "never", "alignValue": "left", "rowHeight": 0.9,
-			"legend":  obj{"displayMode": "list", "placement": "bottom", "showLegend": true},
-			"tooltip": obj{"mode": "single"},
+			"legend":  obj{"displayMode": "list", "placement": "bottom", "showLegend": true, "calcs": []any{}},
+			"tooltip": obj{"mode": "single", "sort": "none"},
 		}
 		defaults["custom"] = obj{"fillOpacity": 70, "lineWidth": 0}
 	}
