@@ -187,7 +187,7 @@ func runChaos(ctx context.Context, args []string) error {
 	}
 	start := time.Now()
 	res, err := chaos.New(cfg).Run(ctx)
-	printOutcome(res, time.Since(start))
+	printOutcome(res, out, time.Since(start))
 	switch {
 	case err == nil:
 		return nil
@@ -198,7 +198,7 @@ func runChaos(ctx context.Context, args []string) error {
 	}
 }
 
-func printOutcome(r *report.Result, wall time.Duration) {
+func printOutcome(r *report.Result, out string, wall time.Duration) {
 	if r == nil {
 		return
 	}
@@ -242,7 +242,7 @@ func printOutcome(r *report.Result, wall time.Duration) {
 	if r.Passed {
 		verdict = "PASS"
 	}
-	fmt.Printf("\nchaos %s: %s in %s (seed %d); report %s/report.html\n", r.Run, verdict, wall.Round(time.Second), r.Seed, filepath.Join("results", r.Run))
+	fmt.Printf("\nchaos %s: %s in %s (seed %d); report %s\n", r.Run, verdict, wall.Round(time.Second), r.Seed, filepath.Join(out, "report.html"))
 }
 
 func splitList(s string) []string {
