@@ -15,8 +15,11 @@ import (
 	"go.temporal.io/sdk/activity"
 
 	"github.com/stampede-dev/stampede/platform/event"
+	"github.com/stampede-dev/stampede/platform/inventory"
 	"github.com/stampede-dev/stampede/platform/kafka"
 	"github.com/stampede-dev/stampede/platform/notification"
+	"github.com/stampede-dev/stampede/platform/payment"
+	"github.com/stampede-dev/stampede/platform/shipping"
 	"github.com/stampede-dev/stampede/platform/telemetry"
 )
 
@@ -133,14 +136,17 @@ func (a *Activities) Reserve(ctx context.Context, in Input) (Reservation, error)
 	o := in.Order
 	ctx, log := a.logger(ctx, o.OrderID, in.CorrelationID)
 	a.countRetry(ctx, StepReserve)
-	req := reserveRequest{OrderID: o.OrderID}
+	req := inventory.ReserveRequest{OrderID: o.OrderID}
 	for _, it := range o.Items {
-		req.Items = append(req.Items, reserveItem{SKU: it.SKU, Qty: it.Qty})
+		req.Items = append(req.Items, inventory.Item{SKU: it.SKU, Qty: it.Qty})
 	}
 	var out Reservation
 	err := a.call(ctx, ServiceInventory, http.MethodPost, a.InventoryURL+PathReserve,
 		IdempotencyKey(o.OrderID, "reserve"), in.CorrelationID, req, &out,
-		businessRule{http.StatusConflict: {ReasonOutOfStock, ReasonOutOfStock}})
+		businessRule{
+			http.StatusConflict:            {[]string{ReasonOutOfStock, ReasonOrderClosed}, ReasonOutOfStock},
+			http.StatusUnprocessableEntity: {[]string{ReasonKeyReused}, ReasonKeyReused},
+		})
 	a.logStep(ctx, log, StepReserve, err, "reservation_id", out.ReservationID)
 	return out, err
 }
@@ -150,11 +156,15 @@ func (a *Activities) Charge(ctx context.Context, in Input) (Charge, error) {
 	o := in.Order
 	ctx, log := a.logger(ctx, o.OrderID, in.CorrelationID)
 	a.countRetry(ctx, StepCharge)
-	req := chargeRequest{OrderID: o.OrderID, AmountCents: o.TotalCents, Currency: o.Currency, Token: o.Payment.Token}
+	req := payment.ChargeRequest{OrderID: o.OrderID, AmountCents: o.TotalCents, Currency: o.Currency, Token: o.Payment.Token}
 	var out Charge
 	err := a.call(ctx, ServicePayments, http.MethodPost, a.PaymentsURL+PathCharge,
 		IdempotencyKey(o.OrderID, "charge"), in.CorrelationID, req, &out,
-		businessRule{http.StatusPaymentRequired: {"", ReasonCardDeclined}})
+		businessRule{
+			http.StatusPaymentRequired:     {nil, ReasonCardDeclined},
+			http.StatusConflict:            {[]string{ReasonOrderClosed}, ReasonOrderClosed},
+			http.StatusUnprocessableEntity: {[]string{ReasonKeyReused}, ReasonKeyReused},
+		})
 	a.logStep(ctx, log, StepCharge, err, "charge_id", out.ChargeID)
 	return out, err
 }
@@ -164,11 +174,17 @@ func (a *Activities) Ship(ctx context.Context, in Input) (Shipment, error) {
 	o := in.Order
 	ctx, log := a.logger(ctx, o.OrderID, in.CorrelationID)
 	a.countRetry(ctx, StepShip)
-	req := shipRequest{OrderID: o.OrderID, Items: o.Items, Address: o.ShippingAddress}
+	req := shipping.CreateRequest{OrderID: o.OrderID, Address: shipping.Address(o.ShippingAddress)}
+	for _, it := range o.Items {
+		req.Items = append(req.Items, shipping.Item{SKU: it.SKU, Qty: it.Qty, PriceCents: it.PriceCents})
+	}
 	var out Shipment
 	err := a.call(ctx, ServiceShipping, http.MethodPost, a.ShippingURL+PathShip,
 		IdempotencyKey(o.OrderID, "ship"), in.CorrelationID, req, &out,
-		businessRule{http.StatusUnprocessableEntity: {"", ReasonUndeliverable}})
+		businessRule{
+			http.StatusUnprocessableEntity: {nil, ReasonUndeliverable},
+			http.StatusConflict:            {[]string{ReasonOrderClosed}, ReasonOrderClosed},
+		})
 	a.logStep(ctx, log, StepShip, err, "shipment_id", out.ShipmentID, "tracking_number", out.TrackingNumber)
 	return out, err
 }

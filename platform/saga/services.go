@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 
 	"go.temporal.io/sdk/temporal"
@@ -17,9 +18,10 @@ import (
 	"github.com/stampede-dev/stampede/platform/web"
 )
 
-// The wire contract of the three services the saga calls (see
-// docs/architecture.md and issue 4). The saga keeps its own copies of the few
-// fields it reads, so it never depends on a service's internals.
+// The saga calls the three services with their own request types
+// (inventory.ReserveRequest, payment.ChargeRequest, shipping.CreateRequest)
+// and decodes only the few answer fields it keeps, so the results recorded
+// in workflow history stay small.
 
 // HeaderIdempotencyKey makes a mutating call safe to repeat.
 const HeaderIdempotencyKey = "Idempotency-Key"
@@ -36,6 +38,8 @@ const (
 	ReasonInsufficientFunds = "insufficient_funds"
 	ReasonUndeliverable     = "undeliverable"
 	ReasonInvalidRequest    = "invalid_request"
+	ReasonOrderClosed       = "order_closed"           // the service already undid this order
+	ReasonKeyReused         = "idempotency_key_reused" // same key, other body: repeating cannot help
 )
 
 // Service names, as they appear in "payments unavailable for 10m0s".
@@ -62,39 +66,16 @@ const (
 // IdempotencyKey is the key of one step (or compensation) of one order.
 func IdempotencyKey(orderID, step string) string { return orderID + ":" + step }
 
-type reserveRequest struct {
-	OrderID string        `json:"orderId"`
-	Items   []reserveItem `json:"items"`
-}
-
-type reserveItem struct {
-	SKU string `json:"sku"`
-	Qty int    `json:"qty"`
-}
-
 // Reservation is the answer of POST /v1/reservations.
 type Reservation struct {
 	ReservationID string               `json:"reservationId"`
 	Items         []event.ReservedItem `json:"items"`
 }
 
-type chargeRequest struct {
-	OrderID     string `json:"orderId"`
-	AmountCents int64  `json:"amountCents"`
-	Currency    string `json:"currency"`
-	Token       string `json:"token"`
-}
-
 // Charge is the answer of POST /v1/charges.
 type Charge struct {
 	ChargeID string `json:"chargeId"`
 	Status   string `json:"status"`
-}
-
-type shipRequest struct {
-	OrderID string           `json:"orderId"`
-	Items   []event.LineItem `json:"items"`
-	Address event.Address    `json:"address"`
 }
 
 // Shipment is the answer of POST /v1/shipments.
@@ -111,9 +92,12 @@ type serviceError struct {
 }
 
 // businessRule says which non-2xx answers of a call are business failures:
-// for each status code, the error code that must be in the body ("" for
-// any) and the reason to use when the body names none.
-type businessRule map[int]struct{ match, fallback string }
+// for each status code, the error codes the body must carry (none: any) and
+// the reason to use when the body names none.
+type businessRule map[int]struct {
+	match    []string
+	fallback string
+}
 
 // call sends one JSON request and decodes a 2xx answer into out (when not
 // nil). An answer matching rules, and any 400 (the request itself is wrong:
@@ -162,7 +146,7 @@ func (a *Activities) call(ctx context.Context, service, method, u, key, cid stri
 	}
 	var se serviceError
 	_ = json.Unmarshal(raw, &se)
-	if r, ok := rules[resp.StatusCode]; ok && (r.match == "" || r.match == se.Error) {
+	if r, ok := rules[resp.StatusCode]; ok && (len(r.match) == 0 || slices.Contains(r.match, se.Error)) {
 		reason := se.Error
 		if reason == "" {
 			reason = r.fallback

@@ -15,12 +15,23 @@ import (
 )
 
 // Register registers the order workflow and its activities (all run as local
-// activities, called by method name) on a worker or a replayer.
+// activities, called by method name) on a worker.
 func Register(r worker.Registry, wf *Workflow, a *Activities) {
-	r.RegisterWorkflowWithOptions(wf.Run, workflow.RegisterOptions{Name: WorkflowType})
+	RegisterWorkflow(r, wf)
 	if a != nil {
 		r.RegisterActivityWithOptions(a, activity.RegisterOptions{})
 	}
+}
+
+// WorkflowRegistry is where a workflow is registered: a worker or a replayer.
+type WorkflowRegistry interface {
+	RegisterWorkflowWithOptions(w any, options workflow.RegisterOptions)
+}
+
+// RegisterWorkflow registers the order workflow alone, e.g. on a
+// worker.WorkflowReplayer for determinism checks.
+func RegisterWorkflow(r WorkflowRegistry, wf *Workflow) {
+	r.RegisterWorkflowWithOptions(wf.Run, workflow.RegisterOptions{Name: WorkflowType})
 }
 
 // NewWorker returns a worker of the order task queue running wf and a.
