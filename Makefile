@@ -33,6 +33,12 @@ load: build k6 ## load: run SCENARIO=baseline|black-friday|spike|soak against th
 	@[ -n "$(SCENARIO)" ] || { echo "usage: make load SCENARIO=black-friday [DURATION=3m BASE_RATE=4 ...]"; exit 2; }
 	SCENARIO=$(SCENARIO) ./scripts/load.sh
 
+.PHONY: dashboards-check
+dashboards-check: build k6 ## dashboards-check: short k6 load, then prove every dashboard panel returns data from the live Prometheus
+	SCENARIO=baseline DURATION=$(or $(DASHBOARDS_LOAD),60s) RUN=dashboards-check-$$(date -u +%Y%m%dT%H%M%SZ) ./scripts/load.sh \
+		|| echo "dashboards-check: k6 thresholds failed; checking the dashboards anyway"
+	$(STAMPEDE) dashboards check --window $(or $(DASHBOARDS_WINDOW),20m) $(if $(ALLOW_EMPTY),--allow-empty '$(ALLOW_EMPTY)')
+
 .PHONY: up
 up: build temporal ## up: start the whole stack on 127.0.0.1 (installs what is missing)
 	$(STAMPEDE) up

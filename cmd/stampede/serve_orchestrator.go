@@ -15,6 +15,7 @@ import (
 	"github.com/stampede-dev/stampede/platform/event"
 	"github.com/stampede-dev/stampede/platform/kafka"
 	"github.com/stampede-dev/stampede/platform/orchestrator"
+	"github.com/stampede-dev/stampede/platform/saga"
 	"github.com/stampede-dev/stampede/platform/telemetry"
 	"github.com/stampede-dev/stampede/platform/web"
 )
@@ -74,11 +75,19 @@ in order. Serves /metrics, /healthz and /readyz on 127.0.0.1.`)
 	km := kafka.NewMetrics(reg)
 	om := orchestrator.NewMetrics(reg)
 
+	// The Temporal SDK's own client metrics (request rate, latency, errors).
+	sdkMetrics, closeMetrics, err := saga.SDKMetricsHandler(reg, func(err error) { log.Warn("temporal sdk metric", "err", err) })
+	if err != nil {
+		return fmt.Errorf("temporal sdk metrics: %w", err)
+	}
+	defer closeMetrics.Close()
+
 	// Lazy: a member starts (and waits, paused) while Temporal is still down.
 	tc, err := client.NewLazyClient(client.Options{
-		HostPort:  temporal,
-		Namespace: namespace,
-		Logger:    tlog.NewStructuredLogger(log.With("component", "temporal-sdk")),
+		HostPort:       temporal,
+		Namespace:      namespace,
+		Logger:         tlog.NewStructuredLogger(log.With("component", "temporal-sdk")),
+		MetricsHandler: sdkMetrics,
 	})
 	if err != nil {
 		return fmt.Errorf("temporal client for %s: %w", temporal, err)

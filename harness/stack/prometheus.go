@@ -3,6 +3,7 @@ package stack
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -47,7 +48,7 @@ func Prometheus() Component {
 			"--web.listen-address="+config.Addr(config.Prometheus),
 			"--web.enable-remote-write-receiver",
 			"--web.enable-lifecycle",
-			"--enable-feature=native-histograms",
+			"--enable-feature=native-histograms,exemplar-storage",
 		), nil, nil
 	}
 	c.Ready = httpReady("http://" + config.Addr(config.Prometheus) + "/-/ready")
@@ -84,4 +85,35 @@ scrape_configs:
 		}
 	}
 	return b.String()
+}
+
+// ReloadPrometheus rewrites the scrape configuration of a running Prometheus
+// the stack started when the components changed since it started (a newer
+// stampede adding services), and asks it to reload. A stopped or external
+// Prometheus is left alone.
+func (s *Stack) ReloadPrometheus(ctx context.Context) error {
+	if s.Pid(config.Prometheus) == 0 {
+		return nil
+	}
+	path := filepath.Join(s.DataDir(config.Prometheus), "prometheus.yml")
+	want := s.ScrapeConfig()
+	if have, err := os.ReadFile(path); err == nil && string(have) == want {
+		return nil
+	}
+	if err := os.WriteFile(path, []byte(want), 0o644); err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+config.Addr(config.Prometheus)+"/-/reload", nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return fmt.Errorf("reload prometheus: %w", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("reload prometheus: %s", resp.Status)
+	}
+	s.logf("%-16s scrape configuration updated and reloaded", config.Prometheus)
+	return nil
 }

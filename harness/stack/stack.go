@@ -110,7 +110,7 @@ func (s *Stack) Up(ctx context.Context, names []string) error {
 			return err
 		}
 	}
-	return nil
+	return s.ReloadPrometheus(ctx)
 }
 
 func (s *Stack) up(ctx context.Context, c Component) error {

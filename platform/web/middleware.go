@@ -100,7 +100,15 @@ func Middleware(next http.Handler, log *slog.Logger, m *Metrics) http.Handler {
 			code := strconv.Itoa(rec.status)
 			if m != nil {
 				m.requests.WithLabelValues(route, r.Method, code).Inc()
-				m.duration.WithLabelValues(route, r.Method, code).Observe(time.Since(start).Seconds())
+				obs := m.duration.WithLabelValues(route, r.Method, code)
+				secs := time.Since(start).Seconds()
+				// The correlation id as an exemplar links a slow request on a
+				// dashboard to its logs (client_golang refuses labels over 128 runes).
+				if cid := telemetry.CorrelationID(r.Context()); cid != "" && len(cid) <= 100 {
+					obs.(prometheus.ExemplarObserver).ObserveWithExemplar(secs, prometheus.Labels{"correlation_id": cid})
+				} else {
+					obs.Observe(secs)
+				}
 			}
 			if rec.status >= 500 {
 				log.WarnContext(r.Context(), "request answered with server error", "route", route, "method", r.Method, "code", rec.status, "duration_ms", time.Since(start).Milliseconds())
