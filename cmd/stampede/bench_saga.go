@@ -208,8 +208,8 @@ func sagaOnce(ctx context.Context, rate int, duration, settle time.Duration, url
 	return run, nil
 }
 
-const sagaHeader = `| date (UTC) | rate/s | for | Temporal store | load 1/5/15 start -> end | placed | completed | failed | not settled | late sends | achieved/s | confirm p50 | p90 | p99 | max | e2e p50 | e2e p99 | settled after | WF task sched-to-start p99 | Temporal CPU | every order completed |
-|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|
+const sagaHeader = `| date (UTC) | rate/s | for | Temporal store | load 1/5/15 start -> end | placed | completed | failed | not settled | late sends | achieved/s | confirm p50 | p90 | p99 | max | e2e p50 | e2e p99 | start p50/p99 | steps p50/p99 | settled after | WF task sched-to-start p99 | Temporal CPU | every order completed |
+|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|
 `
 
 func sagaRow(r sagaRun) string {
@@ -227,11 +227,11 @@ func sagaRow(r sagaRun) string {
 	if r.Rejected > 0 {
 		ok += fmt.Sprintf(" (%d rejected)", r.Rejected)
 	}
-	return fmt.Sprintf("| %s | %d | %s | %s | %s -> %s | %d | %d | %d | %d | %d (max %s) | %.1f | %s | %s | %s | %s | %s | %s | %s | %s | %.2f cores | %s |\n",
+	return fmt.Sprintf("| %s | %d | %s | %s | %s -> %s | %d | %d | %d | %d | %d (max %s) | %.1f | %s | %s | %s | %s | %s | %s | %s/%s | %s/%s | %s | %s | %.2f cores | %s |\n",
 		r.At.Format("2006-01-02 15:04"), r.Rate, r.Duration, r.Persistence, r.LoadStart, r.LoadEnd,
 		r.Placed, r.Completed, r.Failed, r.NotSettled, r.LateSends, msf(r.MaxSendLag), r.AchievedRate,
 		msf(r.Confirm.P50), msf(r.Confirm.P90), msf(r.Confirm.P99), msf(r.Confirm.Max),
-		msf(r.EndToEnd.P50), msf(r.EndToEnd.P99), r.SettledAfter.Round(100*time.Millisecond), s2s, r.TemporalCPU, ok)
+		msf(r.EndToEnd.P50), msf(r.EndToEnd.P99), msf(r.Start.P50), msf(r.Start.P99), msf(r.Steps.P50), msf(r.Steps.P99), r.SettledAfter.Round(100*time.Millisecond), s2s, r.TemporalCPU, ok)
 }
 
 // appendSagaRow adds a run to saga.md (with the table header when the file
@@ -240,7 +240,7 @@ func appendSagaRow(dir string, r sagaRun) error {
 	md := filepath.Join(dir, "saga.md")
 	var s string
 	if _, err := os.Stat(md); errors.Is(err, os.ErrNotExist) {
-		s = "# Full-saga benchmark (`stampede bench saga`)\n\nConfirmation = pending -> creating_shipment (reserved and charged); e2e = pending -> in_transit; both from the Orders API's status-history timestamps. One row per run.\n\n" + sagaHeader
+		s = "# Full-saga benchmark (`stampede bench saga`)\n\nConfirmation = pending -> creating_shipment (reserved and charged), split into start = pending -> processing (relay, Kafka, orchestrator, workflow start) and steps = processing -> creating_shipment (reserve + charge); e2e = pending -> in_transit; all from the Orders API's status-history timestamps. Late sends = sent more than 20 ms behind the open-loop schedule (client-side CPU starvation). WF task sched-to-start = the workers' workflow-task schedule-to-start p99 (histogram bucket bound; n/a when a worker restarted during the run). One row per run.\n\n" + sagaHeader
 	}
 	if err := appendFile(md, s+sagaRow(r)); err != nil {
 		return err

@@ -137,6 +137,10 @@ Serves /metrics (saga and Temporal SDK metrics) and /healthz on its port.`)
 			MaxConcurrentWorkflowTaskExecutionSize:  wfTasks,
 			MaxConcurrentLocalActivityExecutionSize: localActs,
 			MaxConcurrentWorkflowTaskPollers:        pollers,
+			// Let in-flight local activities finish (and publish) before the
+			// producer and the queue client close; whatever is cut off is
+			// re-run by the next worker from the last completed workflow task.
+			WorkerStopTimeout: 10 * time.Second,
 		})
 		if err := w.Start(); err != nil {
 			return fmt.Errorf("start worker: %w", err)

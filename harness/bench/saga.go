@@ -69,6 +69,11 @@ type SagaResult struct {
 	// the server's history timestamps; EndToEnd is pending -> in_transit.
 	Confirm  Dist `json:"confirm"`
 	EndToEnd Dist `json:"endToEnd"`
+	// Confirm split in two: Start is pending -> processing (outbox relay,
+	// Kafka, orchestrator, workflow start and its first task); Steps is
+	// processing -> creating_shipment (reserve and charge activities).
+	Start Dist `json:"start"`
+	Steps Dist `json:"steps"`
 	// NoHistory counts completed orders whose history lacked a timestamp
 	// the latencies need (left out of Confirm/EndToEnd).
 	NoHistory int `json:"noHistory"`
@@ -215,7 +220,7 @@ func (o OrderHistory) At(s string) (time.Time, bool) {
 // latencies of the completed ones. An id with no order (a failed GET)
 // counts as not settled.
 func Classify(res *SagaResult, orders map[string]*OrderHistory) {
-	var confirm, e2e []time.Duration
+	var confirm, e2e, start, steps []time.Duration
 	res.Completed, res.Failed, res.NotSettled, res.NoHistory = 0, 0, 0, 0
 	for _, o := range orders {
 		switch {
@@ -243,12 +248,18 @@ func Classify(res *SagaResult, orders map[string]*OrderHistory) {
 			continue
 		}
 		confirm = append(confirm, c.Sub(p))
+		if pr, ok := o.At("processing"); ok {
+			start = append(start, pr.Sub(p))
+			steps = append(steps, c.Sub(pr))
+		}
 		if ok3 {
 			e2e = append(e2e, t.Sub(p))
 		}
 	}
 	res.Confirm = Summarise(confirm)
 	res.EndToEnd = Summarise(e2e)
+	res.Start = Summarise(start)
+	res.Steps = Summarise(steps)
 }
 
 // StatusLister lists the status of orders created since a time; the

@@ -230,7 +230,7 @@ func TestClassify(t *testing.T) {
 		return HistoryEntry{s, time.Unix(0, 0).Add(time.Duration(ms) * time.Millisecond)}
 	}
 	orders := map[string]*OrderHistory{
-		"a": {Status: "in_transit", History: append([]HistoryEntry(nil), at("pending", 0), at("creating_shipment", 100), at("in_transit", 150))},
+		"a": {Status: "in_transit", History: append([]HistoryEntry(nil), at("pending", 0), at("processing", 70), at("creating_shipment", 100), at("in_transit", 150))},
 		"b": {Status: "in_transit", History: append([]HistoryEntry(nil), at("pending", 1000), at("creating_shipment", 1300), at("in_transit", 1400))},
 		// No creating_shipment entry: counted complete, left out of the latencies.
 		"c": {Status: "delivered", History: append([]HistoryEntry(nil), at("pending", 0), at("in_transit", 10))},
@@ -245,6 +245,9 @@ func TestClassify(t *testing.T) {
 	}
 	if r.Confirm.N != 2 || r.Confirm.P50 != 100*time.Millisecond || r.Confirm.P99 != 300*time.Millisecond {
 		t.Errorf("confirm = %s, want n=2 p50=100ms p99=300ms", r.Confirm)
+	}
+	if r.Start.N != 1 || r.Start.P50 != 70*time.Millisecond || r.Steps.P50 != 30*time.Millisecond {
+		t.Errorf("start = %s, steps = %s, want n=1 70ms and 30ms", r.Start, r.Steps)
 	}
 	if r.EndToEnd.P99 != 400*time.Millisecond {
 		t.Errorf("e2e p99 = %s, want 400ms", r.EndToEnd.P99)

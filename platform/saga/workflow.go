@@ -246,20 +246,25 @@ func (s *run) step(ctx workflow.Context, name, status, service string, comp comp
 		f = &failure{reason: fmt.Sprintf("%s unavailable for %s", service, s.set.OutageBudget), code: service + "_unavailable"}
 	}
 	if err != nil {
-		s.st.Steps[idx].Error = cause(err).Error()
+		s.st.Steps[idx].Error = errText(err)
 	} else {
 		s.st.Steps[idx].Error = "cancelled: " + f.reason
 	}
 	return f
 }
 
-// cause strips the ActivityError wrapper, whose text repeats ids and types.
-func cause(err error) error {
+// errText is the original error text of an activity failure, without the
+// ActivityError wrapper and the failure chain Temporal appends.
+func errText(err error) string {
+	var app *temporal.ApplicationError
+	if errors.As(err, &app) {
+		return app.Message()
+	}
 	var ae *temporal.ActivityError
 	if errors.As(err, &ae) && ae.Unwrap() != nil {
-		return ae.Unwrap()
+		return ae.Unwrap().Error()
 	}
-	return err
+	return err.Error()
 }
 
 // abort compensates every registered step in reverse order on a
@@ -313,7 +318,7 @@ func (s *run) compensate(ctx workflow.Context, c compensation) {
 			cs.Stuck = false
 			return
 		}
-		cs.LastError = cause(err).Error()
+		cs.LastError = errText(err)
 		if !cs.Stuck && workflow.Now(ctx).Sub(started) >= StuckAfter {
 			cs.Stuck = true
 			reportStuck = true
@@ -383,7 +388,7 @@ func (s *run) notify(ctx workflow.Context, template string, data map[string]stri
 	err := workflow.ExecuteLocalActivity(lctx, acts.Notify, in).Get(lctx, nil)
 	s.st.Steps[idx].FinishedAt = workflow.Now(ctx)
 	if err != nil {
-		s.st.Steps[idx].Error = cause(err).Error()
+		s.st.Steps[idx].Error = errText(err)
 		workflow.GetLogger(ctx).Error("notification not enqueued", "order_id", in.OrderID, "template", template, "err", err)
 	}
 }
