@@ -71,6 +71,10 @@ lint: ## lint: gofmt and go vet on every module
 	go vet $(GO_PKGS)
 	@for m in cmd/stampede-temporal xk6-orders; do if [ -f $$m/go.mod ]; then (cd $$m && go vet ./...) || exit 1; fi; done
 
+.PHONY: chaos
+chaos: up k6 ## chaos: PROFILE=short|full [SEED=N CHAOS_FLAGS=...]: kill Payments under 5x load, audit every order, exit 0 only if every gate holds
+	$(STAMPEDE) chaos --profile $(or $(PROFILE),short) --seed $(or $(SEED),1) $(CHAOS_FLAGS)
+
 .PHONY: clean
 clean: ## clean: remove bin/ (keeps .stampede/ data and results/)
 	rm -rf $(BIN)

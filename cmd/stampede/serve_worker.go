@@ -33,7 +33,10 @@ reserves inventory, charges payment, creates the shipment, notifies, waits for d
 infrastructure outage longer than the outage budget it compensates every step in reverse
 order, retrying each compensation until it succeeds. Service calls, status events
 (Kafka topic orders) and notifications (asynq on Redis) run as local activities.
-Serves /metrics (saga and Temporal SDK metrics) and /healthz on its port.`)
+Serves /metrics (saga and Temporal SDK metrics) and /healthz on its port.
+
+Failpoint (STAMPEDE_FAILPOINTS): saga.skip-refund breaks the platform on purpose (the
+refund compensation claims success without refunding), to prove stampede chaos fails it.`)
 	var (
 		port         int
 		temporalAddr string

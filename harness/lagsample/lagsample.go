@@ -12,6 +12,7 @@ package lagsample
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"sort"
@@ -19,6 +20,7 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
@@ -140,13 +142,15 @@ func (s *Sampler) Run(ctx context.Context) error {
 		cancel()
 		return fmt.Errorf("lagsample: list end offsets of %s: %w", s.cfg.Topic, err)
 	}
-	commits, err := adm.FetchOffsets(sctx, s.cfg.Group)
+	commits, err := fetchCommits(sctx, adm, s.cfg.Group)
 	cancel()
 	if err != nil {
 		return fmt.Errorf("lagsample: fetch offsets of group %s: %w", s.cfg.Group, err)
 	}
 	ends.Each(func(o kadm.ListedOffset) {
-		start[o.Partition] = kgo.NewOffset().AtEnd()
+		// A partition the group has never committed is read by it from
+		// the beginning (the orchestrators reset to the earliest offset).
+		start[o.Partition] = kgo.NewOffset().AtStart()
 		if c, ok := commits.Lookup(s.cfg.Topic, o.Partition); ok && c.Err == nil && c.At >= 0 {
 			start[o.Partition] = kgo.NewOffset().At(c.At)
 		}
@@ -185,13 +189,19 @@ func (s *Sampler) Run(ctx context.Context) error {
 func (s *Sampler) poll(ctx context.Context, adm *kadm.Client) {
 	pctx, cancel := context.WithTimeout(ctx, time.Second)
 	defer cancel()
-	commits, err := adm.FetchOffsets(pctx, s.cfg.Group)
-	var ends kadm.ListedOffsets
+	commits, err := fetchCommits(pctx, adm, s.cfg.Group)
+	var ends, starts kadm.ListedOffsets
 	if err == nil {
 		ends, err = adm.ListEndOffsets(pctx, s.cfg.Topic)
 	}
 	if err == nil {
 		err = ends.Error()
+	}
+	if err == nil {
+		starts, err = adm.ListStartOffsets(pctx, s.cfg.Topic)
+	}
+	if err == nil {
+		err = starts.Error()
 	}
 	if err != nil {
 		if ctx.Err() == nil {
@@ -205,11 +215,19 @@ func (s *Sampler) poll(ctx context.Context, adm *kadm.Client) {
 	now := time.Now()
 	var batch []Sample
 	ends.Each(func(o kadm.ListedOffset) {
-		c, ok := commits.Lookup(s.cfg.Topic, o.Partition)
-		if !ok || c.Err != nil || c.At < 0 {
-			return // the group owns nothing here yet
+		committed := int64(-1)
+		if c, ok := commits.Lookup(s.cfg.Topic, o.Partition); ok && c.Err == nil && c.At >= 0 {
+			committed = c.At
+		} else if st, ok := starts.Lookup(s.cfg.Topic, o.Partition); ok {
+			// Nothing committed yet: the group's position is the start of
+			// the log, so an empty partition is caught up and a partition
+			// with records the group never read lags by the oldest one.
+			committed = st.Offset
 		}
-		batch = append(batch, s.tracker.Lag(o.Partition, c.At, o.Offset, now))
+		if committed < 0 {
+			return
+		}
+		batch = append(batch, s.tracker.Lag(o.Partition, committed, o.Offset, now))
 	})
 	sort.Slice(batch, func(i, j int) bool { return batch[i].Partition < batch[j].Partition })
 	s.mu.Lock()
@@ -221,6 +239,16 @@ func (s *Sampler) poll(ctx context.Context, adm *kadm.Client) {
 			enc.Encode(b)
 		}
 	}
+}
+
+// fetchCommits reads the group's committed offsets; a group that does not
+// exist yet (it has never committed) has none, which is not an error.
+func fetchCommits(ctx context.Context, adm *kadm.Client, group string) (kadm.OffsetResponses, error) {
+	commits, err := adm.FetchOffsets(ctx, group)
+	if errors.Is(err, kerr.GroupIDNotFound) {
+		return kadm.OffsetResponses{}, nil
+	}
+	return commits, err
 }
 
 // Samples returns every sample so far.

@@ -119,3 +119,57 @@ func TestSamplerAgainstKfake(t *testing.T) {
 		t.Errorf("run: %v", err)
 	}
 }
+
+// A group that has committed nothing (a fresh stack) is at the start of the
+// log: an empty partition is caught up, a partition with records lags by the
+// oldest of them.
+func TestSamplerGroupWithoutCommits(t *testing.T) {
+	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(2, "orders"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	brokers := c.ListenAddrs()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	old := time.Now().Add(-3 * time.Second).Truncate(time.Millisecond)
+	if err := cl.ProduceSync(ctx, &kgo.Record{Topic: "orders", Partition: 1, Value: []byte("x"), Timestamp: old}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+
+	s := New(Config{Brokers: brokers, Group: "order-orchestrator", Topic: "orders", Interval: 20 * time.Millisecond})
+	rctx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- s.Run(rctx) }()
+	var p0, p1 *Sample
+	for ctx.Err() == nil && (p0 == nil || p1 == nil) {
+		for _, smp := range s.Samples() {
+			smp := smp
+			switch {
+			case smp.Partition == 0:
+				p0 = &smp
+			case smp.Partition == 1 && smp.Lag > 0:
+				p1 = &smp
+			}
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	stop()
+	if err := <-done; err != nil {
+		t.Errorf("run: %v", err)
+	}
+	if n, err := s.Errors(); n > 0 {
+		t.Logf("%d failed polls, last: %v", n, err)
+	}
+	if p0 == nil || p0.Lag != 0 {
+		t.Errorf("empty partition without commits: got %+v, want a sample with lag 0", p0)
+	}
+	if p1 == nil || p1.Lag != p1.At.Sub(old) || p1.Committed != 0 || p1.End != 1 {
+		t.Errorf("unread partition without commits: got %+v, want lag from the record at %s", p1, old)
+	}
+}

@@ -15,6 +15,7 @@ import (
 	"go.temporal.io/sdk/activity"
 
 	"github.com/stampede-dev/stampede/platform/event"
+	"github.com/stampede-dev/stampede/platform/failpoint"
 	"github.com/stampede-dev/stampede/platform/inventory"
 	"github.com/stampede-dev/stampede/platform/kafka"
 	"github.com/stampede-dev/stampede/platform/notification"
@@ -25,6 +26,11 @@ import (
 
 // Source names the saga in event envelopes and Kafka headers.
 const Source = "order-saga"
+
+// FailSkipRefund, armed in a worker's STAMPEDE_FAILPOINTS, breaks the
+// platform on purpose: the refund compensation reports success without
+// refunding. It exists to prove that stampede chaos fails such a platform.
+const FailSkipRefund = "saga.skip-refund"
 
 // Producer publishes records and waits for their acknowledgement (a
 // *kgo.Client with an idempotent producer).
@@ -197,6 +203,13 @@ func (a *Activities) ReleaseReservation(ctx context.Context, in CompensationInpu
 
 // RefundCharge refunds every captured charge of the order in full.
 func (a *Activities) RefundCharge(ctx context.Context, in CompensationInput) error {
+	if failpoint.Armed(FailSkipRefund) {
+		// Sabotage on purpose: claim the refund without making it, so a
+		// chaos run can prove its audit catches a charged-and-failed order.
+		ctx, log := a.logger(ctx, in.OrderID, in.CorrelationID)
+		log.WarnContext(ctx, "failpoint "+FailSkipRefund+": refund skipped on purpose", "compensation", CompRefund)
+		return nil
+	}
 	return a.compensate(ctx, in, CompRefund, ServicePayments,
 		byOrder(a.PaymentsURL, PathRefundByOrder, in.OrderID), IdempotencyKey(in.OrderID, "refund"))
 }
