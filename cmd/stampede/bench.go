@@ -20,8 +20,13 @@ func runBench(ctx context.Context, args []string) error {
 Measures the running stack and writes the figures to results/bench/NAME.{md,json}.
 
 Benchmarks:
-  orders   POST /v1/orders at a constant rate: accept latency, and commit -> visible
-           on the orders topic for a read_committed consumer
+  orders          POST /v1/orders at a constant rate: accept latency, and commit ->
+                  visible on the orders topic for a read_committed consumer
+  saga            orders through the whole saga at one rate or a sweep of rates:
+                  confirmation and end-to-end latency, the highest rate that keeps up
+  notifications   enqueue -> first channel delivered on the Notifications service
+
+`+"`stampede bench NAME --help`"+` lists each benchmark's flags.
 `)
 		if len(args) == 0 {
 			return fmt.Errorf("bench needs a benchmark name")
@@ -31,8 +36,12 @@ Benchmarks:
 	switch args[0] {
 	case "orders":
 		return benchOrders(ctx, args[1:])
+	case "saga":
+		return benchSaga(ctx, args[1:])
+	case "notifications":
+		return benchNotifications(ctx, args[1:])
 	}
-	return fmt.Errorf("unknown benchmark %q (known: orders)", args[0])
+	return fmt.Errorf("unknown benchmark %q (known: orders, saga, notifications)", args[0])
 }
 
 func benchOrders(ctx context.Context, args []string) error {

@@ -65,7 +65,13 @@ type Config struct {
 	RetryInitial   time.Duration // first backoff after a transient error, default 100 ms
 	RetryMax       time.Duration // backoff ceiling, default 5 s
 	MaxQueue       int           // records buffered per partition before its fetch is paused, default 500
-	CommitInterval time.Duration // how often marked offsets are committed, default 500 ms
+	// CommitInterval is the background autocommit of marked offsets, default
+	// 1 s. Marked offsets are also committed promptly (see CommitGap), since
+	// the group's committed offsets are what its lag is measured from.
+	CommitInterval time.Duration
+	// CommitGap is the least time between two prompt commits, default 10 ms:
+	// marks made meanwhile go out together in the next one.
+	CommitGap time.Duration
 	ServerAssigned bool          // KIP-848 consumer protocol (broker assigns) instead of classic cooperative-sticky
 	// SessionTimeout is how long a member may miss heartbeats before its
 	// partitions move: for the classic protocol the client's session.timeout.ms
@@ -96,7 +102,10 @@ func (c Config) withDefaults() Config {
 		c.MaxQueue = 500
 	}
 	if c.CommitInterval <= 0 {
-		c.CommitInterval = 500 * time.Millisecond
+		c.CommitInterval = time.Second
+	}
+	if c.CommitGap <= 0 {
+		c.CommitGap = 10 * time.Millisecond
 	}
 	if c.OrdersTopic == "" {
 		c.OrdersTopic = event.TopicOrders
@@ -124,6 +133,8 @@ type Consumer struct {
 
 	mu      sync.Mutex
 	workers map[tp]*worker
+
+	marked chan struct{} // a record was marked: commit soon (buffer 1, coalescing)
 }
 
 type tp struct {
@@ -142,6 +153,7 @@ func New(cfg Config, starter Starter, signaler Signaler, log *slog.Logger, km *k
 		km:       km,
 		m:        m,
 		workers:  map[tp]*worker{},
+		marked:   make(chan struct{}, 1),
 	}
 }
 
@@ -194,6 +206,12 @@ func (c *Consumer) Run(ctx context.Context, cl *kgo.Client) error {
 			c.log.Warn("group session timeout not set; the broker default applies", "err", err)
 		}
 	}
+	committed := make(chan struct{})
+	go func() {
+		defer close(committed)
+		c.commitPromptly(ctx, cl)
+	}()
+	defer func() { <-committed }()
 	for {
 		fs := cl.PollRecords(ctx, 1000)
 		if fs.IsClientClosed() || ctx.Err() != nil {
@@ -223,6 +241,44 @@ func (c *Consumer) Run(ctx context.Context, cl *kgo.Client) error {
 	}
 	c.log.Info("orchestrator consumer stopped", "group", c.cfg.Group)
 	return nil
+}
+
+// commitPromptly commits marked offsets soon after each mark, one commit at
+// a time and at most one per CommitGap, until ctx is done (Run then makes
+// the final commit). A failed commit is retried with the next mark or by the
+// background autocommit.
+func (c *Consumer) commitPromptly(ctx context.Context, cl *kgo.Client) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-c.marked:
+		}
+		cctx, cancel := context.WithTimeout(ctx, c.cfg.CallTimeout)
+		if err := cl.CommitMarkedOffsets(cctx); err != nil && ctx.Err() == nil {
+			c.log.Warn("commit", "err", err)
+		}
+		cancel()
+		t := time.NewTimer(c.cfg.CommitGap)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// markDone marks r as processed and asks for a prompt commit.
+func (c *Consumer) markDone(r *kgo.Record) {
+	if c.cl == nil {
+		return
+	}
+	c.cl.MarkCommitRecords(r)
+	select {
+	case c.marked <- struct{}{}:
+	default: // a commit is already due
+	}
 }
 
 func (c *Consumer) worker(topic string, part int32) *worker {

@@ -65,7 +65,9 @@ func (e *env) start(cfg orchestrator.Config) *member {
 	cfg.Group = e.group
 	cfg.RetryInitial = 10 * time.Millisecond
 	cfg.RetryMax = 50 * time.Millisecond
-	cfg.CommitInterval = 100 * time.Millisecond
+	if cfg.CommitInterval == 0 {
+		cfg.CommitInterval = 100 * time.Millisecond
+	}
 	reg := prometheus.NewRegistry()
 	mb := &member{reg: reg, m: orchestrator.NewMetrics(reg), km: kafka.NewMetrics(reg)}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -283,6 +285,23 @@ func TestDuplicateAndRedeliveredOrderStartOneWorkflow(t *testing.T) {
 				t.Errorf("started on redelivery = %v, want 0", got)
 			}
 		})
+	}
+}
+
+// Processed offsets are committed right away, not at the next autocommit
+// tick: the group's lag is measured from its commits. The autocommit is an
+// hour away here, so only the prompt commit can pass the test.
+func TestProcessedOffsetsCommittedPromptly(t *testing.T) {
+	e := newEnv(t)
+	a := record(t, event.TopicOrders, "user-1", order("o-a", "user-1"), "cid-a")
+	e.produce(a)
+	e.start(orchestrator.Config{CommitInterval: time.Hour})
+	waitFor(t, "offset committed after the start", 15*time.Second, func() bool { return e.committed(event.TopicOrders)[a.Partition] == 1 })
+	b := record(t, event.TopicOrders, "user-1", order("o-b", "user-1"), "cid-b")
+	e.produce(b)
+	waitFor(t, "second offset committed", 15*time.Second, func() bool { return e.committed(event.TopicOrders)[a.Partition] == 2 })
+	if got := len(e.fake.Started()); got != 2 {
+		t.Errorf("started %d workflows, want 2", got)
 	}
 }
 

@@ -122,9 +122,7 @@ func (w *worker) run() {
 		if !w.handle(r) {
 			return // stopped while retrying: not marked, the next owner redoes it
 		}
-		if w.c.cl != nil {
-			w.c.cl.MarkCommitRecords(r)
-		}
+		w.c.markDone(r)
 		w.mu.Lock()
 		drained := len(w.queue) < w.c.cfg.MaxQueue/2
 		w.mu.Unlock()
