@@ -425,17 +425,50 @@ func (d DBFacts) Preshipment(ctx context.Context, ids []string) (int, error) {
 	return n, err
 }
 
-// ErrNotSettled is returned by WaitSettled when sagas are still undecided at its deadline.
-var ErrNotSettled = errors.New("verify: sagas still before the shipment decision")
+// Unnotified counts the orders of ids whose notifications are still under
+// way: a failed or cancelled order whose failure notification the
+// Notifications service has not finished (no row yet, because the task
+// still waits in the queue behind the rate limit, or a row being sent or
+// waiting for a retry), and any order with a notification being sent or
+// retried. Auditing those now would call them "not notified" although the
+// platform is still delivering.
+func (d DBFacts) Unnotified(ctx context.Context, ids []string) (int, error) {
+	rows, err := d.DB.Query(ctx, `
+SELECT count(*) FROM orders.orders o
+WHERE o.id::text = ANY($1) AND (
+  (o.status IN ('failed', 'cancelled') AND NOT EXISTS (
+     SELECT 1 FROM notifications.notifications n
+     WHERE n.order_id = o.id::text
+       AND n.template = CASE o.status WHEN 'cancelled' THEN 'order-cancelled' ELSE 'order-failed' END
+       AND n.status NOT IN ('sending', 'retrying')))
+  OR EXISTS (
+     SELECT 1 FROM notifications.notifications n
+     WHERE n.order_id = o.id::text AND n.status IN ('sending', 'retrying')))`, ids)
+	if err != nil {
+		return 0, fmt.Errorf("orders.orders, notifications.notifications: %w", err)
+	}
+	var n int
+	err = scanEach(rows, func() error { return rows.Scan(&n) })
+	return n, err
+}
 
-// WaitSettled polls until no order of ids is in a pre-shipment state, or
-// the timeout passes. progress, when set, is told how many remain.
+// ErrNotSettled is returned by WaitSettled when sagas are still undecided at its deadline.
+var ErrNotSettled = errors.New("verify: sagas still before the shipment decision, or their notifications under way")
+
+// WaitSettled polls until no order of ids is in a pre-shipment state and
+// none has a notification under way (Unnotified), or the timeout passes.
+// progress, when set, is told how many remain.
 func (d DBFacts) WaitSettled(ctx context.Context, ids []string, timeout time.Duration, progress func(left int)) error {
 	deadline := time.Now().Add(timeout)
 	for {
 		n, err := d.Preshipment(ctx, ids)
 		if err != nil {
 			return err
+		}
+		if n == 0 {
+			if n, err = d.Unnotified(ctx, ids); err != nil {
+				return err
+			}
 		}
 		if progress != nil {
 			progress(n)

@@ -175,4 +175,23 @@ VALUES ($1, 'u', 'EUR', 1000, '[]', '{}', 'tok_visa', $2, $5, $3, $4, $4)`, o.id
 	if err != nil || n != 0 {
 		t.Errorf("preshipment: got %d, %v; want 0", n, err)
 	}
+
+	// The failed order's notification: still queued (no row), then
+	// waiting for a retry, then delivered. Only the last is settled.
+	ids := []string{okID, compID, dupID}
+	for _, step := range []struct {
+		sql  string
+		want int
+	}{
+		{``, 1},
+		{`INSERT INTO notifications.notifications (order_id, template, user_id, status, requested_at) VALUES ($1, 'order-failed', 'u', 'retrying', now())`, 1},
+		{`UPDATE notifications.notifications SET status = 'delivered' WHERE order_id = $1`, 0},
+	} {
+		if step.sql != "" {
+			exec(step.sql, compID)
+		}
+		if n, err := d.Unnotified(ctx, ids); err != nil || n != step.want {
+			t.Errorf("unnotified after %q: got %d, %v; want %d", step.sql, n, err, step.want)
+		}
+	}
 }
