@@ -15,6 +15,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"strconv"
 	"strings"
 	"syscall"
 	"text/tabwriter"
@@ -42,7 +43,15 @@ type Component struct {
 	After func(ctx context.Context, s *Stack) error
 	// MetricsAddr is host:port of its Prometheus /metrics endpoint, when it has one.
 	MetricsAddr string
+	// Nice is the CPU niceness the process runs at (0: normal). Background
+	// work (saga progress, notifications, analytics) runs below the intake
+	// path (Orders, relay, Kafka, Temporal, orchestrators), so that on a
+	// shared machine a recovery burst of sagas cannot starve order intake.
+	Nice int
 }
+
+// EnvNoNice, when set, starts every component at normal priority.
+const EnvNoNice = "STAMPEDE_NO_NICE"
 
 // Stack is a set of components and where their state lives.
 type Stack struct {
@@ -156,6 +165,13 @@ func (s *Stack) up(ctx context.Context, c Component) error {
 	if err != nil {
 		return fmt.Errorf("%s: %w", c.Name, err)
 	}
+	if c.Nice != 0 && os.Getenv(EnvNoNice) == "" {
+		// Through nice(1), so every thread the process ever starts has it.
+		if nice, err := exec.LookPath("nice"); err == nil {
+			cmd.Args = append([]string{"nice", "-n", strconv.Itoa(c.Nice), cmd.Path}, cmd.Args[1:]...)
+			cmd.Path = nice
+		}
+	}
 	if err := s.start(c.Name, cmd, cred); err != nil {
 		return err
 	}
@@ -254,8 +270,21 @@ func (s *Stack) Restart(ctx context.Context, name string) error {
 		if _, err := s.stop(c.Name, 20*time.Second); err != nil {
 			return err
 		}
+		// The process is gone, but the kernel may close its listeners a
+		// moment later: wait for them rather than fail the start on a busy port.
+		waitPortsFree(ctx, append([]int{c.Port}, c.Ports...), 10*time.Second)
 	}
 	return s.Up(ctx, []string{name})
+}
+
+// waitPortsFree waits, at most timeout, until nothing listens on ports.
+func waitPortsFree(ctx context.Context, ports []int, timeout time.Duration) {
+	deadline := time.Now().Add(timeout)
+	for _, p := range ports {
+		for p != 0 && portFree("", p) != nil && time.Now().Before(deadline) && ctx.Err() == nil {
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
 }
 
 // Start starts one component that is not running (e.g. after a SIGKILL).

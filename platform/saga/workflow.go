@@ -16,10 +16,15 @@ import (
 // Retry shape of infrastructure failures: 1 s, x2, at most 10 s between
 // attempts, for the outage budget. Compensations back off up to 30 s so a
 // long-stuck one grows its history slowly.
+//
+// One attempt may take 3 s (a service answers in tens of milliseconds): a
+// hung dependency is noticed in 3 s, and when it comes back it releases only
+// the attempts of its last 3 s at once, not every request of the outage; that
+// burst is what otherwise starves the rest of the platform on recovery.
 const (
 	retryInitial         = time.Second
 	retryMax             = 10 * time.Second
-	attemptTimeout       = 10 * time.Second
+	attemptTimeout       = 3 * time.Second
 	compensationMaxDelay = 30 * time.Second
 	// sideEffectBudget bounds publishing a status or enqueuing a
 	// notification: Kafka or Redis being down stalls the order, it never

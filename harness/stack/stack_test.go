@@ -1,0 +1,73 @@
+package stack
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// niceOf reads a process's niceness (field 19 of /proc/PID/stat).
+func niceOf(t *testing.T, pid int) int {
+	t.Helper()
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The command name (field 2) may hold spaces; count from after it.
+	f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+2:]))
+	n, err := strconv.Atoi(f[16])
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+func TestComponentRunsAtItsNiceness(t *testing.T) {
+	if _, err := exec.LookPath("nice"); err != nil {
+		t.Skip("no nice(1) on this machine")
+	}
+	for _, tc := range []struct {
+		name string
+		nice int
+		env  string
+		want int
+	}{
+		{"background", 7, "", 7},
+		{"normal", 0, "", 0},
+		{"turned-off", 7, "1", 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Setenv(EnvNoNice, tc.env)
+			s := &Stack{Home: t.TempDir(), Components: []Component{{
+				Name: "sleeper", Nice: tc.nice, Timeout: 5 * time.Second,
+				Command: func(*Stack) (*exec.Cmd, *syscall.Credential, error) {
+					return exec.Command("sleep", "30"), nil, nil
+				},
+			}}}
+			if err := s.Up(context.Background(), nil); err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { s.stop("sleeper", time.Second) })
+			pid := s.Pid("sleeper")
+			if pid == 0 {
+				t.Fatal("no pid recorded")
+			}
+			// Wait until the process is sleep itself (nice(1) has run).
+			for i := 0; i < 100; i++ {
+				if b, _ := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/comm"); strings.TrimSpace(string(b)) == "sleep" {
+					break
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
+			base := niceOf(t, os.Getpid())
+			if got := niceOf(t, pid) - base; got != tc.want {
+				t.Errorf("niceness above ours = %d, want %d", got, tc.want)
+			}
+		})
+	}
+}
