@@ -22,19 +22,28 @@ import (
 type TopicSpec struct {
 	Name       string
 	Partitions int32
+	// Configs are topic configs set at creation and kept set on every start.
+	Configs map[string]string
 }
+
+// appendTime stamps records with the broker's append time instead of the
+// producer's clock. Consumer lag in time (now - timestamp of the first
+// record a group has not committed) then measures how long a record has
+// been in the log, not how long its producer took to send it: a busy
+// producer is not a slow consumer.
+var appendTime = map[string]string{"message.timestamp.type": "LogAppendTime"}
 
 // Topics is every topic the platform uses, with its partition count.
 var Topics = []TopicSpec{
-	{event.TopicOrders, 12},
-	{event.TopicPayments, 6},
-	{event.TopicInventory, 6},
-	{event.TopicShipping, 6},
-	{event.TopicNotifications, 6},
-	{event.TopicAnalytics, 6},
-	{event.TopicOrdersDLQ, 1},
-	{event.TopicAnalyticsDLQ, 1},
-	{"analytics.high-value", 6}, // the default analytics rules route high-value orders here
+	{event.TopicOrders, 12, appendTime},
+	{event.TopicPayments, 6, nil},
+	{event.TopicInventory, 6, nil},
+	{event.TopicShipping, 6, appendTime},
+	{event.TopicNotifications, 6, nil},
+	{event.TopicAnalytics, 6, nil},
+	{event.TopicOrdersDLQ, 1, nil},
+	{event.TopicAnalyticsDLQ, 1, nil},
+	{"analytics.high-value", 6, nil}, // the default analytics rules route high-value orders here
 }
 
 // BaseOpts returns the options every Stampede client starts from.
@@ -55,14 +64,40 @@ func BaseOpts(clientID string, brokers []string) []kgo.Opt {
 	}
 }
 
-// EnsureTopics creates every topic in specs that does not exist yet. Topics
-// that exist are left as they are.
+// EnsureTopics creates every topic in specs that does not exist yet, and
+// sets each spec's configs on topics that already exist. Partition counts
+// of existing topics are left as they are.
 func EnsureTopics(ctx context.Context, cl *kgo.Client, specs []TopicSpec, replication int16) error {
 	adm := kadm.NewClient(cl)
 	for _, s := range specs {
-		resp, err := adm.CreateTopic(ctx, s.Partitions, replication, nil, s.Name)
+		var configs map[string]*string
+		for k, v := range s.Configs {
+			if configs == nil {
+				configs = map[string]*string{}
+			}
+			configs[k] = kadm.StringPtr(v)
+		}
+		resp, err := adm.CreateTopic(ctx, s.Partitions, replication, configs, s.Name)
 		if err == nil {
 			err = resp.Err
+		}
+		if errors.Is(err, kerr.TopicAlreadyExists) && len(s.Configs) > 0 {
+			var alter []kadm.AlterConfig
+			for k, v := range s.Configs {
+				alter = append(alter, kadm.AlterConfig{Op: kadm.SetConfig, Name: k, Value: kadm.StringPtr(v)})
+			}
+			ar, aerr := adm.AlterTopicConfigs(ctx, alter, s.Name)
+			if aerr == nil {
+				for _, r := range ar {
+					if r.Err != nil {
+						aerr = r.Err
+					}
+				}
+			}
+			if aerr != nil {
+				return fmt.Errorf("kafka: set configs of topic %s: %w", s.Name, aerr)
+			}
+			err = nil
 		}
 		if err != nil && !errors.Is(err, kerr.TopicAlreadyExists) {
 			return fmt.Errorf("kafka: create topic %s: %w", s.Name, err)

@@ -13,8 +13,10 @@ import (
 	"github.com/stampede-dev/stampede/platform/order"
 )
 
-// Retry shape of infrastructure failures: 1 s, x2, at most 10 s between
-// attempts, for the outage budget. Compensations back off up to 30 s so a
+// Retry shape of infrastructure failures: 1 s, x2, at most 30 s between
+// attempts, for the outage budget. The ceiling spreads the sagas that wait
+// out an outage over up to 30 s when it ends, instead of resuming all of
+// them within 10 s: that burst is what otherwise starves order intake. Compensations back off up to 30 s so a
 // long-stuck one grows its history slowly.
 //
 // One attempt may take 3 s (a service answers in tens of milliseconds): a
@@ -23,7 +25,7 @@ import (
 // burst is what otherwise starves the rest of the platform on recovery.
 const (
 	retryInitial         = time.Second
-	retryMax             = 10 * time.Second
+	retryMax             = 30 * time.Second
 	attemptTimeout       = 3 * time.Second
 	compensationMaxDelay = 30 * time.Second
 	// sideEffectBudget bounds publishing a status or enqueuing a
