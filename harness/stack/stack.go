@@ -145,6 +145,11 @@ func (s *Stack) up(ctx context.Context, c Component) error {
 		if err := waitReady(ctx, c, timeout, pid); err != nil {
 			return s.notReady(c, timeout, err)
 		}
+		if c.After != nil {
+			if err := c.After(ctx, s); err != nil {
+				return fmt.Errorf("%s: %w", c.Name, err)
+			}
+		}
 		s.logf("%-16s already running (pid %d)", c.Name, pid)
 		return nil
 	}
