@@ -94,7 +94,7 @@ func runChaos(ctx context.Context, args []string) error {
 	)
 	fs.StringVar(&profile, "profile", "STAMPEDE_CHAOS_PROFILE", chaos.ProfileShort, "fault profile: short (CI, about 10 minutes) or full")
 	fs.DurationVar(&duration, "duration", "STAMPEDE_CHAOS_DURATION", 0, "k6 DURATION of black-friday.js (0: the profile's, 3m30s short, 10m full)")
-	fs.Float64Var(&baseRate, "base-rate", "STAMPEDE_CHAOS_BASE_RATE", 2, "orders/s before the 5x peak (k6 BASE_RATE); 2 (peak 10/s) is what one 2-core machine running the whole stack sustains with lag under 100 ms")
+	fs.Float64Var(&baseRate, "base-rate", "STAMPEDE_CHAOS_BASE_RATE", 1, "orders/s before the 5x peak (k6 BASE_RATE); 1 (peak 5/s) is what one 2-core machine running the whole stack sustains with lag under 100 ms through the faults")
 	fs.IntVar(&seed, "seed", "STAMPEDE_CHAOS_SEED", 1, "seed of the fault schedule's jitter and of the order mix (k6 SEED); recorded in the report")
 	fs.DurationVar(&maxComp, "max-compensation", "STAMPEDE_CHAOS_MAX_COMPENSATION", verify.DefaultLimits.MaxCompensation, "gate: every compensation completes within this (p100)")
 	fs.DurationVar(&maxLag, "max-lag", "STAMPEDE_CHAOS_MAX_LAG", verify.DefaultLimits.MaxLag, "gate: consumer lag of order-orchestrator, max during the load outside consumer faults")

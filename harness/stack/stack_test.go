@@ -40,8 +40,12 @@ func TestComponentRunsAtItsNiceness(t *testing.T) {
 		{"background", 7, "", 7},
 		{"normal", 0, "", 0},
 		{"turned-off", 7, "1", 0},
+		{"raised", -3, "", -3}, // needs root or CAP_SYS_NICE
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			if tc.nice < 0 && os.Geteuid() != 0 {
+				t.Skip("raising priority needs root")
+			}
 			t.Setenv(EnvNoNice, tc.env)
 			s := &Stack{Home: t.TempDir(), Components: []Component{{
 				Name: "sleeper", Nice: tc.nice, Timeout: 5 * time.Second,
