@@ -26,7 +26,7 @@ Benchmarks:
                   confirmation and end-to-end latency, the highest rate that keeps up
   notifications   enqueue -> first channel delivered on the Notifications service
 
-`+"`stampede bench NAME --help`"+` lists each benchmark's flags.
+` + "`stampede bench NAME --help`" + ` lists each benchmark's flags.
 `)
 		if len(args) == 0 {
 			return fmt.Errorf("bench needs a benchmark name")

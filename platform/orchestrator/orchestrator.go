@@ -60,19 +60,19 @@ type Signaler interface {
 
 // Config tunes a Consumer; zero values take the defaults.
 type Config struct {
-	Group          string        // consumer group, default Group
-	CallTimeout    time.Duration // one Temporal call, default 5 s
-	RetryInitial   time.Duration // first backoff after a transient error, default 100 ms
-	RetryMax       time.Duration // backoff ceiling, default 5 s
-	MaxQueue       int           // records buffered per partition before its fetch is paused, default 500
+	Group        string        // consumer group, default Group
+	CallTimeout  time.Duration // one Temporal call, default 5 s
+	RetryInitial time.Duration // first backoff after a transient error, default 100 ms
+	RetryMax     time.Duration // backoff ceiling, default 5 s
+	MaxQueue     int           // records buffered per partition before its fetch is paused, default 500
 	// CommitInterval is the background autocommit of marked offsets, default
 	// 1 s. Marked offsets are also committed promptly (see CommitGap), since
 	// the group's committed offsets are what its lag is measured from.
 	CommitInterval time.Duration
 	// CommitGap is the least time between two prompt commits, default 10 ms:
 	// marks made meanwhile go out together in the next one.
-	CommitGap time.Duration
-	ServerAssigned bool          // KIP-848 consumer protocol (broker assigns) instead of classic cooperative-sticky
+	CommitGap      time.Duration
+	ServerAssigned bool // KIP-848 consumer protocol (broker assigns) instead of classic cooperative-sticky
 	// SessionTimeout is how long a member may miss heartbeats before its
 	// partitions move: for the classic protocol the client's session.timeout.ms
 	// (default 6 s), for KIP-848 the group's consumer.session.timeout.ms, set by
