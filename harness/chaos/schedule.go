@@ -94,8 +94,10 @@ func FullFaults() []Fault {
 			Note: "SIGKILL of one saga worker (its activities time out and retry elsewhere), restarted after the duration"},
 		Fault{Name: "kafka-restart", Kind: KindRestart, Target: "kafka", Duration: 5 * time.Second, Consumer: true,
 			Note: "Kafka broker stopped and started"},
-		Fault{Name: "temporal-restart", Kind: KindRestart, Target: "temporal", Duration: 5 * time.Second,
-			Note: "Temporal server stopped and started"},
+		// A consumer fault too: the orchestrators' only work is starting
+		// workflows, and they must not commit an order Temporal has not taken.
+		Fault{Name: "temporal-restart", Kind: KindRestart, Target: "temporal", Duration: 5 * time.Second, Consumer: true,
+			Note: "Temporal server stopped and started (the orchestrators hold their offsets until it answers)"},
 		Fault{Name: "redis-restart", Kind: KindRestart, Target: "redis", Duration: 5 * time.Second,
 			Note: "Redis stopped and started (notification queue)"},
 		Fault{Name: "payments-outage", Kind: KindOutage, Target: "payments", Duration: OutageBudget + 10*time.Second,
