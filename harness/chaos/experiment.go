@@ -355,6 +355,14 @@ func (e *Experiment) Run(ctx context.Context) (res *report.Result, err error) {
 	gates = append(gates, e.extraGates(r, stockErr)...)
 	r.Gates = gates
 	r.Passed = verify.Passed(gates)
+	if cfg.PromURL != "" {
+		// Each verdict, for the Chaos run dashboard's gate panel.
+		pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		if err := (RemoteWriter{URL: cfg.PromURL + "/api/v1/write"}).Push(pctx, GateSeries(cfg.Run, gates, time.Now())); err != nil {
+			e.logf("gate verdicts not pushed to Prometheus: %v", err)
+		}
+		cancel()
+	}
 	e.setPhase("done")
 	if !r.Passed {
 		return r, ErrGates

@@ -151,3 +151,20 @@ func FaultSeries(run string, active map[string]bool, now time.Time) []Series {
 	sort.Slice(out, func(i, j int) bool { return out[i].Labels["fault"] < out[j].Labels["fault"] })
 	return out
 }
+
+// GateMetric is the series the harness pushes once the gates are evaluated:
+// 1 when a gate passed, 0 when it failed, one series per gate of the run.
+const GateMetric = "stampede_chaos_gate_pass"
+
+// GateSeries turns a run's gate verdicts into remote-write series.
+func GateSeries(run string, gates []verify.Gate, now time.Time) []Series {
+	out := make([]Series, 0, len(gates))
+	for _, g := range gates {
+		v := 0.0
+		if g.Pass {
+			v = 1
+		}
+		out = append(out, Series{Labels: map[string]string{"__name__": GateMetric, "gate": g.Name, "run": run, "job": "chaos"}, Value: v, At: now})
+	}
+	return out
+}

@@ -2,6 +2,7 @@ package chaos
 
 import (
 	"bytes"
+	"github.com/stampede-dev/stampede/harness/verify"
 	"math"
 	"strconv"
 	"testing"
@@ -105,4 +106,21 @@ func join(s []string) string {
 		b.WriteString(x + "|")
 	}
 	return b.String()
+}
+
+func TestGateSeries(t *testing.T) {
+	at := time.Unix(1700000000, 0)
+	got := GateSeries("r1", []verify.Gate{{Name: "lost orders", Pass: true}, {Name: "consumer lag", Pass: false}}, at)
+	if len(got) != 2 {
+		t.Fatalf("got %d series, want 2", len(got))
+	}
+	for i, want := range []struct {
+		gate string
+		v    float64
+	}{{"lost orders", 1}, {"consumer lag", 0}} {
+		s := got[i]
+		if s.Labels["__name__"] != GateMetric || s.Labels["gate"] != want.gate || s.Labels["run"] != "r1" || s.Labels["job"] != "chaos" || s.Value != want.v || !s.At.Equal(at) {
+			t.Errorf("series %d = %+v, want gate %q value %v", i, s, want.gate, want.v)
+		}
+	}
 }
