@@ -59,7 +59,7 @@ in order. Serves /metrics, /healthz and /readyz on 127.0.0.1.`)
 		"how long a member may miss heartbeats before its partitions move to the others (KIP-848: set as the group's consumer.session.timeout.ms; 0 keeps the broker's). Heartbeats every sixth of it, at least 500 ms")
 	fs.DurationVar(&callTimeout, "call-timeout", "STAMPEDE_ORCHESTRATOR_CALL_TIMEOUT", 5*time.Second, "timeout of one Temporal start or signal call")
 	fs.DurationVar(&retryMax, "retry-max", "STAMPEDE_ORCHESTRATOR_RETRY_MAX", 5*time.Second, "backoff ceiling while Temporal is unreachable (starts at 100 ms, doubles)")
-	fs.DurationVar(&commitEvery, "commit-gap", "STAMPEDE_ORCHESTRATOR_COMMIT_GAP", 10*time.Millisecond,
+	fs.DurationVar(&commitEvery, "commit-gap", "STAMPEDE_ORCHESTRATOR_COMMIT_GAP", 2*time.Millisecond,
 		"processed offsets are committed right after processing, at most one commit per this gap (marks in between go out together); committed offsets are what the group's lag is measured from")
 	fs.StringVar(&topics[0], "orders-topic", "STAMPEDE_ORCHESTRATOR_ORDERS_TOPIC", event.TopicOrders, "topic of order.created events (tests use their own)")
 	fs.StringVar(&topics[1], "shipping-topic", "STAMPEDE_ORCHESTRATOR_SHIPPING_TOPIC", event.TopicShipping, "topic of shipment.delivered events")

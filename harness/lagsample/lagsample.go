@@ -189,11 +189,14 @@ func (s *Sampler) Run(ctx context.Context) error {
 func (s *Sampler) poll(ctx context.Context, adm *kadm.Client) {
 	pctx, cancel := context.WithTimeout(ctx, time.Second)
 	defer cancel()
-	commits, err := fetchCommits(pctx, adm, s.cfg.Group)
-	var ends, starts kadm.ListedOffsets
-	if err == nil {
-		ends, err = adm.ListEndOffsets(pctx, s.cfg.Topic)
-	}
+	// Offsets of the log first, the group's commits last: the lag is taken
+	// at the moment the commits are read, not after two more round trips.
+	var (
+		ends, starts kadm.ListedOffsets
+		commits      kadm.OffsetResponses
+		now          time.Time
+	)
+	ends, err := adm.ListEndOffsets(pctx, s.cfg.Topic)
 	if err == nil {
 		err = ends.Error()
 	}
@@ -202,6 +205,12 @@ func (s *Sampler) poll(ctx context.Context, adm *kadm.Client) {
 	}
 	if err == nil {
 		err = starts.Error()
+	}
+	if err == nil {
+		sent := time.Now()
+		commits, err = fetchCommits(pctx, adm, s.cfg.Group)
+		// The broker answered somewhere within the round trip: its middle.
+		now = sent.Add(time.Since(sent) / 2)
 	}
 	if err != nil {
 		if ctx.Err() == nil {
@@ -212,7 +221,6 @@ func (s *Sampler) poll(ctx context.Context, adm *kadm.Client) {
 		}
 		return
 	}
-	now := time.Now()
 	var batch []Sample
 	ends.Each(func(o kadm.ListedOffset) {
 		committed := int64(-1)

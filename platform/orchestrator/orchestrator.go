@@ -69,7 +69,7 @@ type Config struct {
 	// 1 s. Marked offsets are also committed promptly (see CommitGap), since
 	// the group's committed offsets are what its lag is measured from.
 	CommitInterval time.Duration
-	// CommitGap is the least time between two prompt commits, default 10 ms:
+	// CommitGap is the least time between two prompt commits, default 2 ms:
 	// marks made meanwhile go out together in the next one.
 	CommitGap      time.Duration
 	ServerAssigned bool // KIP-848 consumer protocol (broker assigns) instead of classic cooperative-sticky
@@ -105,7 +105,7 @@ func (c Config) withDefaults() Config {
 		c.CommitInterval = time.Second
 	}
 	if c.CommitGap <= 0 {
-		c.CommitGap = 10 * time.Millisecond
+		c.CommitGap = 2 * time.Millisecond
 	}
 	if c.OrdersTopic == "" {
 		c.OrdersTopic = event.TopicOrders
