@@ -11,29 +11,29 @@ import (
 // and merges lines of the same SKU (in the order they first appear).
 func decodeReserve(body []byte) (ReserveRequest, error) {
 	var req ReserveRequest
-	top, err := object(body, "", []string{"orderId", "items"}, nil)
+	top, err := web.Object(body, "", []string{"orderId", "items"}, nil)
 	if err != nil {
 		return req, err
 	}
-	if req.OrderID, err = str(top, "orderId", "", 1, 128); err != nil {
+	if req.OrderID, err = web.String(top, "orderId", "", 1, 128); err != nil {
 		return req, err
 	}
-	lines, err := array(top["items"], "items", 1, MaxItems)
+	lines, err := web.Array(top["items"], "items", 1, MaxItems)
 	if err != nil {
 		return req, err
 	}
 	at := map[string]int{}
 	for i, line := range lines {
 		path := fmt.Sprintf("items[%d]", i)
-		o, err := object(line, path, []string{"sku", "qty"}, nil)
+		o, err := web.Object(line, path, []string{"sku", "qty"}, nil)
 		if err != nil {
 			return req, err
 		}
-		sku, err := str(o, "sku", path+".", 1, 64)
+		sku, err := web.String(o, "sku", path+".", 1, 64)
 		if err != nil {
 			return req, err
 		}
-		qty, err := integer(o, "qty", path+".", 1, MaxQty)
+		qty, err := web.Integer(o, "qty", path+".", 1, MaxQty)
 		if err != nil {
 			return req, err
 		}

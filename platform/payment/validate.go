@@ -9,25 +9,25 @@ import (
 // decodeCharge strictly decodes and validates a POST /v1/charges body.
 func decodeCharge(body []byte) (ChargeRequest, error) {
 	var req ChargeRequest
-	top, err := object(body, "", []string{"orderId", "amountCents", "currency", "token"}, nil)
+	top, err := web.Object(body, "", []string{"orderId", "amountCents", "currency", "token"}, nil)
 	if err != nil {
 		return req, err
 	}
-	if req.OrderID, err = str(top, "orderId", "", 1, 128); err != nil {
+	if req.OrderID, err = web.String(top, "orderId", "", 1, 128); err != nil {
 		return req, err
 	}
-	if req.AmountCents, err = integer(top, "amountCents", "", 0, MaxAmountCents); err != nil {
+	if req.AmountCents, err = web.Integer(top, "amountCents", "", 0, MaxAmountCents); err != nil {
 		return req, err
 	}
-	if req.Currency, err = str(top, "currency", "", 3, 3); err != nil {
+	if req.Currency, err = web.String(top, "currency", "", 3, 3); err != nil {
 		return req, err
 	}
 	for _, c := range req.Currency {
 		if c < 'A' || c > 'Z' {
-			return req, invalid("currency", "want an upper-case ISO 4217 code such as USD, got %q", req.Currency)
+			return req, web.BadRequest("currency", "want an upper-case ISO 4217 code such as USD, got %q", req.Currency)
 		}
 	}
-	if req.Token, err = str(top, "token", "", 1, 255); err != nil {
+	if req.Token, err = web.String(top, "token", "", 1, 255); err != nil {
 		return req, err
 	}
 	return req, nil

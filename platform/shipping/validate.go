@@ -12,43 +12,43 @@ import (
 // undeliverable, replayed), not a validation error.
 func decodeCreate(body []byte) (CreateRequest, error) {
 	var req CreateRequest
-	top, err := object(body, "", []string{"orderId", "items", "address"}, nil)
+	top, err := web.Object(body, "", []string{"orderId", "items", "address"}, nil)
 	if err != nil {
 		return req, err
 	}
-	if req.OrderID, err = str(top, "orderId", "", 1, 128); err != nil {
+	if req.OrderID, err = web.String(top, "orderId", "", 1, 128); err != nil {
 		return req, err
 	}
-	lines, err := array(top["items"], "items", 1, MaxItems)
+	lines, err := web.Array(top["items"], "items", 1, MaxItems)
 	if err != nil {
 		return req, err
 	}
 	req.Items = make([]Item, len(lines))
 	for i, line := range lines {
 		path := fmt.Sprintf("items[%d]", i)
-		o, err := object(line, path, []string{"sku", "qty"}, []string{"warehouseId", "priceCents"})
+		o, err := web.Object(line, path, []string{"sku", "qty"}, []string{"warehouseId", "priceCents"})
 		if err != nil {
 			return req, err
 		}
 		it := &req.Items[i]
-		if it.SKU, err = str(o, "sku", path+".", 1, 64); err != nil {
+		if it.SKU, err = web.String(o, "sku", path+".", 1, 64); err != nil {
 			return req, err
 		}
-		qty, err := integer(o, "qty", path+".", 1, MaxQty)
+		qty, err := web.Integer(o, "qty", path+".", 1, MaxQty)
 		if err != nil {
 			return req, err
 		}
 		it.Qty = int(qty)
-		if it.WarehouseID, err = str(o, "warehouseId", path+".", 0, 64); err != nil {
+		if it.WarehouseID, err = web.String(o, "warehouseId", path+".", 0, 64); err != nil {
 			return req, err
 		}
-		if _, ok := o["priceCents"]; ok && !isNull(o["priceCents"]) {
-			if it.PriceCents, err = integer(o, "priceCents", path+".", 0, 100_000_000); err != nil {
+		if _, ok := o["priceCents"]; ok && !web.IsNull(o["priceCents"]) {
+			if it.PriceCents, err = web.Integer(o, "priceCents", path+".", 0, 100_000_000); err != nil {
 				return req, err
 			}
 		}
 	}
-	addr, err := object(top["address"], "address", []string{"name", "line1", "city", "postalCode", "country"}, []string{"line2", "region"})
+	addr, err := web.Object(top["address"], "address", []string{"name", "line1", "city", "postalCode", "country"}, []string{"line2", "region"})
 	if err != nil {
 		return req, err
 	}
@@ -58,16 +58,16 @@ func decodeCreate(body []byte) (CreateRequest, error) {
 		dst  *string
 		min  int
 	}{{"name", &a.Name, 1}, {"line1", &a.Line1, 1}, {"line2", &a.Line2, 0}, {"city", &a.City, 1}, {"region", &a.Region, 0}, {"postalCode", &a.PostalCode, 1}} {
-		if *f.dst, err = str(addr, f.name, "address.", f.min, 200); err != nil {
+		if *f.dst, err = web.String(addr, f.name, "address.", f.min, 200); err != nil {
 			return req, err
 		}
 	}
-	if a.Country, err = str(addr, "country", "address.", 2, 2); err != nil {
+	if a.Country, err = web.String(addr, "country", "address.", 2, 2); err != nil {
 		return req, err
 	}
 	for _, c := range a.Country {
 		if c < 'A' || c > 'Z' {
-			return req, invalid("address.country", "want an upper-case ISO 3166-1 alpha-2 code such as US, got %q", a.Country)
+			return req, web.BadRequest("address.country", "want an upper-case ISO 3166-1 alpha-2 code such as US, got %q", a.Country)
 		}
 	}
 	return req, nil
