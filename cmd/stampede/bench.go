@@ -25,6 +25,8 @@ Benchmarks:
   saga            orders through the whole saga at one rate or a sweep of rates:
                   confirmation and end-to-end latency, the highest rate that keeps up
   notifications   enqueue -> first channel delivered on the Notifications service
+  cost            CPU per completed saga of every process of the stack (idle subtracted),
+                  Temporal history events per saga, Kafka records and transactions per order
 
 ` + "`stampede bench NAME --help`" + ` lists each benchmark's flags.
 `)
@@ -40,8 +42,10 @@ Benchmarks:
 		return benchSaga(ctx, args[1:])
 	case "notifications":
 		return benchNotifications(ctx, args[1:])
+	case "cost":
+		return benchCost(ctx, args[1:])
 	}
-	return fmt.Errorf("unknown benchmark %q (known: orders, saga, notifications)", args[0])
+	return fmt.Errorf("unknown benchmark %q (known: orders, saga, notifications, cost)", args[0])
 }
 
 func benchOrders(ctx context.Context, args []string) error {

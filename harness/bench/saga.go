@@ -77,6 +77,9 @@ type SagaResult struct {
 	// NoHistory counts completed orders whose history lacked a timestamp
 	// the latencies need (left out of Confirm/EndToEnd).
 	NoHistory int `json:"noHistory"`
+	// IDs are the placed orders, for callers that look at them further
+	// (e.g. their Temporal histories).
+	IDs []string `json:"-"`
 }
 
 // AllCompleted reports whether every placed order reached in_transit and
@@ -175,6 +178,7 @@ func Saga(ctx context.Context, o SagaOptions) (SagaResult, error) {
 
 	orders := api.getAll(ctx, ids, o.Concurrency)
 	Classify(&res, orders)
+	res.IDs = ids
 	return res, ctx.Err()
 }
 

@@ -23,7 +23,12 @@ const (
 
 // Topics, as created by the stack.
 const (
-	TopicOrders        = "orders"
+	TopicOrders = "orders"
+	// TopicOrderStatus carries the saga's order.status_changed events, apart
+	// from the order.created events on TopicOrders: the orchestrators, whose
+	// lag is order intake's, then read only what they act on (one record per
+	// order instead of eight), and the Orders projection only statuses.
+	TopicOrderStatus   = "order-status"
 	TopicPayments      = "payments"
 	TopicInventory     = "inventory"
 	TopicShipping      = "shipping"

@@ -36,6 +36,7 @@ var appendTime = map[string]string{"message.timestamp.type": "LogAppendTime"}
 // Topics is every topic the platform uses, with its partition count.
 var Topics = []TopicSpec{
 	{event.TopicOrders, 12, appendTime},
+	{event.TopicOrderStatus, 12, appendTime},
 	{event.TopicPayments, 6, nil},
 	{event.TopicInventory, 6, nil},
 	{event.TopicShipping, 6, appendTime},

@@ -174,7 +174,10 @@ func (c *Consumer) Opts() []kgo.Opt {
 		kgo.OnPartitionsRevoked(c.onRevoked),
 		kgo.OnPartitionsLost(c.onLost),
 		kgo.OnPartitionsAssigned(c.onAssigned),
-		kgo.FetchMaxWait(100 * time.Millisecond),
+		// A fetch returns as soon as a record arrives (FetchMinBytes 1), so the
+		// longest wait only sets how often an idle member asks the broker:
+		// every 100 ms was 10 empty fetches a second per member for nothing.
+		kgo.FetchMaxWait(500 * time.Millisecond),
 	}
 	if c.cfg.ServerAssigned {
 		// KIP-848: the broker assigns (uniform assignor, sticky); the session

@@ -18,10 +18,10 @@ import (
 // ProjectionGroup is the consumer group that projects saga status events.
 const ProjectionGroup = "order-projection"
 
-// Projector consumes order.status_changed events from the orders topic and
+// Projector consumes order.status_changed events from the order-status topic and
 // applies them to the store, committing offsets only after they are applied.
 type Projector struct {
-	Client  *kgo.Client // consumer of event.TopicOrders in ProjectionGroup, auto-commit off
+	Client  *kgo.Client // consumer of event.TopicOrderStatus in ProjectionGroup, auto-commit off
 	Store   *Store
 	Log     *slog.Logger
 	Metrics *kafka.Metrics
@@ -31,12 +31,15 @@ type Projector struct {
 func ProjectorOpts() []kgo.Opt {
 	return []kgo.Opt{
 		kgo.ConsumerGroup(ProjectionGroup),
-		kgo.ConsumeTopics(event.TopicOrders),
+		kgo.ConsumeTopics(event.TopicOrderStatus),
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
 		kgo.Balancers(kgo.CooperativeStickyBalancer()),
 		kgo.DisableAutoCommit(),
 		kgo.BlockRebalanceOnPoll(),
-		kgo.FetchMaxWait(100 * time.Millisecond),
+		// A fetch returns as soon as a record arrives (FetchMinBytes 1), so the
+		// longest wait only sets how often an idle member asks the broker:
+		// every 100 ms was 10 empty fetches a second per member for nothing.
+		kgo.FetchMaxWait(500 * time.Millisecond),
 		// A restarted or killed Orders process must not leave partitions
 		// unprojected for the 45 s default session.
 		kgo.SessionTimeout(6 * time.Second),

@@ -54,7 +54,10 @@ type Activities struct {
 	Producer     Producer
 	Tasks        Enqueuer
 	Metrics      *Metrics // nil: nothing recorded
-	Log          *slog.Logger
+	// Pacer bounds how fast this worker resumes failed steps and
+	// compensations; nil: no bound.
+	Pacer *Pacer
+	Log   *slog.Logger
 }
 
 // CompensationInput is the input of one attempt of a compensation.
@@ -121,6 +124,23 @@ func (a *Activities) countRetry(ctx context.Context, step string) {
 	}
 }
 
+// admit waits for a retry's turn with the Pacer (first attempts never wait)
+// and counts what it turned away.
+func (a *Activities) admit(ctx context.Context, name string, attempt int, budgetEnd time.Time) error {
+	err := a.Pacer.Admit(ctx, attempt, budgetEnd)
+	if err != nil && IsPaced(err) && a.Metrics != nil {
+		a.Metrics.Paced.WithLabelValues(name).Inc()
+	}
+	return err
+}
+
+func attemptOf(ctx context.Context) int {
+	if activity.IsActivity(ctx) {
+		return int(activity.GetInfo(ctx).Attempt)
+	}
+	return 1
+}
+
 func (a *Activities) logStep(ctx context.Context, log *slog.Logger, step string, err error, attrs ...any) {
 	attempt := int32(1)
 	if activity.IsActivity(ctx) {
@@ -142,6 +162,10 @@ func (a *Activities) Reserve(ctx context.Context, in Input) (Reservation, error)
 	o := in.Order
 	ctx, log := a.logger(ctx, o.OrderID, in.CorrelationID)
 	a.countRetry(ctx, StepReserve)
+	if err := a.admit(ctx, StepReserve, attemptOf(ctx), in.BudgetEnd); err != nil {
+		a.logStep(ctx, log, StepReserve, err)
+		return Reservation{}, err
+	}
 	req := inventory.ReserveRequest{OrderID: o.OrderID}
 	for _, it := range o.Items {
 		req.Items = append(req.Items, inventory.Item{SKU: it.SKU, Qty: it.Qty})
@@ -162,6 +186,10 @@ func (a *Activities) Charge(ctx context.Context, in Input) (Charge, error) {
 	o := in.Order
 	ctx, log := a.logger(ctx, o.OrderID, in.CorrelationID)
 	a.countRetry(ctx, StepCharge)
+	if err := a.admit(ctx, StepCharge, attemptOf(ctx), in.BudgetEnd); err != nil {
+		a.logStep(ctx, log, StepCharge, err)
+		return Charge{}, err
+	}
 	req := payment.ChargeRequest{OrderID: o.OrderID, AmountCents: o.TotalCents, Currency: o.Currency, Token: o.Payment.Token}
 	var out Charge
 	err := a.call(ctx, ServicePayments, http.MethodPost, a.PaymentsURL+PathCharge,
@@ -180,6 +208,10 @@ func (a *Activities) Ship(ctx context.Context, in Input) (Shipment, error) {
 	o := in.Order
 	ctx, log := a.logger(ctx, o.OrderID, in.CorrelationID)
 	a.countRetry(ctx, StepShip)
+	if err := a.admit(ctx, StepShip, attemptOf(ctx), in.BudgetEnd); err != nil {
+		a.logStep(ctx, log, StepShip, err)
+		return Shipment{}, err
+	}
 	req := shipping.CreateRequest{OrderID: o.OrderID, Address: shipping.Address(o.ShippingAddress)}
 	for _, it := range o.Items {
 		req.Items = append(req.Items, shipping.Item{SKU: it.SKU, Qty: it.Qty, PriceCents: it.PriceCents})
@@ -225,6 +257,10 @@ func (a *Activities) compensate(ctx context.Context, in CompensationInput, name,
 	if in.NowStuck && a.Metrics != nil {
 		a.Metrics.Stuck.Inc()
 	}
+	if err := a.admit(ctx, name, in.Attempt, time.Time{}); err != nil {
+		log.InfoContext(ctx, "compensation paced; will retry", "compensation", name, "attempt", in.Attempt, "err", err)
+		return err
+	}
 	// No business answer ends a compensation: every failure is retried.
 	err := a.call(ctx, service, http.MethodPost, u, key, in.CorrelationID, struct {
 		OrderID string `json:"orderId"`
@@ -253,7 +289,7 @@ func statusEventID(orderID string, seq int) string {
 	return uuid.NewSHA1(uuid.NameSpaceURL, fmt.Appendf(nil, "stampede:order-status:%s:%d", orderID, seq)).String()
 }
 
-// Publish emits the status event (topic orders, keyed by user) and, on the
+// Publish emits the status event (topic order-status, keyed by user) and, on the
 // terminal status, the analytics outcome; it records the metrics the
 // transition closes.
 func (a *Activities) Publish(ctx context.Context, u StatusUpdate) error {
@@ -269,7 +305,7 @@ func (a *Activities) Publish(ctx context.Context, u StatusUpdate) error {
 		return fmt.Errorf("status event: %w", err)
 	}
 	env.ID = statusEventID(u.OrderID, u.Seq)
-	recs := []*kgo.Record{record(event.TopicOrders, u.UserID, env)}
+	recs := []*kgo.Record{record(event.TopicOrderStatus, u.UserID, env)}
 	if u.Final != nil {
 		out, err := event.New(event.AnalyticsOutcome{
 			OrderID: u.OrderID, UserID: u.UserID, Status: u.Final.Outcome, Reason: u.Final.Reason,

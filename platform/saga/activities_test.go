@@ -257,7 +257,7 @@ func TestPublishStatusAndOutcome(t *testing.T) {
 		t.Fatalf("%d records, want status + analytics", len(p.recs))
 	}
 	st, an := p.recs[0], p.recs[1]
-	if st.Topic != event.TopicOrders || string(st.Key) != "u-1" || an.Topic != event.TopicAnalytics || string(an.Key) != "u-1" {
+	if st.Topic != event.TopicOrderStatus || string(st.Key) != "u-1" || an.Topic != event.TopicAnalytics || string(an.Key) != "u-1" {
 		t.Errorf("topics/keys: %s/%s %s/%s", st.Topic, st.Key, an.Topic, an.Key)
 	}
 	if kafka.Header(st, event.HeaderCorrelationID) != "cid-1" || kafka.Header(st, event.HeaderSource) != Source ||

@@ -49,6 +49,10 @@ type Input struct {
 	// the order is compensated; zero means the worker's default
 	// (DefaultOutageBudget unless configured).
 	OutageBudget time.Duration `json:"outageBudget,omitempty"`
+	// BudgetEnd is set by the workflow on the copy it hands a step's
+	// activity: when that step's outage budget ends. The worker's Pacer never
+	// delays a retry past it. Never part of a workflow's start input.
+	BudgetEnd time.Time `json:"budgetEnd,omitzero"`
 }
 
 // Defaults of the durations an Input may leave zero.

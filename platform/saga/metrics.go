@@ -11,6 +11,7 @@ type Metrics struct {
 	Compensations        *prometheus.CounterVec   // {compensation, outcome}: one per attempt
 	CompensationDuration prometheus.Histogram     // failure decision -> last compensation done
 	Stuck                prometheus.Counter       // compensations that failed for longer than StuckAfter
+	Paced                *prometheus.CounterVec   // {step}: retries the Pacer turned away
 }
 
 // NewMetrics registers the saga's metrics on reg.
@@ -42,8 +43,12 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "stampede_saga_compensations_stuck_total",
 			Help: "Compensations that kept failing for longer than 30s (each counted once).",
 		}),
+		Paced: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "stampede_saga_paced_total",
+			Help: "Retries of a step or compensation that the worker's pacer turned away (their turn was past the attempt's deadline); each comes back with the step's backoff.",
+		}, []string{"step"}),
 	}
-	reg.MustRegister(m.Outcomes, m.StepDuration, m.StepRetries, m.Compensations, m.CompensationDuration, m.Stuck)
+	reg.MustRegister(m.Outcomes, m.StepDuration, m.StepRetries, m.Compensations, m.CompensationDuration, m.Stuck, m.Paced)
 	return m
 }
 

@@ -224,7 +224,9 @@ func (s *run) step(ctx workflow.Context, name, status, service string, comp comp
 	idx := len(s.st.Steps) - 1
 
 	lctx := workflow.WithLocalActivityOptions(ctx, stepOptions(s.set.OutageBudget))
-	err := workflow.ExecuteLocalActivity(lctx, fn, s.in).Get(lctx, out)
+	in := s.in
+	in.BudgetEnd = start.Add(s.set.OutageBudget)
+	err := workflow.ExecuteLocalActivity(lctx, fn, in).Get(lctx, out)
 
 	end := workflow.Now(ctx)
 	s.st.Steps[idx].FinishedAt = end
