@@ -70,6 +70,10 @@ type Config struct {
 	// IgnoreSteadyState runs the method even when the hypothesis fails
 	// before it (a shared development stack); the probes are still reported.
 	IgnoreSteadyState bool
+	// Noise, when positive, runs NoiseBin (stampede) as a CPU hog of that
+	// many cores at normal priority for the whole load.
+	Noise    float64
+	NoiseBin string
 
 	Stack    Stack
 	Progress io.Writer // the live line; nil for none
@@ -146,7 +150,7 @@ func (e *Experiment) Run(ctx context.Context) (res *report.Result, err error) {
 		Config: map[string]string{
 			"profile": cfg.Profile, "duration": cfg.Duration.String(), "base-rate": fmt.Sprint(cfg.BaseRate), "seed": fmt.Sprint(cfg.Seed),
 			"max-compensation": cfg.Limits.MaxCompensation.String(), "max-lag": cfg.Limits.MaxLag.String(),
-			"charge-latency": cfg.ChargeLatency.String(), "outage-budget": cfg.OutageBudget.String(), "settle-timeout": cfg.SettleTimeout.String(),
+			"charge-latency": cfg.ChargeLatency.String(), "noise": fmt.Sprint(cfg.Noise), "outage-budget": cfg.OutageBudget.String(), "settle-timeout": cfg.SettleTimeout.String(),
 			"script": cfg.Script, "orders-url": cfg.OrdersURL, "group": cfg.Group, "topic": cfg.Topic,
 		}}
 	e.res = r
@@ -221,9 +225,17 @@ func (e *Experiment) Run(ctx context.Context) (res *report.Result, err error) {
 
 	// The method: load and the fault schedule, side by side.
 	e.setPhase("load")
+	noise, err := StartNoise(ctx, cfg.NoiseBin, cfg.Noise, cfg.Duration+time.Minute)
+	if err != nil {
+		return r, err
+	}
+	if noise != nil {
+		e.logf("noise: a CPU hog of %g cores runs beside the load", cfg.Noise)
+	}
 	k6Done := make(chan int, 1)
 	k6Start, err := e.startK6(ctx, k6Done)
 	if err != nil {
+		noise.Stop()
 		return r, err
 	}
 	r.LoadStart = k6Start
@@ -238,6 +250,9 @@ func (e *Experiment) Run(ctx context.Context) (res *report.Result, err error) {
 		exit = <-k6Done // k6 was interrupted by ctx; wait for it to write what it has
 	}
 	r.LoadEnd = time.Now()
+	if r.Noise = noise.Stop(); r.Noise != nil {
+		e.logf("noise: the hog used %.1f CPU-s in %s (%.2f cores)", r.Noise.CPU.Seconds(), r.Noise.Wall.Round(time.Second), r.Noise.CoresUsed)
+	}
 	stopFaults()
 	<-faultsDone
 	stopRecorder()

@@ -50,6 +50,16 @@ type Result struct {
 	Gaps              []string                      `json:"gaps,omitempty"`     // stores that could not be read
 	Problems          []verify.Verdict              `json:"problems,omitempty"` // every order not ok/compensated/rejected
 	K6                K6                            `json:"k6"`
+	// Noise is the CPU hog run beside the load (stampede chaos --noise).
+	Noise *NoiseReport `json:"noise,omitempty"`
+}
+
+// NoiseReport is what the CPU hog beside a run took.
+type NoiseReport struct {
+	Cores     float64       `json:"cores"`     // asked for
+	Wall      time.Duration `json:"wallNs"`    // how long it ran
+	CPU       time.Duration `json:"cpuNs"`     // CPU it used (user + system)
+	CoresUsed float64       `json:"coresUsed"` // CPU / Wall
 }
 
 // Probe is one steady-state check.
