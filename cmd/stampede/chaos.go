@@ -67,7 +67,9 @@ Gates (all must hold):
   sampler: kadm committed offsets at 10 Hz turned into time; the orchestrators'
   stampede_kafka_consumer_lag_seconds histogram in Prometheus, at bucket
   resolution); windows of consumer faults are excluded until lag recovers and
-  reported apart with their recovery time;
+  reported apart with their recovery time; consumer recovery: after each
+  consumer fault ends, lag is back under --max-lag within --max-recovery (%[5]s),
+  and a fault after which it never comes back fails the run;
   the k6 thresholds (dropped_iterations == 0 included);
   ground truth read (every store readable); stock returned (available = start
   minus what ok orders hold, per SKU); faults injected as planned (the Payments
@@ -76,7 +78,7 @@ Gates (all must hold):
 For the run, Payments is restarted with %[4]s=--charge-latency (when the
 plan kills it) and, in the full profile, the workers with %[3]s=--outage-budget;
 the rollback restarts them with their own settings.`,
-		verify.DefaultLimits.MaxCompensation, verify.DefaultLimits.MaxLag, chaos.EnvOutageBudget, chaos.EnvChargeLatency)
+		verify.DefaultLimits.MaxCompensation, verify.DefaultLimits.MaxLag, chaos.EnvOutageBudget, chaos.EnvChargeLatency, verify.DefaultLimits.MaxRecovery)
 	return b.String()
 }
 
@@ -94,6 +96,7 @@ func runChaos(ctx context.Context, args []string) error {
 	var (
 		profile, out, only, skip, durations, k6, script string
 		duration, maxComp, maxLag, chargeLat, budget    time.Duration
+		maxRecovery                                     time.Duration
 		settle                                          time.Duration
 		baseRate, noise                                 float64
 		seed                                            int
@@ -105,6 +108,7 @@ func runChaos(ctx context.Context, args []string) error {
 	fs.IntVar(&seed, "seed", "STAMPEDE_CHAOS_SEED", 1, "seed of the fault schedule's jitter and of the order mix (k6 SEED); recorded in the report")
 	fs.DurationVar(&maxComp, "max-compensation", "STAMPEDE_CHAOS_MAX_COMPENSATION", verify.DefaultLimits.MaxCompensation, "gate: every compensation completes within this (p100)")
 	fs.DurationVar(&maxLag, "max-lag", "STAMPEDE_CHAOS_MAX_LAG", verify.DefaultLimits.MaxLag, "gate: consumer lag of order-orchestrator, max during the load outside consumer faults")
+	fs.DurationVar(&maxRecovery, "max-recovery", "STAMPEDE_CHAOS_MAX_RECOVERY", verify.DefaultLimits.MaxRecovery, "gate: after each consumer fault ends, lag is back under --max-lag within this")
 	fs.StringVar(&out, "out", "STAMPEDE_CHAOS_OUT", "", "run directory (default results/<UTC time>-chaos-<profile>)")
 	fs.StringVar(&only, "faults", "", "", "run only these faults of the profile (comma-separated names)")
 	fs.StringVar(&skip, "skip", "", "", "leave out these faults (comma-separated names)")
@@ -135,8 +139,8 @@ func runChaos(ctx context.Context, args []string) error {
 	if noise < 0 || noise > 64 {
 		return fmt.Errorf("--noise %g: want 0 (none) to 64 cores", noise)
 	}
-	if maxComp <= 0 || maxLag <= 0 {
-		return fmt.Errorf("--max-compensation and --max-lag must be positive")
+	if maxComp <= 0 || maxLag <= 0 || maxRecovery <= 0 {
+		return fmt.Errorf("--max-compensation, --max-lag and --max-recovery must be positive")
 	}
 	if faults, err = chaos.Select(faults, splitList(only), splitList(skip)); err != nil {
 		return err
@@ -183,7 +187,7 @@ func runChaos(ctx context.Context, args []string) error {
 	progress, plain := os.Stderr, !isTerminal(os.Stderr)
 	cfg := chaos.Config{
 		Run: run, Out: out, Profile: profile, Faults: plan, Duration: duration, BaseRate: baseRate, Seed: int64(seed),
-		Limits:  verify.Limits{MaxCompensation: maxComp, MaxLag: maxLag},
+		Limits:  verify.Limits{MaxCompensation: maxComp, MaxLag: maxLag, MaxRecovery: maxRecovery},
 		Command: "stampede chaos " + strings.Join(args, " "),
 		K6:      k6, Script: script, OrdersURL: config.ServiceURL(config.Orders),
 		PromURL:       "http://" + config.Addr(config.Prometheus),

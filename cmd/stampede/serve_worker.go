@@ -76,7 +76,7 @@ refund compensation claims success without refunding), to prove stampede chaos f
 	fs.IntVar(&localActs, "local-activities", "STAMPEDE_WORKER_LOCAL_ACTIVITIES", 1000, "concurrent local activities (service calls, publishes, notifications)")
 	fs.IntVar(&pollers, "pollers", "STAMPEDE_WORKER_POLLERS", 4, "workflow task pollers")
 	fs.Float64Var(&retryRate, "retry-rate", "STAMPEDE_WORKER_RETRY_RATE", defaultRetryRate,
-		"retries of failed steps and compensations this worker resumes per second (first attempts never wait; 0: no bound).\n"+
+		"retries of failed forward steps this worker resumes per second (first attempts and compensations never wait; 0: no bound).\n"+
 			"After an outage it drains the sagas that waited at this rate instead of all at once, so new orders keep their latency")
 	fs.IntVar(&retryBurst, "retry-burst", "STAMPEDE_WORKER_RETRY_BURST", defaultRetryBurst, "retries that may go at once before --retry-rate applies")
 	if err := fs.Parse(args); err != nil {

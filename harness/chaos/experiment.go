@@ -149,7 +149,7 @@ func (e *Experiment) Run(ctx context.Context) (res *report.Result, err error) {
 		K6: report.K6{Report: "k6-report.html", Log: "k6.log", Ledger: "ledger.jsonl", Summary: "summary.json", Duration: cfg.Duration.String(), BaseRate: cfg.BaseRate},
 		Config: map[string]string{
 			"profile": cfg.Profile, "duration": cfg.Duration.String(), "base-rate": fmt.Sprint(cfg.BaseRate), "seed": fmt.Sprint(cfg.Seed),
-			"max-compensation": cfg.Limits.MaxCompensation.String(), "max-lag": cfg.Limits.MaxLag.String(),
+			"max-compensation": cfg.Limits.MaxCompensation.String(), "max-lag": cfg.Limits.MaxLag.String(), "max-recovery": cfg.Limits.MaxRecovery.String(),
 			"charge-latency": cfg.ChargeLatency.String(), "noise": fmt.Sprint(cfg.Noise), "outage-budget": cfg.OutageBudget.String(), "settle-timeout": cfg.SettleTimeout.String(),
 			"script": cfg.Script, "orders-url": cfg.OrdersURL, "group": cfg.Group, "topic": cfg.Topic,
 		}}

@@ -13,10 +13,13 @@ import (
 type Limits struct {
 	MaxCompensation time.Duration // every compensation completes within this (p100)
 	MaxLag          time.Duration // consumer lag, max over the load phase outside consumer faults
+	// MaxRecovery bounds, for each consumer fault, the time from the fault's
+	// end (the component back) to lag under MaxLag again.
+	MaxRecovery time.Duration
 }
 
 // DefaultLimits are the mission's targets.
-var DefaultLimits = Limits{MaxCompensation: 30 * time.Second, MaxLag: 100 * time.Millisecond}
+var DefaultLimits = Limits{MaxCompensation: 30 * time.Second, MaxLag: 100 * time.Millisecond, MaxRecovery: 15 * time.Second}
 
 // LagSample is one measurement of consumer lag in time.
 type LagSample struct {
@@ -59,6 +62,8 @@ type FaultRecovery struct {
 	Fault    string        `json:"fault"`
 	MaxLag   time.Duration `json:"maxLagNs"`
 	Recovery time.Duration `json:"recoveryNs"` // fault start -> lag back under the limit; -1 if never
+	// AfterEnd is fault end (healed) -> lag back under the limit; -1 if never.
+	AfterEnd time.Duration `json:"afterEndNs"`
 }
 
 // Input is everything the gates are evaluated on.
@@ -108,6 +113,9 @@ func Evaluate(in Input) ([]Gate, []LagReport) {
 			g.Detail = "highest at " + r.MaxAt.Format(time.RFC3339Nano)
 		}
 		gates = append(gates, g)
+		if in.Limits.MaxRecovery > 0 {
+			gates = append(gates, recoveryGate(src, r, in.Limits))
+		}
 	}
 	k6 := Gate{Name: "k6 thresholds", Threshold: "all pass (incl. dropped_iterations == 0)", Pass: in.K6Passed, Value: "pass"}
 	if !in.K6Passed {
@@ -115,6 +123,38 @@ func Evaluate(in Input) ([]Gate, []LagReport) {
 	}
 	gates = append(gates, k6)
 	return gates, reports
+}
+
+// recoveryGate holds when lag came back under the limit within MaxRecovery
+// of the end of every consumer fault; a fault after which it never came back
+// fails it. With no consumer fault in the run there is nothing to recover
+// from, and the value says so.
+func recoveryGate(src string, r LagReport, l Limits) Gate {
+	g := Gate{Name: "consumer recovery (" + src + ")",
+		Threshold: "lag < " + l.MaxLag.String() + " within " + l.MaxRecovery.String() + " of each consumer fault's end", Pass: true}
+	if len(r.Recovery) == 0 {
+		g.Value = "no consumer faults in the run"
+		return g
+	}
+	var parts, bad []string
+	for _, fr := range r.Recovery {
+		switch {
+		case fr.AfterEnd < 0:
+			parts = append(parts, fr.Fault+" never recovered")
+			bad = append(bad, fr.Fault+": lag never came back under "+l.MaxLag.String()+fmt.Sprintf(" (max %s)", fr.MaxLag.Round(time.Millisecond)))
+		default:
+			parts = append(parts, fmt.Sprintf("%s %s", fr.Fault, fr.AfterEnd.Round(100*time.Millisecond)))
+			if fr.AfterEnd > l.MaxRecovery {
+				bad = append(bad, fmt.Sprintf("%s: %s after the fault ended (max lag %s)", fr.Fault, fr.AfterEnd.Round(100*time.Millisecond), fr.MaxLag.Round(time.Millisecond)))
+			}
+		}
+	}
+	g.Value = strings.Join(parts, ", ")
+	if len(bad) > 0 {
+		g.Pass = false
+		g.Detail = strings.Join(bad, "\n")
+	}
+	return g
 }
 
 func compensationGate(in Input) Gate {
@@ -152,7 +192,7 @@ func lagReport(src string, samples []LagSample, faults []Window, limit time.Dura
 		if !f.Consumer {
 			continue
 		}
-		fr := FaultRecovery{Fault: f.Name, Recovery: -1}
+		fr := FaultRecovery{Fault: f.Name, Recovery: -1, AfterEnd: -1}
 		recovered := time.Time{}
 		for _, s := range samples {
 			if s.At.Before(f.Start) {
@@ -170,6 +210,7 @@ func lagReport(src string, samples []LagSample, faults []Window, limit time.Dura
 			to = time.Unix(1<<40, 0) // never recovered: everything after is excluded and the window says so
 		} else {
 			fr.Recovery = recovered.Sub(f.Start)
+			fr.AfterEnd = recovered.Sub(f.End)
 		}
 		excluded = append(excluded, span{f.Start, to})
 		r.Recovery = append(r.Recovery, fr)

@@ -129,3 +129,41 @@ func TestLagSpikeInsideConsumerFaultIsReportedApart(t *testing.T) {
 		t.Fatal("lag gate excluded a spike during a fault that is not a consumer fault")
 	}
 }
+
+func TestConsumerRecoveryGate(t *testing.T) {
+	fault := Window{Name: "kill orchestrator-2", Start: t0.Add(2 * time.Second), End: t0.Add(3 * time.Second), Consumer: true}
+	lagged := func(until int) []LagSample { // 100 ms samples; 3 s of lag from sample 20 to until
+		s := steadyLag(400, 20*time.Millisecond)
+		for i := 20; i < until && i < len(s); i++ {
+			s[i].Lag = 3 * time.Second
+		}
+		return s
+	}
+	tests := []struct {
+		name    string
+		samples []LagSample
+		faults  []Window
+		pass    bool
+		value   string
+	}{
+		{"ok/no consumer faults", steadyLag(100, 20*time.Millisecond), nil, true, "no consumer faults in the run"},
+		{"ok/back 2 s after the end", lagged(50), []Window{fault}, true, "kill orchestrator-2 2s"},
+		{"err/back 20 s after the end", lagged(230), []Window{fault}, false, "kill orchestrator-2 20s"},
+		{"err/never back", lagged(400), []Window{fault}, false, "kill orchestrator-2 never recovered"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			in := passingInput()
+			in.Lag = map[string][]LagSample{"kadm": tt.samples}
+			in.Faults = tt.faults
+			gates, _ := Evaluate(in)
+			g := gate(t, gates, "consumer recovery (kadm)")
+			if g.Pass != tt.pass || g.Value != tt.value {
+				t.Fatalf("gate = pass %v, value %q (%s); want pass %v, value %q", g.Pass, g.Value, g.Detail, tt.pass, tt.value)
+			}
+			if !tt.pass && Passed(gates) {
+				t.Fatal("Passed = true with a failing recovery gate")
+			}
+		})
+	}
+}

@@ -281,8 +281,8 @@ func TestProjectionSkipsMalformedOrderIDs(t *testing.T) {
 			t.Fatal(err)
 		}
 		b, _ := json.Marshal(env)
-		// Same key as the order's own events: same partition, in order.
-		rec := &kgo.Record{Topic: event.TopicOrders, Key: []byte(user), Value: b, Headers: kafka.EventHeaders(env)}
+		// Same key as the order's own status events: same partition, in order.
+		rec := &kgo.Record{Topic: event.TopicOrderStatus, Key: []byte(user), Value: b, Headers: kafka.EventHeaders(env)}
 		if err := cl.ProduceSync(context.Background(), rec).FirstErr(); err != nil {
 			t.Fatal(err)
 		}

@@ -45,7 +45,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		}),
 		Paced: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "stampede_saga_paced_total",
-			Help: "Retries of a step or compensation that the worker's pacer turned away (their turn was past the attempt's deadline); each comes back with the step's backoff.",
+			Help: "Retries of a forward step that the worker's pacer turned away (their turn was past the attempt's deadline); each comes back with the step's backoff.",
 		}, []string{"step"}),
 	}
 	reg.MustRegister(m.Outcomes, m.StepDuration, m.StepRetries, m.Compensations, m.CompensationDuration, m.Stuck, m.Paced)

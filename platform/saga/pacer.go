@@ -13,8 +13,9 @@ import (
 // answer in tens of milliseconds, an attempt may take attemptTimeout.
 const pacedReserve = time.Second
 
-// Pacer bounds how fast one worker resumes steps and compensations that
-// already failed. When a service comes back after an outage, every saga that
+// Pacer bounds how fast one worker resumes forward steps that already
+// failed (compensations are not paced: they have a 30 s deadline of their
+// own). When a service comes back after an outage, every saga that
 // waited for it retries within its current backoff: with no bound, that is
 // seconds' worth of orders finishing their sagas at once, and the burst of
 // work they cause (service calls, Kafka, Temporal task completions) starves
