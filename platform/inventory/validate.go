@@ -54,6 +54,9 @@ func idempotencyKey(r *http.Request, orderID string) (string, error) {
 	if len(key) > MaxKeyLen {
 		return "", web.Errorf(http.StatusBadRequest, HeaderIdempotencyKey, "at most %d characters", MaxKeyLen)
 	}
+	if err := web.CheckText(HeaderIdempotencyKey, key, 0); err != nil {
+		return "", err
+	}
 	if key == "" {
 		key = "order:" + orderID
 	}

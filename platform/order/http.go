@@ -76,8 +76,11 @@ func (s *Service) now() time.Time {
 
 func (s *Service) create(w http.ResponseWriter, r *http.Request) {
 	key := r.Header.Get(HeaderIdempotencyKey)
-	if len(key) > MaxIdempotencyKey {
-		web.WriteError(w, r, s.Log, web.Errorf(http.StatusBadRequest, HeaderIdempotencyKey, "at most %d characters", MaxIdempotencyKey))
+	if err := web.CheckText(HeaderIdempotencyKey, key, MaxIdempotencyKey); err != nil || len(key) > MaxIdempotencyKey {
+		if err == nil {
+			err = web.Errorf(http.StatusBadRequest, HeaderIdempotencyKey, "at most %d bytes", MaxIdempotencyKey)
+		}
+		web.WriteError(w, r, s.Log, err)
 		return
 	}
 	body, err := web.ReadJSONBody(r, MaxBodyBytes)

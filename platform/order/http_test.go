@@ -165,6 +165,11 @@ func TestCreateRefusesBadInput(t *testing.T) {
 		{name: "err/country alpha-3", body: with(t, func(m map[string]any) { addr(m)["country"] = "USA" }), wantCode: 400, wantField: "shippingAddress.country"},
 		{name: "err/country unknown", body: with(t, func(m map[string]any) { addr(m)["country"] = "QQ" }), wantCode: 400, wantField: "shippingAddress.country"},
 		{name: "err/address too long", body: with(t, func(m map[string]any) { addr(m)["line1"] = long }), wantCode: 400, wantField: "shippingAddress.line1"},
+		// Text PostgreSQL would refuse (a 500 before) or logs would choke on.
+		{name: "err/NUL in userId", body: with(t, func(m map[string]any) { m["userId"] = "u-\x001" }), wantCode: 400, wantField: "userId"},
+		{name: "err/NUL in name", body: with(t, func(m map[string]any) { addr(m)["name"] = "A\x00da" }), wantCode: 400, wantField: "shippingAddress.name"},
+		{name: "err/newline in city", body: with(t, func(m map[string]any) { addr(m)["city"] = "Spring\nfield" }), wantCode: 400, wantField: "shippingAddress.city"},
+		{name: "err/not UTF-8 in line1", body: strings.Replace(goodBody, `"1 Main St"`, "\"1 Main \xff St\"", 1), wantCode: 400, wantField: "shippingAddress.line1"},
 		{name: "err/missing payment", body: with(t, func(m map[string]any) { delete(m, "payment") }), wantCode: 400, wantField: "payment"},
 		{name: "err/missing token", body: with(t, func(m map[string]any) { delete(m["payment"].(map[string]any), "token") }), wantCode: 400, wantField: "payment.token"},
 		{name: "err/empty token", body: with(t, func(m map[string]any) { m["payment"].(map[string]any)["token"] = "" }), wantCode: 400, wantField: "payment.token"},

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"sort"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/stampede-dev/stampede/platform/event"
 	"github.com/stampede-dev/stampede/platform/web"
@@ -161,15 +162,18 @@ func str(o map[string]json.RawMessage, key, prefix string, min, max int) (string
 	if err := json.Unmarshal(raw, &s); err != nil {
 		return "", invalid(prefix+key, "must be a string")
 	}
+	if !utf8.Valid(raw) {
+		return "", invalid(prefix+key, "must be valid UTF-8")
+	}
 	s = strings.TrimSpace(s)
-	if len(s) < min {
+	if n := utf8.RuneCountInString(s); n < min {
 		if min == 1 {
 			return "", invalid(prefix+key, "must not be empty")
 		}
 		return "", invalid(prefix+key, "must be %d characters", min)
 	}
-	if len(s) > max {
-		return "", invalid(prefix+key, "at most %d characters", max)
+	if err := web.CheckText(prefix+key, s, max); err != nil {
+		return "", err
 	}
 	return s, nil
 }

@@ -42,6 +42,9 @@ func chargeKey(r *http.Request) (string, error) {
 	case len(key) > MaxKeyLen:
 		return "", web.Errorf(http.StatusBadRequest, HeaderIdempotencyKey, "at most %d characters", MaxKeyLen)
 	}
+	if err := web.CheckText(HeaderIdempotencyKey, key, 0); err != nil {
+		return "", err
+	}
 	return key, nil
 }
 

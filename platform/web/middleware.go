@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"strconv"
 	"time"
+	"unicode/utf8"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -13,6 +14,31 @@ import (
 
 // HeaderCorrelationID carries the correlation id between services.
 const HeaderCorrelationID = "X-Correlation-ID"
+
+// MaxCorrelationID is the longest correlation id a request may carry.
+const MaxCorrelationID = 128
+
+// ValidCorrelationID reports whether s may serve as a correlation id: 1 to
+// 128 characters, each a letter, a digit or one of . _ : / @ + = -. The id is
+// stored with the order, written into every outbox row and Kafka header,
+// logged by every hop and used as a metrics exemplar, so anything else (a
+// 600 KB header that no Kafka batch can hold, bytes that are not UTF-8, a
+// NUL that PostgreSQL refuses) is turned away at the door.
+func ValidCorrelationID(s string) bool {
+	if len(s) == 0 || len(s) > MaxCorrelationID {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
+		case c == '.' || c == '_' || c == ':' || c == '/' || c == '@' || c == '+' || c == '=' || c == '-':
+		default:
+			return false
+		}
+	}
+	return true
+}
 
 // Metrics are the request metrics every service records.
 type Metrics struct {
@@ -66,13 +92,17 @@ func (s *statusRecorder) Write(b []byte) (int, error) {
 
 // Middleware wraps a ServeMux: it takes or makes the correlation id, puts it
 // in the request context and the response, recovers panics as 500s, logs
-// failures and records metrics labelled with the matched route pattern.
+// failures and records metrics labelled with the matched route pattern. A
+// request whose correlation id is not ValidCorrelationID is answered 400
+// (field X-Correlation-ID) before any handler sees it.
 func Middleware(next http.Handler, log *slog.Logger, m *Metrics) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		// A request without a correlation id gets none here: the handler that
 		// creates an order uses the order id, as every later hop will.
-		if cid := r.Header.Get(HeaderCorrelationID); cid != "" && len(cid) <= 128 {
+		cid := r.Header.Get(HeaderCorrelationID)
+		badCID := cid != "" && !ValidCorrelationID(cid)
+		if !badCID && cid != "" {
 			w.Header().Set(HeaderCorrelationID, cid)
 			r = r.WithContext(telemetry.WithCorrelationID(r.Context(), cid))
 		}
@@ -104,7 +134,7 @@ func Middleware(next http.Handler, log *slog.Logger, m *Metrics) http.Handler {
 				secs := time.Since(start).Seconds()
 				// The correlation id as an exemplar links a slow request on a
 				// dashboard to its logs (client_golang refuses labels over 128 runes).
-				if cid := telemetry.CorrelationID(r.Context()); cid != "" && len(cid) <= 100 {
+				if cid := telemetry.CorrelationID(r.Context()); cid != "" && len(cid) <= 100 && utf8.ValidString(cid) {
 					obs.(prometheus.ExemplarObserver).ObserveWithExemplar(secs, prometheus.Labels{"correlation_id": cid})
 				} else {
 					obs.Observe(secs)
@@ -116,6 +146,11 @@ func Middleware(next http.Handler, log *slog.Logger, m *Metrics) http.Handler {
 				log.DebugContext(r.Context(), "request", "route", route, "method", r.Method, "code", rec.status, "duration_ms", time.Since(start).Milliseconds())
 			}
 		}()
+		if badCID {
+			WriteError(rec, r, nil, Errorf(http.StatusBadRequest, HeaderCorrelationID,
+				"%s must be 1 to %d characters of letters, digits and . _ : / @ + = -", HeaderCorrelationID, MaxCorrelationID))
+			return
+		}
 		next.ServeHTTP(rec, r)
 	})
 }

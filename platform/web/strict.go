@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"sort"
 	"strings"
+	"unicode/utf8"
 )
 
 // Strict JSON decoding for the services' request bodies (Inventory,
@@ -83,15 +84,18 @@ func String(o map[string]json.RawMessage, key, prefix string, min, max int) (str
 	if err := json.Unmarshal(raw, &s); err != nil {
 		return "", BadRequest(prefix+key, "must be a string")
 	}
+	if !utf8.Valid(raw) {
+		return "", BadRequest(prefix+key, "must be valid UTF-8")
+	}
 	s = strings.TrimSpace(s)
-	if len(s) < min {
+	if n := utf8.RuneCountInString(s); n < min {
 		if min == 1 {
 			return "", BadRequest(prefix+key, "must not be empty")
 		}
 		return "", BadRequest(prefix+key, "must be at least %d characters", min)
 	}
-	if len(s) > max {
-		return "", BadRequest(prefix+key, "at most %d characters", max)
+	if err := CheckText(prefix+key, s, max); err != nil {
+		return "", err
 	}
 	return s, nil
 }

@@ -89,6 +89,9 @@ func ReadJSONBody(r *http.Request, max int64) ([]byte, error) {
 	return body, nil
 }
 
+// MaxHeaderBytes bounds a request's header block on every Stampede server.
+const MaxHeaderBytes = 16 << 10
+
 // Serve runs h on addr until ctx is done, then shuts down gracefully within grace.
 // It fails at once, naming the address, when the port is taken.
 func Serve(ctx context.Context, addr string, h http.Handler, grace time.Duration) error {
@@ -99,7 +102,14 @@ func Serve(ctx context.Context, addr string, h http.Handler, grace time.Duration
 	srv := &http.Server{
 		Handler:           h,
 		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       120 * time.Second,
+		// A client that trickles its body or never reads the answer holds a
+		// connection for at most this long (a 30 s pprof profile still fits).
+		ReadTimeout:  30 * time.Second,
+		WriteTimeout: 60 * time.Second,
+		IdleTimeout:  120 * time.Second,
+		// No request of the platform's needs more; beyond it net/http answers
+		// 431 before any handler runs.
+		MaxHeaderBytes: MaxHeaderBytes,
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()

@@ -246,9 +246,11 @@ func (c *Client) Place(v sobek.Value) (map[string]any, error) {
 	header := http.Header{}
 	header.Set("Content-Type", "application/json")
 	header.Set("Idempotency-Key", p.key)
-	if len(p.key) <= maxCorrelationID {
+	if correlationIDOK(p.key) {
 		// The key doubles as correlation id: the platform's logs for this
-		// order then point straight at its ledger line.
+		// order then point straight at its ledger line. (The platform
+		// refuses an id outside its charset with a 400; such a key is sent
+		// without one.)
 		header.Set("X-Correlation-ID", p.key)
 	}
 
@@ -643,4 +645,19 @@ func statusList(where string, v sobek.Value) ([]string, error) {
 		out = append(out, str)
 	}
 	return out, nil
+}
+
+// correlationIDOK mirrors the platform's rule for X-Correlation-ID (see
+// platform/order/openapi.yaml): 1 to 128 letters, digits and . _ : / @ + = -.
+func correlationIDOK(s string) bool {
+	if len(s) == 0 || len(s) > maxCorrelationID {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte("._:/@+=-", c) >= 0) {
+			return false
+		}
+	}
+	return true
 }
