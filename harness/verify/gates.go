@@ -181,8 +181,16 @@ func compensationGate(in Input) Gate {
 	return g
 }
 
+// Settled is how long lag must stay under the limit after a consumer fault
+// for the consumer to count as recovered. The first sample under the limit
+// is not enough: right after a broker restart the group has not resumed yet
+// and reads as caught up, and the backlog shows a second later.
+const Settled = 3 * time.Second
+
 // lagReport measures one source, excluding consumer fault windows up to the
-// moment lag recovers below limit.
+// moment lag recovers below limit: the first sample after the fault's end
+// from which it stays below limit for Settled (or to the end of the samples,
+// when fewer remain). How long that took is gated apart (consumer recovery).
 func lagReport(src string, samples []LagSample, faults []Window, limit time.Duration) LagReport {
 	sort.Slice(samples, func(i, j int) bool { return samples[i].At.Before(samples[j].At) })
 	r := LagReport{Source: src}
@@ -194,16 +202,30 @@ func lagReport(src string, samples []LagSample, faults []Window, limit time.Dura
 		}
 		fr := FaultRecovery{Fault: f.Name, Recovery: -1, AfterEnd: -1}
 		recovered := time.Time{}
+		candidate := time.Time{} // first sample of the current run under the limit
 		for _, s := range samples {
 			if s.At.Before(f.Start) {
 				continue
 			}
-			if s.Lag > fr.MaxLag && recovered.IsZero() {
+			if !recovered.IsZero() {
+				break
+			}
+			if s.Lag > fr.MaxLag {
 				fr.MaxLag = s.Lag
 			}
-			if !s.At.Before(f.End) && s.Lag < limit && recovered.IsZero() {
-				recovered = s.At
+			switch {
+			case s.At.Before(f.End):
+			case s.Lag >= limit:
+				candidate = time.Time{}
+			case candidate.IsZero():
+				candidate = s.At
 			}
+			if !candidate.IsZero() && s.At.Sub(candidate) >= Settled {
+				recovered = candidate
+			}
+		}
+		if recovered.IsZero() && !candidate.IsZero() {
+			recovered = candidate // under the limit to the last sample
 		}
 		to := recovered
 		if recovered.IsZero() {

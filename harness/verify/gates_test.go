@@ -167,3 +167,33 @@ func TestConsumerRecoveryGate(t *testing.T) {
 		})
 	}
 }
+
+// Right after a broker restart the group reads as caught up for a moment,
+// then the backlog shows: recovery is when lag stays under the limit, not
+// the first sample under it, and the bounce belongs to the fault.
+func TestRecoveryNeedsLagToStayDown(t *testing.T) {
+	in := passingInput()
+	s := steadyLag(100, 20*time.Millisecond) // 0..10 s
+	for i := 20; i < 30; i++ {               // the fault, 2..3 s
+		s[i].Lag = time.Second
+	}
+	for i := 35; i < 50; i++ { // a bounce 3.5..5 s, after 0.5 s that look caught up
+		s[i].Lag = 2 * time.Second
+	}
+	in.Lag = map[string][]LagSample{"kadm": s}
+	in.Faults = []Window{{Name: "kafka-restart", Start: t0.Add(2 * time.Second), End: t0.Add(3 * time.Second), Consumer: true}}
+	gates, reports := Evaluate(in)
+	if g := gate(t, gates, "consumer lag (kadm)"); !g.Pass {
+		t.Fatalf("the bounce right after the fault counted as lag outside it: %s", g.Value)
+	}
+	r := reports[0]
+	if len(r.Recovery) != 1 || r.Recovery[0].AfterEnd != 2*time.Second || r.Recovery[0].MaxLag != 2*time.Second {
+		t.Fatalf("recovery = %+v, want back 2 s after the end (at 5 s), max 2 s", r.Recovery)
+	}
+	// A spike well after the consumer settled is lag again.
+	in.Lag["kadm"][90].Lag = 400 * time.Millisecond
+	gates, _ = Evaluate(in)
+	if g := gate(t, gates, "consumer lag (kadm)"); g.Pass {
+		t.Fatal("a spike 4 s after recovery was excluded")
+	}
+}
