@@ -131,7 +131,7 @@ func Evaluate(in Input) ([]Gate, []LagReport) {
 // from, and the value says so.
 func recoveryGate(src string, r LagReport, l Limits) Gate {
 	g := Gate{Name: "consumer recovery (" + src + ")",
-		Threshold: "lag < " + l.MaxLag.String() + " within " + l.MaxRecovery.String() + " of each consumer fault's end", Pass: true}
+		Threshold: "lag < " + l.MaxLag.String() + " for " + Settled.String() + " within " + l.MaxRecovery.String() + " of each consumer fault's end", Pass: true}
 	if len(r.Recovery) == 0 {
 		g.Value = "no consumer faults in the run"
 		return g

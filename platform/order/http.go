@@ -76,10 +76,11 @@ func (s *Service) now() time.Time {
 
 func (s *Service) create(w http.ResponseWriter, r *http.Request) {
 	key := r.Header.Get(HeaderIdempotencyKey)
-	if err := web.CheckText(HeaderIdempotencyKey, key, MaxIdempotencyKey); err != nil || len(key) > MaxIdempotencyKey {
-		if err == nil {
-			err = web.Errorf(http.StatusBadRequest, HeaderIdempotencyKey, "at most %d bytes", MaxIdempotencyKey)
-		}
+	if len(key) > MaxIdempotencyKey {
+		web.WriteError(w, r, s.Log, web.Errorf(http.StatusBadRequest, HeaderIdempotencyKey, "at most %d characters", MaxIdempotencyKey))
+		return
+	}
+	if err := web.CheckText(HeaderIdempotencyKey, key, 0); err != nil {
 		web.WriteError(w, r, s.Log, err)
 		return
 	}

@@ -54,8 +54,8 @@ type Activities struct {
 	Producer     Producer
 	Tasks        Enqueuer
 	Metrics      *Metrics // nil: nothing recorded
-	// Pacer bounds how fast this worker resumes failed steps and
-	// compensations; nil: no bound.
+	// Pacer bounds how fast this worker resumes failed forward steps
+	// (compensations are never paced); nil: no bound.
 	Pacer *Pacer
 	Log   *slog.Logger
 }

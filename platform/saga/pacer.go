@@ -27,7 +27,7 @@ const pacedReserve = time.Second
 // Pacing never costs a step its outage budget: an attempt whose turn would
 // come later than its budget's end, less a reserve for the call, goes
 // without waiting. An attempt whose turn would come after its own attempt
-// deadline is turned away with a retryable error (ErrTypePaced) and comes
+// deadline is turned away with a retryable error (IsPaced) and comes
 // back with the step's backoff (an infrastructure-class failure), which
 // spreads the backlog further.
 type Pacer struct {
