@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/stampede-dev/stampede/harness/bench"
+	"github.com/stampede-dev/stampede/harness/stats"
 	"github.com/stampede-dev/stampede/platform/config"
 )
 
@@ -108,7 +109,7 @@ Sent %d, accepted %d, failed %d, accepted but not visible within 5 s: %d.
 	return nil
 }
 
-func row(d bench.Dist) string {
+func row(d stats.Dist) string {
 	f := func(x time.Duration) string { return fmt.Sprintf("%.1f ms", float64(x)/float64(time.Millisecond)) }
 	return fmt.Sprintf("%d | %s | %s | %s | %s", d.N, f(d.P50), f(d.P90), f(d.P99), f(d.Max))
 }

@@ -18,6 +18,7 @@ import (
 	sdklog "go.temporal.io/sdk/log"
 
 	"github.com/stampede-dev/stampede/harness/bench"
+	"github.com/stampede-dev/stampede/harness/stats"
 	"github.com/stampede-dev/stampede/platform/config"
 	"github.com/stampede-dev/stampede/platform/saga"
 )
@@ -42,7 +43,7 @@ type costRun struct {
 	MachineBusy time.Duration `json:"machineBusyNs"`
 	// HistoryEvents is the Temporal history length of the completed sagas
 	// (read when they were in_transit, waiting for delivery).
-	HistoryEvents bench.Dist `json:"-"`
+	HistoryEvents stats.Dist `json:"-"`
 	HistoryMean   float64    `json:"historyEventsMean"`
 	HistorySample int        `json:"historySample"`
 	// Records and Markers per completed order, by topic: data records and

@@ -11,7 +11,7 @@ import (
 
 	"github.com/hibiken/asynq"
 
-	"github.com/stampede-dev/stampede/harness/bench"
+	"github.com/stampede-dev/stampede/harness/stats"
 	"github.com/stampede-dev/stampede/platform/config"
 	"github.com/stampede-dev/stampede/platform/notification"
 	"github.com/stampede-dev/stampede/platform/postgres"
@@ -24,7 +24,7 @@ type NotificationsResult struct {
 	Enqueued      int        `json:"enqueued"`
 	Delivered     int        `json:"delivered"`
 	Undelivered   int        `json:"undelivered"` // no channel delivered within the wait (skipped, dead or late)
-	EnqueueToSend bench.Dist `json:"enqueueToFirstDelivered"`
+	EnqueueToSend stats.Dist `json:"enqueueToFirstDelivered"`
 }
 
 // benchNotifications enqueues notifications at a constant rate on the
@@ -123,7 +123,7 @@ notifications table. Keep rate x channels below the service's rate limit (defaul
 		ds = append(ds, time.Duration(sec*float64(time.Second)))
 	}
 	rows.Close()
-	res := NotificationsResult{Rate: rate, Duration: duration.String(), Enqueued: n, Delivered: len(ds), Undelivered: n - len(ds), EnqueueToSend: bench.Summarise(ds)}
+	res := NotificationsResult{Rate: rate, Duration: duration.String(), Enqueued: n, Delivered: len(ds), Undelivered: n - len(ds), EnqueueToSend: stats.Summarise(ds)}
 
 	host, _ := os.Hostname()
 	md := fmt.Sprintf(`# Notifications benchmark

@@ -14,6 +14,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/stampede-dev/stampede/harness/stats"
 	"github.com/stampede-dev/stampede/platform/event"
 	"github.com/stampede-dev/stampede/platform/kafka"
 )
@@ -35,13 +36,13 @@ type AcceptResult struct {
 	Accepted int           `json:"accepted"`
 	Failed   int           `json:"failed"`
 	// Accept is the POST /v1/orders latency of accepted orders.
-	Accept Dist `json:"accept"`
+	Accept stats.Dist `json:"accept"`
 	// The commit happens between the request and its response, so commit ->
 	// visible lies between these two: from the response (a lower bound) and
 	// from the request (an upper bound).
-	VisibleAfterResponse Dist `json:"visibleAfterResponse"`
-	VisibleAfterRequest  Dist `json:"visibleAfterRequest"`
-	NotVisible           int  `json:"notVisible"` // accepted but never seen on the topic within the grace period
+	VisibleAfterResponse stats.Dist `json:"visibleAfterResponse"`
+	VisibleAfterRequest  stats.Dist `json:"visibleAfterRequest"`
+	NotVisible           int        `json:"notVisible"` // accepted but never seen on the topic within the grace period
 }
 
 type sample struct {
@@ -162,9 +163,9 @@ func Accept(ctx context.Context, o AcceptOptions) (AcceptResult, error) {
 		afterReq = append(afterReq, s.visible.Sub(s.sent))
 	}
 	res.Accepted, res.Failed = len(samples), failed
-	res.Accept = Summarise(accept)
-	res.VisibleAfterResponse = Summarise(afterResp)
-	res.VisibleAfterRequest = Summarise(afterReq)
+	res.Accept = stats.Summarise(accept)
+	res.VisibleAfterResponse = stats.Summarise(afterResp)
+	res.VisibleAfterRequest = stats.Summarise(afterReq)
 	return res, ctx.Err()
 }
 

@@ -1,3 +1,8 @@
+// Package bench measures the platform on the real stack and writes the
+// figures the README and the issue notes quote, so every number has a
+// command that reproduces it.
+//
+// It must never report a figure it did not measure in the run it describes.
 package bench
 
 import (
@@ -15,6 +20,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/stampede-dev/stampede/harness/stats"
 )
 
 // Order statuses the saga benchmark reads from the Orders API.
@@ -67,13 +74,13 @@ type SagaResult struct {
 	FailReasons  map[string]int `json:"failReasons,omitempty"`
 	// Confirm is pending -> creating_shipment (reserved and charged), from
 	// the server's history timestamps; EndToEnd is pending -> in_transit.
-	Confirm  Dist `json:"confirm"`
-	EndToEnd Dist `json:"endToEnd"`
+	Confirm  stats.Dist `json:"confirm"`
+	EndToEnd stats.Dist `json:"endToEnd"`
 	// Confirm split in two: Start is pending -> processing (outbox relay,
 	// Kafka, orchestrator, workflow start and its first task); Steps is
 	// processing -> creating_shipment (reserve and charge activities).
-	Start Dist `json:"start"`
-	Steps Dist `json:"steps"`
+	Start stats.Dist `json:"start"`
+	Steps stats.Dist `json:"steps"`
 	// NoHistory counts completed orders whose history lacked a timestamp
 	// the latencies need (left out of Confirm/EndToEnd).
 	NoHistory int `json:"noHistory"`
@@ -160,7 +167,7 @@ func Saga(ctx context.Context, o SagaOptions) (SagaResult, error) {
 	}
 	if o.Progress != nil {
 		fmt.Fprintf(o.Progress, "\rsent %d  placed %d  rejected %d  late %d (max %s) in %s; waiting up to %s for the sagas\n",
-			res.Sent, res.Placed, res.Rejected, res.LateSends, ms(res.MaxSendLag), sendEnd.Sub(start).Round(time.Millisecond), o.Settle)
+			res.Sent, res.Placed, res.Rejected, res.LateSends, stats.Ms(res.MaxSendLag), sendEnd.Sub(start).Round(time.Millisecond), o.Settle)
 	}
 
 	poll := o.Poll
@@ -260,10 +267,10 @@ func Classify(res *SagaResult, orders map[string]*OrderHistory) {
 			e2e = append(e2e, t.Sub(p))
 		}
 	}
-	res.Confirm = Summarise(confirm)
-	res.EndToEnd = Summarise(e2e)
-	res.Start = Summarise(start)
-	res.Steps = Summarise(steps)
+	res.Confirm = stats.Summarise(confirm)
+	res.EndToEnd = stats.Summarise(e2e)
+	res.Start = stats.Summarise(start)
+	res.Steps = stats.Summarise(steps)
 }
 
 // StatusLister lists the status of orders created since a time; the

@@ -6,7 +6,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/stampede-dev/stampede/harness/bench"
+	"github.com/stampede-dev/stampede/harness/stats"
 )
 
 // Limits are the thresholds of the gates.
@@ -169,7 +169,7 @@ func compensationGate(in Input) Gate {
 			slow = append(slow, v.OrderID)
 		}
 	}
-	d := bench.Summarise(times)
+	d := stats.Summarise(times)
 	g := Gate{Name: "compensation time", Threshold: "p100 < " + in.Limits.MaxCompensation.String(),
 		Value: fmt.Sprintf("n=%d p50=%s p99=%s max=%s", d.N, d.P50.Round(time.Millisecond), d.P99.Round(time.Millisecond), d.Max.Round(time.Millisecond)),
 		Pass:  len(slow) == 0}
@@ -255,7 +255,7 @@ func lagReport(src string, samples []LagSample, faults []Window, limit time.Dura
 		}
 	}
 	r.Samples = len(kept)
-	r.P99 = bench.Summarise(kept).P99
+	r.P99 = stats.Summarise(kept).P99
 	return r
 }
 

@@ -1,9 +1,9 @@
-// Package bench measures the platform on the real stack and writes the
-// figures the README and the issue notes quote, so every number has a
-// command that reproduces it.
+// Package stats summarises sets of latencies (count, nearest-rank
+// percentiles, maximum) for the benchmarks, the chaos audit and the report.
 //
-// It must never report a figure it did not measure in the run it describes.
-package bench
+// It must never do I/O or import another harness package: the benchmark and
+// the audit both depend on it, and on nothing of each other.
+package stats
 
 import (
 	"fmt"
@@ -46,7 +46,9 @@ func Quantile(sorted []time.Duration, q float64) time.Duration {
 }
 
 func (d Dist) String() string {
-	return fmt.Sprintf("n=%d p50=%s p90=%s p99=%s max=%s", d.N, ms(d.P50), ms(d.P90), ms(d.P99), ms(d.Max))
+	return fmt.Sprintf("n=%d p50=%s p90=%s p99=%s max=%s", d.N, Ms(d.P50), Ms(d.P90), Ms(d.P99), Ms(d.Max))
 }
 
-func ms(d time.Duration) string { return fmt.Sprintf("%.1fms", float64(d)/float64(time.Millisecond)) }
+// Ms formats d in milliseconds with one decimal, the unit every figure of
+// the harness is quoted in.
+func Ms(d time.Duration) string { return fmt.Sprintf("%.1fms", float64(d)/float64(time.Millisecond)) }
