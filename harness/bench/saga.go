@@ -22,17 +22,9 @@ import (
 	"time"
 
 	"github.com/stampede-dev/stampede/harness/stats"
+	"github.com/stampede-dev/stampede/platform/order"
 )
 
-// Order statuses the saga benchmark reads from the Orders API.
-const (
-	StatusPending          = "pending"
-	StatusCreatingShipment = "creating_shipment"
-	StatusInTransit        = "in_transit"
-	StatusDelivered        = "delivered"
-	StatusFailed           = "failed"
-	StatusCancelled        = "cancelled"
-)
 
 // SagaOptions configure the full-saga benchmark.
 type SagaOptions struct {
@@ -193,7 +185,7 @@ func Saga(ctx context.Context, o SagaOptions) (SagaResult, error) {
 // status s: it completed (in_transit, delivered) or was undone.
 func Terminal(s string) bool {
 	switch s {
-	case StatusInTransit, StatusDelivered, StatusFailed, StatusCancelled:
+	case order.StatusInTransit, order.StatusDelivered, order.StatusFailed, order.StatusCancelled:
 		return true
 	}
 	return false
@@ -221,7 +213,7 @@ func (o OrderHistory) At(s string) (time.Time, bool) {
 			return h.At, true
 		}
 	}
-	if s == StatusPending && !o.CreatedAt.IsZero() {
+	if s == order.StatusPending && !o.CreatedAt.IsZero() {
 		return o.CreatedAt, true
 	}
 	return time.Time{}, false
@@ -238,7 +230,7 @@ func Classify(res *SagaResult, orders map[string]*OrderHistory) {
 		case o == nil || !Terminal(o.Status):
 			res.NotSettled++
 			continue
-		case o.Status == StatusFailed || o.Status == StatusCancelled:
+		case o.Status == order.StatusFailed || o.Status == order.StatusCancelled:
 			res.Failed++
 			if res.FailReasons == nil {
 				res.FailReasons = map[string]int{}
@@ -251,15 +243,15 @@ func Classify(res *SagaResult, orders map[string]*OrderHistory) {
 			continue
 		}
 		res.Completed++
-		p, ok1 := o.At(StatusPending)
-		c, ok2 := o.At(StatusCreatingShipment)
-		t, ok3 := o.At(StatusInTransit)
+		p, ok1 := o.At(order.StatusPending)
+		c, ok2 := o.At(order.StatusCreatingShipment)
+		t, ok3 := o.At(order.StatusInTransit)
 		if !ok1 || !ok2 {
 			res.NoHistory++
 			continue
 		}
 		confirm = append(confirm, c.Sub(p))
-		if pr, ok := o.At("processing"); ok {
+		if pr, ok := o.At(order.StatusProcessing); ok {
 			start = append(start, pr.Sub(p))
 			steps = append(steps, c.Sub(pr))
 		}
