@@ -25,7 +25,6 @@ import (
 	"github.com/stampede-dev/stampede/platform/order"
 )
 
-
 // SagaOptions configure the full-saga benchmark.
 type SagaOptions struct {
 	OrdersURL string
