@@ -13,6 +13,12 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/stampede-dev/stampede/platform/inventory"
+	"github.com/stampede-dev/stampede/platform/notification"
+	"github.com/stampede-dev/stampede/platform/order"
+	"github.com/stampede-dev/stampede/platform/payment"
+	"github.com/stampede-dev/stampede/platform/shipping"
 )
 
 // Attempt is one ledger line as xk6-orders writes it: the LedgerLine the
@@ -98,15 +104,6 @@ type querier interface {
 }
 
 var _ querier = (*pgxpool.Pool)(nil)
-
-// Schemas of the stores the collectors read (one per service).
-const (
-	SchemaOrders        = "orders"
-	SchemaInventory     = "inventory"
-	SchemaPayments      = "payments"
-	SchemaShipping      = "shipping"
-	SchemaNotifications = "notifications"
-)
 
 // DBFacts reads the services' PostgreSQL stores.
 type DBFacts struct {
@@ -212,7 +209,7 @@ WHERE r.order_id = ANY($1) ORDER BY r.id`, ids)
 		}
 		i, ok := index[id]
 		if !ok {
-			f.Reservations = append(f.Reservations, Reservation{ID: id, Released: status == "released", Items: map[string]int{}})
+			f.Reservations = append(f.Reservations, Reservation{ID: id, Released: status == inventory.StatusReleased, Items: map[string]int{}})
 			i = len(f.Reservations) - 1
 			index[id] = i
 		}
@@ -240,7 +237,7 @@ WHERE c.order_id::text = ANY($1) GROUP BY c.id, c.order_id, c.status, c.amount_c
 		}
 		// Money moved when the charge was captured, refunded later or not;
 		// a declined row records the 402 and moved nothing.
-		c.Captured = status == "captured" || status == "refunded"
+		c.Captured = status == payment.StatusCaptured || status == payment.StatusRefunded
 		c.Refunds = int(refunds)
 		if f := facts[order]; f != nil {
 			f.Charges = append(f.Charges, c)
@@ -260,7 +257,7 @@ func (d DBFacts) shipments(ctx context.Context, ids []string, facts map[string]*
 		if err := rows.Scan(&s.ID, &order, &status); err != nil {
 			return err
 		}
-		s.Cancelled = status == "cancelled"
+		s.Cancelled = status == shipping.StatusCancelled
 		if f := facts[order]; f != nil {
 			f.Shipments = append(f.Shipments, s)
 		}
@@ -346,12 +343,12 @@ type StockMismatch struct {
 func (d DBFacts) OthersDelta(ctx context.Context, since time.Time, ids []string) (Stock, error) {
 	rows, err := d.DB.Query(ctx, `
 SELECT ri.sku, sum(CASE
-	WHEN r.created_at >= $1 AND r.status = 'reserved' THEN -ri.qty
-	WHEN r.created_at < $1 AND r.status = 'released' AND r.released_at >= $1 THEN ri.qty
+	WHEN r.created_at >= $1 AND r.status = $3::text THEN -ri.qty
+	WHEN r.created_at < $1 AND r.status = $4::text AND r.released_at >= $1 THEN ri.qty
 	ELSE 0 END)::bigint
 FROM inventory.reservations r JOIN inventory.reservation_items ri ON ri.reservation_id = r.id
 WHERE NOT (r.order_id = ANY($2)) AND (r.created_at >= $1 OR r.released_at >= $1)
-GROUP BY ri.sku`, since, ids)
+GROUP BY ri.sku`, since, ids, inventory.StatusReserved, inventory.StatusReleased)
 	if err != nil {
 		return nil, fmt.Errorf("inventory.reservations of other orders: %w", err)
 	}
@@ -436,14 +433,17 @@ func (d DBFacts) Unnotified(ctx context.Context, ids []string) (int, error) {
 	rows, err := d.DB.Query(ctx, `
 SELECT count(*) FROM orders.orders o
 WHERE o.id::text = ANY($1) AND (
-  (o.status IN ('failed', 'cancelled') AND NOT EXISTS (
+  (o.status IN ($2::text, $3::text) AND NOT EXISTS (
      SELECT 1 FROM notifications.notifications n
      WHERE n.order_id = o.id::text
-       AND n.template = CASE o.status WHEN 'cancelled' THEN 'order-cancelled' ELSE 'order-failed' END
-       AND n.status NOT IN ('sending', 'retrying')))
+       AND n.template = CASE o.status WHEN $3::text THEN $4::text ELSE $5::text END
+       AND n.status NOT IN ($6::text, $7::text)))
   OR EXISTS (
      SELECT 1 FROM notifications.notifications n
-     WHERE n.order_id = o.id::text AND n.status IN ('sending', 'retrying')))`, ids)
+     WHERE n.order_id = o.id::text AND n.status IN ($6::text, $7::text)))`, ids,
+		order.StatusFailed, order.StatusCancelled,
+		notification.TemplateOrderCancelled, notification.TemplateOrderFailed,
+		notification.StatusSending, notification.StatusRetrying)
 	if err != nil {
 		return 0, fmt.Errorf("orders.orders, notifications.notifications: %w", err)
 	}

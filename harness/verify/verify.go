@@ -13,6 +13,9 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/stampede-dev/stampede/platform/notification"
+	"github.com/stampede-dev/stampede/platform/order"
 )
 
 // Expected outcomes, as the load generator tags each order.
@@ -60,7 +63,7 @@ type Workflow struct {
 
 // Saga is the saga's own account of an order.
 type Saga struct {
-	Status        string    // the saga status (see platform/saga)
+	Status        string    // the saga status: an order status (platform/order)
 	Reason        string    // failure or cancellation reason
 	FailedAt      time.Time // when the workflow decided to compensate
 	CompensatedAt time.Time // when the last compensation completed
@@ -132,20 +135,12 @@ type Verdict struct {
 	CompensationTime time.Duration `json:"compensationTimeNs,omitempty"`
 }
 
-// Saga statuses the verifier interprets.
-const (
-	statusFailed    = "failed"
-	statusCancelled = "cancelled"
-	statusDelivered = "delivered"
-	statusInTransit = "in_transit"
-	statusShipped   = "shipped"
-)
-
 // Preshipment reports whether a saga in status s has not yet decided its
 // fate: the verifier waits until no saga is in such a state.
 func Preshipment(s string) bool {
 	switch s {
-	case "pending", "processing", "reserving_inventory", "charging_payment", "creating_shipment", "compensating":
+	case order.StatusPending, order.StatusProcessing, order.StatusReservingInventory,
+		order.StatusChargingPayment, order.StatusCreatingShipment, order.StatusCompensating:
 		return true
 	}
 	return false
@@ -222,9 +217,9 @@ func Classify(line LedgerLine, f Facts) Verdict {
 	}
 	v.Status = status
 	switch {
-	case status == statusFailed || status == statusCancelled:
+	case status == order.StatusFailed || status == order.StatusCancelled:
 		return classifyFailed(v, line, f, saga)
-	case status == statusDelivered || status == statusInTransit || status == statusShipped:
+	case status == order.StatusDelivered || status == order.StatusInTransit || status == order.StatusShipped:
 		return classifySucceeded(v, line, f)
 	case Preshipment(status):
 		v.Class = ClassLost
@@ -307,9 +302,9 @@ func classifyFailed(v Verdict, line LedgerLine, f Facts, saga *Saga) Verdict {
 			bad = append(bad, "shipment "+s.ID+" not cancelled")
 		}
 	}
-	template := "order-failed"
-	if v.Status == statusCancelled {
-		template = "order-cancelled"
+	template := notification.TemplateOrderFailed
+	if v.Status == order.StatusCancelled {
+		template = notification.TemplateOrderCancelled
 	}
 	notified := false
 	for _, d := range f.Deliveries {
@@ -341,7 +336,7 @@ func allowedFailure(s *Saga) bool {
 	if s == nil {
 		return false
 	}
-	return s.Status == statusCancelled || strings.Contains(s.Reason, "unavailable for")
+	return s.Status == order.StatusCancelled || strings.Contains(s.Reason, "unavailable for")
 }
 
 // Counts tallies verdicts by class.

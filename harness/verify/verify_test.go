@@ -140,3 +140,29 @@ func TestCompensationTime(t *testing.T) {
 		t.Fatalf("compensation time = %s, want %s", got, want)
 	}
 }
+
+// TestPreshipment pins which order statuses the verifier still waits on:
+// every status before the shipment decision, none after it.
+func TestPreshipment(t *testing.T) {
+	for _, tc := range []struct {
+		status string
+		want   bool
+	}{
+		{"pending", true},
+		{"processing", true},
+		{"reserving_inventory", true},
+		{"charging_payment", true},
+		{"creating_shipment", true},
+		{"compensating", true},
+		{"shipped", false},
+		{"in_transit", false},
+		{"delivered", false},
+		{"failed", false},
+		{"cancelled", false},
+		{"", false},
+	} {
+		if got := Preshipment(tc.status); got != tc.want {
+			t.Errorf("Preshipment(%q) = %v, want %v", tc.status, got, tc.want)
+		}
+	}
+}
