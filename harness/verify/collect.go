@@ -31,20 +31,13 @@ type Attempt struct {
 	Error    string    `json:"error,omitempty"`
 }
 
-// rawLine mirrors xk6-orders' LedgerLine: its times are strings that are
-// empty when unknown (acceptedAt of an unacknowledged placement).
+// rawLine is an Attempt as it reads on disk: its times are strings that are
+// empty when unknown (acceptedAt of an unacknowledged placement), so they
+// shadow the Attempt's times; every other field decodes straight into it.
 type rawLine struct {
-	OrderID        string  `json:"orderId"`
-	IdempotencyKey string  `json:"idempotencyKey"`
-	UserID         string  `json:"userId"`
-	Expect         string  `json:"expect"`
-	Code           int     `json:"code"`
-	AcceptedAt     string  `json:"acceptedAt"`
-	Outcome        string  `json:"outcome"`
-	SentAt         string  `json:"sentAt"`
-	Ms             float64 `json:"ms"`
-	Attempts       int     `json:"attempts"`
-	Error          string  `json:"error"`
+	*Attempt
+	AcceptedAt string `json:"acceptedAt"`
+	SentAt     string `json:"sentAt"`
 }
 
 // ReadLedger reads a k6 ledger (JSON lines). A line that does not parse is
@@ -66,12 +59,11 @@ func ReadLedger(path string) ([]Attempt, error) {
 		if len(strings.TrimSpace(string(b))) == 0 {
 			continue
 		}
-		var r rawLine
+		var a Attempt
+		r := rawLine{Attempt: &a}
 		if err := json.Unmarshal(b, &r); err != nil {
 			return nil, fmt.Errorf("ledger %s line %d: %w", path, n, err)
 		}
-		a := Attempt{LedgerLine: LedgerLine{OrderID: r.OrderID, IdempotencyKey: r.IdempotencyKey, UserID: r.UserID,
-			Expect: r.Expect, Code: r.Code, Outcome: r.Outcome}, Ms: r.Ms, Attempts: r.Attempts, Error: r.Error}
 		switch r.Outcome {
 		case OutcomeAcked, OutcomeRejected, OutcomeUnknown:
 		default:

@@ -3,6 +3,7 @@ package verify
 import (
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -72,5 +73,34 @@ func TestSagaStatusConversion(t *testing.T) {
 	}{Name: "refund_charge"})
 	if got := s.saga(); len(got.Pending) != 1 || got.Pending[0] != "refund_charge" || len(got.Compensations) != 0 {
 		t.Errorf("got %+v, want refund_charge pending", got)
+	}
+}
+
+// TestReadLedgerGolden reads the ledger lines xk6-orders' TestLedgerGolden
+// pins byte for byte: if the writer's format drifts (and its golden file
+// with it) or this reader's does, one of the two tests fails.
+func TestReadLedgerGolden(t *testing.T) {
+	got, err := ReadLedger(filepath.Join("..", "..", "xk6-orders", "orders", "testdata", "ledger.golden.jsonl"))
+	if err != nil {
+		t.Fatalf("read the ledger xk6-orders writes: %v", err)
+	}
+	at := func(s string) time.Time {
+		tm, err := time.Parse(time.RFC3339Nano, s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tm
+	}
+	want := []Attempt{
+		{LedgerLine: LedgerLine{OrderID: "0b9d2f4e-6a3c-4d0e-9f1a-2c3b4d5e6f70", IdempotencyKey: "r1:baseline:s1:i1", UserID: "u-17",
+			Expect: ExpectComplete, Code: 202, AcceptedAt: at("2026-11-25T10:00:00.512345678Z"), Outcome: OutcomeAcked},
+			SentAt: at("2026-11-25T10:00:00.4Z"), Ms: 112.5, Attempts: 1},
+		{LedgerLine: LedgerLine{IdempotencyKey: "r1:baseline:s1:i2", UserID: "u-3", Expect: ExpectDeclined, Code: 400, Outcome: OutcomeRejected},
+			SentAt: at("2026-11-25T10:00:01Z"), Ms: 3.25, Attempts: 1, Error: "shippingAddress.country: required"},
+		{LedgerLine: LedgerLine{IdempotencyKey: "r1:chaos:s1:i3", UserID: "u-9000", Expect: ExpectOutOfStock, Outcome: OutcomeUnknown},
+			SentAt: at("2026-11-25T10:00:02.000001Z"), Ms: 10000, Attempts: 2, Error: "request timeout"},
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("got  %+v\nwant %+v", got, want)
 	}
 }

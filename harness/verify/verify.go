@@ -33,7 +33,11 @@ const (
 	OutcomeUnknown  = "unknown"
 )
 
-// LedgerLine is one placement attempt recorded by xk6-orders.
+// LedgerLine is one placement attempt recorded by xk6-orders, the part of
+// it the classifier reads. This package owns the ledger's reading side; the
+// k6 extension, a module of its own that cannot import this one, writes the
+// documented format (xk6-orders/README.md), and TestReadLedgerGolden reads
+// a file that extension's tests pin byte for byte.
 type LedgerLine struct {
 	OrderID        string    `json:"orderId"`
 	IdempotencyKey string    `json:"idempotencyKey"`

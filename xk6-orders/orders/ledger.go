@@ -20,7 +20,10 @@ const (
 )
 
 // LedgerLine is one placement attempt (one place() call, retry included).
-// The chaos verifier reads these; README.md documents every field.
+// The chaos verifier (harness/verify, which owns the reading side) reads
+// these; README.md documents every field. This module cannot import the
+// verifier, so TestLedgerGolden pins the bytes in testdata, which the
+// verifier's TestReadLedgerGolden reads.
 type LedgerLine struct {
 	OrderID        string  `json:"orderId"`
 	IdempotencyKey string  `json:"idempotencyKey"`
