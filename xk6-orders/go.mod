@@ -9,6 +9,7 @@ require (
 	github.com/sirupsen/logrus v1.9.3
 	go.k6.io/k6 v1.8.1
 	gopkg.in/guregu/null.v3 v3.3.0
+	gopkg.in/yaml.v3 v3.0.1
 )
 
 require (
@@ -106,5 +107,4 @@ require (
 	gopkg.in/cenkalti/backoff.v1 v1.1.0 // indirect
 	gopkg.in/tomb.v1 v1.0.0-20141024135613-dd632973f1e7 // indirect
 	gopkg.in/validator.v2 v2.0.1 // indirect
-	gopkg.in/yaml.v3 v3.0.1 // indirect
 )

@@ -24,7 +24,10 @@ import (
 	"go.k6.io/k6/metrics"
 )
 
-// Statuses an order goes through, as the Orders API names them.
+// Statuses an order goes through, as the Orders API names them. The
+// platform owns them (platform/order); this module cannot import it, so it
+// keeps this copy and TestStatusesMatchOpenAPI checks it against the
+// Status enum of platform/order/openapi.yaml.
 var Statuses = []string{
 	"pending", "processing", "reserving_inventory", "charging_payment", "creating_shipment",
 	"shipped", "in_transit", "delivered", "compensating", "failed", "cancelled",
