@@ -1,12 +1,9 @@
 package bench
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
-	"math/rand/v2"
 	"net/http"
 	"sync"
 	"time"
@@ -90,7 +87,8 @@ func Accept(ctx context.Context, o AcceptOptions) (AcceptResult, error) {
 		}
 	}()
 
-	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 256}}
+	api := &ordersAPI{base: o.OrdersURL, c: &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 256}},
+		maxLines: 5, street: "Load St"}
 	var wg sync.WaitGroup
 	interval := time.Second / time.Duration(o.Rate)
 	start := time.Now()
@@ -105,7 +103,7 @@ func Accept(ctx context.Context, o AcceptOptions) (AcceptResult, error) {
 		go func(n int) {
 			defer wg.Done()
 			sent := time.Now()
-			id, err := placeOrder(ctx, client, o.OrdersURL, n)
+			id, err := api.place(ctx, "", n)
 			acked := time.Now()
 			mu.Lock()
 			defer mu.Unlock()
@@ -167,39 +165,6 @@ func Accept(ctx context.Context, o AcceptOptions) (AcceptResult, error) {
 	res.VisibleAfterResponse = stats.Summarise(afterResp)
 	res.VisibleAfterRequest = stats.Summarise(afterReq)
 	return res, ctx.Err()
-}
-
-// placeOrder posts one realistic order and returns its id.
-func placeOrder(ctx context.Context, c *http.Client, base string, n int) (string, error) {
-	lines := 1 + rand.IntN(5)
-	items := make([]map[string]any, lines)
-	for i := range items {
-		items[i] = map[string]any{"sku": fmt.Sprintf("SKU-%05d", 1+rand.IntN(1000)), "qty": 1 + rand.IntN(3), "priceCents": 100 + rand.IntN(20000)}
-	}
-	body, _ := json.Marshal(map[string]any{
-		"userId": fmt.Sprintf("u-%d", 1+rand.IntN(10000)), "currency": "USD", "items": items,
-		"shippingAddress": map[string]any{"name": "Bench", "line1": fmt.Sprintf("%d Load St", n), "city": "Springfield", "postalCode": "12345", "country": "US"},
-		"payment":         map[string]any{"method": "card", "token": "tok_visa"},
-	})
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, base+"/v1/orders", bytes.NewReader(body))
-	if err != nil {
-		return "", err
-	}
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := c.Do(req)
-	if err != nil {
-		return "", err
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != http.StatusAccepted {
-		return "", fmt.Errorf("POST /v1/orders: %d %s", resp.StatusCode, b)
-	}
-	var r struct{ OrderID string }
-	if err := json.Unmarshal(b, &r); err != nil {
-		return "", err
-	}
-	return r.OrderID, nil
 }
 
 // endConsumer returns a read_committed consumer of topic from its current end.

@@ -101,7 +101,7 @@ func Saga(ctx context.Context, o SagaOptions) (SagaResult, error) {
 	if c == nil {
 		c = &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 256}}
 	}
-	api := &ordersAPI{base: o.OrdersURL, c: c}
+	api := &ordersAPI{base: o.OrdersURL, c: c, maxLines: 3, street: "Saga St"}
 	runID := o.RunID
 	if runID == "" {
 		runID = fmt.Sprintf("bench-saga-%d", time.Now().UnixNano())
@@ -318,19 +318,24 @@ func WaitSettled(ctx context.Context, l StatusLister, ids []string, since, deadl
 type ordersAPI struct {
 	base string
 	c    *http.Client
+	// maxLines and street shape the orders place posts: 1 to maxLines
+	// lines, shipped to "<n> <street>".
+	maxLines int
+	street   string
 }
 
 // place posts one order that every service accepts: a SKU that is always
-// in stock, a card that is never declined, a deliverable address.
+// in stock, a card that is never declined, a deliverable address. key, when
+// not empty, is its Idempotency-Key.
 func (a *ordersAPI) place(ctx context.Context, key string, n int) (string, error) {
-	lines := 1 + rand.IntN(3)
+	lines := 1 + rand.IntN(a.maxLines)
 	items := make([]map[string]any, lines)
 	for i := range items {
 		items[i] = map[string]any{"sku": fmt.Sprintf("SKU-%05d", 1+rand.IntN(1000)), "qty": 1 + rand.IntN(3), "priceCents": 100 + rand.IntN(20000)}
 	}
 	body, _ := json.Marshal(map[string]any{
 		"userId": fmt.Sprintf("u-%d", 1+rand.IntN(10000)), "currency": "USD", "items": items,
-		"shippingAddress": map[string]any{"name": "Bench", "line1": fmt.Sprintf("%d Saga St", n), "city": "Springfield", "postalCode": "12345", "country": "US"},
+		"shippingAddress": map[string]any{"name": "Bench", "line1": fmt.Sprintf("%d %s", n, a.street), "city": "Springfield", "postalCode": "12345", "country": "US"},
 		"payment":         map[string]any{"method": "card", "token": "tok_visa"},
 	})
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, a.base+"/v1/orders", bytes.NewReader(body))
@@ -338,7 +343,9 @@ func (a *ordersAPI) place(ctx context.Context, key string, n int) (string, error
 		return "", err
 	}
 	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Idempotency-Key", key)
+	if key != "" {
+		req.Header.Set("Idempotency-Key", key)
+	}
 	resp, err := a.c.Do(req)
 	if err != nil {
 		return "", err

@@ -289,3 +289,50 @@ xy_bucket{le="0.01"} 99
 		t.Errorf("empty Quantile = %v, want 0", got)
 	}
 }
+
+// TestPlace checks the one order poster both benchmarks use: the saga's
+// orders carry their Idempotency-Key, the accept benchmark's none, and both
+// stay within their line count and street.
+func TestPlace(t *testing.T) {
+	type seen struct {
+		key   string
+		lines int
+		line1 string
+	}
+	got := make(chan seen, 1)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var body struct {
+			Items           []json.RawMessage `json:"items"`
+			ShippingAddress struct {
+				Line1 string `json:"line1"`
+			} `json:"shippingAddress"`
+		}
+		if err := json.NewDecoder(r.Body).Decode(&body); err != nil {
+			t.Errorf("decode the posted order: %v", err)
+		}
+		got <- seen{r.Header.Get("Idempotency-Key"), len(body.Items), body.ShippingAddress.Line1}
+		w.WriteHeader(http.StatusAccepted)
+		fmt.Fprint(w, `{"orderId":"o-1","status":"pending"}`)
+	}))
+	defer srv.Close()
+	for _, tc := range []struct {
+		name     string
+		api      ordersAPI
+		key      string
+		wantLine string
+	}{
+		{"ok/saga with key", ordersAPI{base: srv.URL, c: srv.Client(), maxLines: 3, street: "Saga St"}, "run-7", "7 Saga St"},
+		{"ok/accept without key", ordersAPI{base: srv.URL, c: srv.Client(), maxLines: 5, street: "Load St"}, "", "7 Load St"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			id, err := tc.api.place(context.Background(), tc.key, 7)
+			if err != nil || id != "o-1" {
+				t.Fatalf("place = %q, %v; want o-1, nil", id, err)
+			}
+			s := <-got
+			if s.key != tc.key || s.line1 != tc.wantLine || s.lines < 1 || s.lines > tc.api.maxLines {
+				t.Errorf("posted key=%q line1=%q lines=%d; want key=%q line1=%q 1..%d lines", s.key, s.line1, s.lines, tc.key, tc.wantLine, tc.api.maxLines)
+			}
+		})
+	}
+}
