@@ -303,14 +303,22 @@ func (d DBFacts) ReadStock(ctx context.Context) (Stock, error) {
 	if err != nil {
 		return nil, fmt.Errorf("inventory.stock: %w", err)
 	}
+	return scanStock(rows, false)
+}
+
+// scanStock reads rows of (sku, quantity); with skipZero it leaves out the
+// SKUs whose quantity is 0.
+func scanStock(rows pgx.Rows, skipZero bool) (Stock, error) {
 	out := Stock{}
-	err = scanEach(rows, func() error {
+	err := scanEach(rows, func() error {
 		var sku string
 		var n int64
 		if err := rows.Scan(&sku, &n); err != nil {
 			return err
 		}
-		out[sku] = n
+		if n != 0 || !skipZero {
+			out[sku] = n
+		}
 		return nil
 	})
 	return out, err
@@ -344,19 +352,7 @@ GROUP BY ri.sku`, since, ids, inventory.StatusReserved, inventory.StatusReleased
 	if err != nil {
 		return nil, fmt.Errorf("inventory.reservations of other orders: %w", err)
 	}
-	out := Stock{}
-	err = scanEach(rows, func() error {
-		var sku string
-		var n int64
-		if err := rows.Scan(&sku, &n); err != nil {
-			return err
-		}
-		if n != 0 {
-			out[sku] = n
-		}
-		return nil
-	})
-	return out, err
+	return scanStock(rows, true)
 }
 
 // CheckStock compares the end stock with start minus the quantities held by

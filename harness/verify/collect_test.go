@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 )
 
 func TestReadLedger(t *testing.T) {
@@ -102,5 +104,37 @@ func TestReadLedgerGolden(t *testing.T) {
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("got  %+v\nwant %+v", got, want)
+	}
+}
+
+// stockRows is pgx.Rows over in-memory (sku, quantity) rows.
+type stockRows struct {
+	pgx.Rows // unused methods panic
+	rows     [][2]any
+	i        int
+}
+
+func (r *stockRows) Next() bool { r.i++; return r.i <= len(r.rows) }
+func (r *stockRows) Scan(dst ...any) error {
+	*dst[0].(*string), *dst[1].(*int64) = r.rows[r.i-1][0].(string), r.rows[r.i-1][1].(int64)
+	return nil
+}
+func (r *stockRows) Err() error { return nil }
+func (r *stockRows) Close()     {}
+
+func TestScanStock(t *testing.T) {
+	rows := [][2]any{{"A", int64(3)}, {"B", int64(0)}, {"C", int64(-2)}}
+	for _, tc := range []struct {
+		name     string
+		skipZero bool
+		want     Stock
+	}{
+		{"ok/stock keeps zero", false, Stock{"A": 3, "B": 0, "C": -2}},
+		{"ok/delta skips zero", true, Stock{"A": 3, "C": -2}},
+	} {
+		got, err := scanStock(&stockRows{rows: rows}, tc.skipZero)
+		if err != nil || !reflect.DeepEqual(got, tc.want) {
+			t.Errorf("%s: got %v, %v; want %v", tc.name, got, err, tc.want)
+		}
 	}
 }
