@@ -192,17 +192,11 @@ func Terminal(s string) bool {
 
 // OrderHistory is the part of GET /v1/orders/{id} the benchmark reads.
 type OrderHistory struct {
-	OrderID       string         `json:"orderId"`
-	Status        string         `json:"status"`
-	FailureReason string         `json:"failureReason"`
-	CreatedAt     time.Time      `json:"createdAt"`
-	History       []HistoryEntry `json:"history"`
-}
-
-// HistoryEntry is one status change of an order, timed by the server.
-type HistoryEntry struct {
-	Status string    `json:"status"`
-	At     time.Time `json:"at"`
+	OrderID       string               `json:"orderId"`
+	Status        string               `json:"status"`
+	FailureReason string               `json:"failureReason"`
+	CreatedAt     time.Time            `json:"createdAt"`
+	History       []order.HistoryEntry `json:"history"`
 }
 
 // At returns the time of the first history entry with status s.
@@ -355,9 +349,7 @@ func (a *ordersAPI) place(ctx context.Context, key string, n int) (string, error
 	if resp.StatusCode != http.StatusAccepted {
 		return "", fmt.Errorf("POST /v1/orders: %d %s", resp.StatusCode, bytes.TrimSpace(b))
 	}
-	var r struct {
-		OrderID string `json:"orderId"`
-	}
+	var r order.CreateResponse
 	if err := json.Unmarshal(b, &r); err != nil || r.OrderID == "" {
 		return "", fmt.Errorf("POST /v1/orders: no orderId in %s", b)
 	}
@@ -373,13 +365,7 @@ func (a *ordersAPI) Statuses(ctx context.Context, since time.Time) (map[string]s
 		if cursor != "" {
 			q.Set("cursor", cursor)
 		}
-		var l struct {
-			Orders []struct {
-				OrderID string `json:"orderId"`
-				Status  string `json:"status"`
-			} `json:"orders"`
-			Next string `json:"next"`
-		}
+		var l order.List
 		if err := a.getJSON(ctx, "/v1/orders?"+q.Encode(), &l); err != nil {
 			return out, err
 		}

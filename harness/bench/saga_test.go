@@ -11,6 +11,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/stampede-dev/stampede/platform/order"
 )
 
 // fakeOrders is an Orders API in memory: each accepted order walks through
@@ -226,14 +228,14 @@ func TestSagaRejectedOrderIsNotComplete(t *testing.T) {
 }
 
 func TestClassify(t *testing.T) {
-	at := func(s string, ms int) HistoryEntry {
-		return HistoryEntry{s, time.Unix(0, 0).Add(time.Duration(ms) * time.Millisecond)}
+	at := func(s string, ms int) order.HistoryEntry {
+		return order.HistoryEntry{Status: s, At: time.Unix(0, 0).Add(time.Duration(ms) * time.Millisecond)}
 	}
 	orders := map[string]*OrderHistory{
-		"a": {Status: "in_transit", History: append([]HistoryEntry(nil), at("pending", 0), at("processing", 70), at("creating_shipment", 100), at("in_transit", 150))},
-		"b": {Status: "in_transit", History: append([]HistoryEntry(nil), at("pending", 1000), at("creating_shipment", 1300), at("in_transit", 1400))},
+		"a": {Status: "in_transit", History: append([]order.HistoryEntry(nil), at("pending", 0), at("processing", 70), at("creating_shipment", 100), at("in_transit", 150))},
+		"b": {Status: "in_transit", History: append([]order.HistoryEntry(nil), at("pending", 1000), at("creating_shipment", 1300), at("in_transit", 1400))},
 		// No creating_shipment entry: counted complete, left out of the latencies.
-		"c": {Status: "delivered", History: append([]HistoryEntry(nil), at("pending", 0), at("in_transit", 10))},
+		"c": {Status: "delivered", History: append([]order.HistoryEntry(nil), at("pending", 0), at("in_transit", 10))},
 		"d": {Status: "cancelled"},
 		"e": {Status: "charging_payment"},
 		"f": nil, // its GET failed
