@@ -16,10 +16,6 @@ import (
 	"github.com/stampede-dev/stampede/platform/config"
 )
 
-func init() {
-	commands["chaos"] = command{"kill Payments (and more) under 5x load and prove no order is lost, doubled or half-done", runChaos}
-}
-
 // chaosExit is the exit code of a chaos run: 1 when a gate failed, 2 when
 // the run could not be carried out (steady state, missing component, error).
 type chaosExit struct {

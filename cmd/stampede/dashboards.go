@@ -12,10 +12,6 @@ import (
 	"github.com/stampede-dev/stampede/platform/config"
 )
 
-func init() {
-	commands["dashboards"] = command{"check every dashboard panel against the live Prometheus", runDashboards}
-}
-
 // dashboardsFailed is the exit of a check that found failing panels.
 type dashboardsFailed struct{ n int }
 

@@ -14,10 +14,6 @@ import (
 	"github.com/stampede-dev/stampede/platform/notification"
 )
 
-func init() {
-	commands["notifications"] = command{"list dead notifications, requeue one", runNotifications}
-}
-
 func runNotifications(ctx context.Context, args []string) error {
 	fs := config.NewFlagSet("stampede notifications dead | requeue ID", `Dead notifications are tasks of the "notifications" queue whose 3 attempts failed
 (asynq archived them). "dead" lists them (id, template, order, last error, failed at);

@@ -19,10 +19,6 @@ import (
 	"github.com/stampede-dev/stampede/platform/web"
 )
 
-func init() {
-	servers["analytics"] = command{"analytics router on 127.0.0.1:8085: EventBridge-style rules route events to topics, webhooks, files, EventBridge", serveAnalytics}
-}
-
 func serveAnalytics(ctx context.Context, args []string) error {
 	fs := config.NewFlagSet("stampede serve analytics", `The analytics router: consumes the analytics topic (and any topic its rules file
 lists) in group analytics-router, matches every event envelope against EventBridge-style

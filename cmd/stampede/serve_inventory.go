@@ -13,10 +13,6 @@ import (
 	"github.com/stampede-dev/stampede/platform/web"
 )
 
-func init() {
-	servers["inventory"] = command{"Inventory on 127.0.0.1:8081 (stock per SKU, reservations held per order)", serveInventory}
-}
-
 func serveInventory(ctx context.Context, args []string) error {
 	fs := config.NewFlagSet("stampede serve inventory", `The Inventory service: POST /v1/reservations holds stock for an order (all or
 nothing, idempotent per Idempotency-Key or order id), POST /v1/reservations/{id}/release

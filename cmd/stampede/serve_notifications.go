@@ -18,10 +18,6 @@ import (
 	"github.com/stampede-dev/stampede/platform/web"
 )
 
-func init() {
-	servers["notifications"] = command{"Notifications on 127.0.0.1:8084: asynq worker sending email, push and SMS (sandbox providers)", serveNotifications}
-}
-
 func serveNotifications(ctx context.Context, args []string) error {
 	fs := config.NewFlagSet("stampede serve notifications", `The Notifications service: an asynq worker on the "notifications" queue that sends each
 order notification on every channel the user has a contact for (email, push, SMS, through

@@ -20,10 +20,6 @@ import (
 	"github.com/stampede-dev/stampede/platform/web"
 )
 
-func init() {
-	servers["orchestrator"] = command{"orchestrator member: starts an order's saga workflow for each order.created, signals deliveries", serveOrchestrator}
-}
-
 func serveOrchestrator(ctx context.Context, args []string) error {
 	fs := config.NewFlagSet("stampede serve orchestrator", `One member of the orchestrator consumer group. It consumes the orders topic and starts
 workflow order-{orderId} on task queue order-processing for every order.created (a workflow

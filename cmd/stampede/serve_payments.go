@@ -13,10 +13,6 @@ import (
 	"github.com/stampede-dev/stampede/platform/web"
 )
 
-func init() {
-	servers["payments"] = command{"Payments on 127.0.0.1:8082 (idempotent charges and full refunds)", servePayments}
-}
-
 func servePayments(ctx context.Context, args []string) error {
 	fs := config.NewFlagSet("stampede serve payments", `The Payments service: POST /v1/charges (Idempotency-Key required) captures a charge
 (201) or declines it for the test tokens tok_declined / tok_insufficient_funds (402);

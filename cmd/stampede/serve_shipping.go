@@ -13,10 +13,6 @@ import (
 	"github.com/stampede-dev/stampede/platform/web"
 )
 
-func init() {
-	servers["shipping"] = command{"Shipping on 127.0.0.1:8083 (one shipment per order; cancel, deliver)", serveShipping}
-}
-
 func serveShipping(ctx context.Context, args []string) error {
 	fs := config.NewFlagSet("stampede serve shipping", `The Shipping service: POST /v1/shipments books an order's shipment (201 with a
 tracking number; 422 undeliverable for country XX or postal code 00000), idempotent per

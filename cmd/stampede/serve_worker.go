@@ -22,10 +22,6 @@ import (
 	"github.com/stampede-dev/stampede/platform/web"
 )
 
-func init() {
-	servers["worker"] = command{"saga worker: runs the order workflows (task queue order-processing) on Temporal", serveWorker}
-}
-
 // Retry pacing defaults, per worker (the stack runs two): with 2 x 4 resumed
 // sagas/s, the short chaos profile at its default base rate kept consumer
 // lag at 20-73 ms on one 2-core machine (README: Chaos); before pacing (and

@@ -200,11 +200,6 @@ func runLogs(ctx context.Context, args []string) error {
 	}
 }
 
-func init() {
-	commands["kill"] = command{"send a signal (default SIGKILL) to one running component, as a fault", runKill}
-	commands["restart"] = command{"stop and start components (a killed one is just started)", runRestart}
-}
-
 func runKill(ctx context.Context, args []string) error {
 	fs := config.NewFlagSet("stampede kill NAME", `Send a signal to one running component of the stack (SIGKILL by default), the way
 the chaos harness kills Payments mid-flight. The pid file stays, so status shows it
