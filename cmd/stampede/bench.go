@@ -61,7 +61,7 @@ bounded below by "visible after the 202" and above by "visible after the request
 	fs.IntVar(&rate, "rate", "", 50, "requests per second")
 	fs.DurationVar(&duration, "duration", "", 60*time.Second, "how long to send")
 	fs.StringVar(&out, "out", "", "results/bench", "directory for orders.md and orders.json")
-	fs.StringVar(&url, "orders-url", "STAMPEDE_ORDERS_URL", config.ServiceURL(config.Orders), "Orders API base URL")
+	ordersURLFlag(fs, &url)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}

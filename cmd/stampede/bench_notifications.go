@@ -45,8 +45,8 @@ notifications table. Keep rate x channels below the service's rate limit (defaul
 	fs.DurationVar(&wait, "wait", "", 30*time.Second, "how long to wait for the last deliveries")
 	fs.IntVar(&users, "users", "", 1000, "user ids u-1..u-N (seeded by the service)")
 	fs.StringVar(&out, "out", "", "results/bench", "directory for notifications.md and notifications.json")
-	fs.StringVar(&redisURL, "redis-url", config.EnvRedisURL, config.RedisURL(), "Redis URL of the queue")
-	fs.StringVar(&pgURL, "postgres-url", config.EnvPostgresURL, config.PostgresURL(), "PostgreSQL URL of the stampede database")
+	redisURLFlag(fs, &redisURL, "Redis URL of the queue")
+	postgresURLFlag(fs, &pgURL)
 	fs.StringVar(&s, "schema", "STAMPEDE_NOTIFICATIONS_SCHEMA", notification.Schema, "schema of the Notifications service")
 	if err := fs.Parse(args); err != nil {
 		return err

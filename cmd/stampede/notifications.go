@@ -20,7 +20,7 @@ func runNotifications(ctx context.Context, args []string) error {
 "requeue ID" runs one again now: the channels it already delivered are not sent again.`)
 	var redisURL string
 	var asJSON bool
-	fs.StringVar(&redisURL, "redis-url", config.EnvRedisURL, config.RedisURL(), "Redis URL of the queue")
+	redisURLFlag(fs, &redisURL, "Redis URL of the queue")
 	fs.BoolVar(&asJSON, "json", "", false, "print JSON instead of a table")
 	// Flags may come before or after the subcommand and its id.
 	if err := fs.Parse(args); err != nil {
