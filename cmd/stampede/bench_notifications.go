@@ -2,10 +2,8 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"os"
-	"path/filepath"
 	"runtime"
 	"time"
 
@@ -138,14 +136,7 @@ Enqueued %d, delivered %d, not delivered within %s of the last enqueue: %d (user
 contact are skipped; see `+"`stampede notifications dead`"+` for the dead ones).
 `, rate, duration, time.Now().UTC().Format(time.RFC3339), host, runtime.NumCPU(), row(res.EnqueueToSend),
 		res.Enqueued, res.Delivered, wait, res.Undelivered)
-	if err := os.MkdirAll(out, 0o755); err != nil {
-		return err
-	}
-	if err := os.WriteFile(filepath.Join(out, "notifications.md"), []byte(md), 0o644); err != nil {
-		return err
-	}
-	b, _ := json.MarshalIndent(res, "", "  ")
-	if err := os.WriteFile(filepath.Join(out, "notifications.json"), b, 0o644); err != nil {
+	if err := writeResults(out, "notifications", md, res); err != nil {
 		return err
 	}
 	fmt.Print(md)

@@ -91,12 +91,7 @@ met the target.`)
 	if settle < 0 {
 		return fmt.Errorf("--settle %s: must not be negative", settle)
 	}
-	var metricURLs []string
-	for _, u := range strings.Split(workerMetrics, ",") {
-		if u = strings.TrimSpace(u); u != "" {
-			metricURLs = append(metricURLs, u)
-		}
-	}
+	metricURLs := splitComma(workerMetrics)
 	tpid := readPid(filepath.Join(home, "run", "temporal.pid"))
 	if persist == "" {
 		persist = temporalPersistence(tpid)
