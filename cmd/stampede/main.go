@@ -102,6 +102,8 @@ func main() {
 // exitCoder is an error that chooses the exit code (e.g. a failed chaos gate).
 type exitCoder interface{ ExitCode() int }
 
+// run runs the command args name (help when none) with the rest of args; it
+// never exits, so main alone turns the error into an exit code.
 func run(ctx context.Context, args []string, stdout io.Writer) error {
 	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
 		if len(args) > 1 {
