@@ -62,7 +62,7 @@ bounded below by "visible after the 202" and above by "visible after the request
 	fs.IntVar(&rate, "rate", "", 50, "requests per second")
 	fs.DurationVar(&duration, "duration", "", 60*time.Second, "how long to send")
 	fs.StringVar(&out, "out", "", "results/bench", "directory for orders.md and orders.json")
-	fs.StringVar(&url, "orders-url", "STAMPEDE_ORDERS_URL", config.ServiceURL(config.Orders), "Orders API base URL")
+	ordersURLFlag(fs, &url)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -92,14 +92,7 @@ Sent %d, accepted %d, failed %d, accepted but not visible within 5 s: %d.
 `, rate, duration, time.Now().UTC().Format(time.RFC3339), host, runtime.NumCPU(),
 		row(res.Accept), row(res.VisibleAfterResponse), row(res.VisibleAfterRequest),
 		res.Sent, res.Accepted, res.Failed, res.NotVisible)
-	if err := os.MkdirAll(out, 0o755); err != nil {
-		return err
-	}
-	if err := os.WriteFile(filepath.Join(out, "orders.md"), []byte(md), 0o644); err != nil {
-		return err
-	}
-	b, _ := json.MarshalIndent(res, "", "  ")
-	if err := os.WriteFile(filepath.Join(out, "orders.json"), b, 0o644); err != nil {
+	if err := writeResults(out, "orders", md, res); err != nil {
 		return err
 	}
 	fmt.Print(md)
@@ -107,6 +100,19 @@ Sent %d, accepted %d, failed %d, accepted but not visible within 5 s: %d.
 		return fmt.Errorf("%d requests failed and %d accepted orders never became visible", res.Failed, res.NotVisible)
 	}
 	return nil
+}
+
+// writeResults writes a benchmark's figures to DIR/NAME.md and, as indented
+// JSON, DIR/NAME.json.
+func writeResults(dir, name, md string, res any) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(dir, name+".md"), []byte(md), 0o644); err != nil {
+		return err
+	}
+	b, _ := json.MarshalIndent(res, "", "  ")
+	return os.WriteFile(filepath.Join(dir, name+".json"), b, 0o644)
 }
 
 func row(d stats.Dist) string {

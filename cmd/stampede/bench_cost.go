@@ -76,10 +76,10 @@ OUT/cost.jsonl. Run it with nothing else busy on the machine.`)
 	fs.DurationVar(&warmup, "warmup", "", 30*time.Second, "orders at --rate before measuring, not counted (a fresh Kafka JVM compiles its hot code for about a minute); 0 for none")
 	fs.DurationVar(&settle, "settle", "", 60*time.Second, "longest wait after the last order for every saga to settle")
 	fs.StringVar(&out, "out", "", "results/bench", "directory for cost.md and cost.jsonl")
-	fs.StringVar(&url, "orders-url", "STAMPEDE_ORDERS_URL", config.ServiceURL(config.Orders), "Orders API base URL")
+	ordersURLFlag(fs, &url)
 	fs.StringVar(&home, "home", "STAMPEDE_HOME", ".stampede", "stack state directory (its run/*.pid name the processes)")
 	fs.StringVar(&temporalAddr, "temporal", "STAMPEDE_TEMPORAL_ADDRESS", config.TemporalAddress(), "Temporal frontend address (history lengths)")
-	fs.StringVar(&ns, "namespace", "STAMPEDE_TEMPORAL_NAMESPACE", config.TemporalNamespace(), "Temporal namespace")
+	namespaceFlag(fs, &ns)
 	fs.IntVar(&sample, "history-sample", "", 200, "completed sagas whose Temporal history length is read")
 	if err := fs.Parse(args); err != nil {
 		return err

@@ -2,10 +2,8 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"os"
-	"path/filepath"
 	"runtime"
 	"time"
 
@@ -45,8 +43,8 @@ notifications table. Keep rate x channels below the service's rate limit (defaul
 	fs.DurationVar(&wait, "wait", "", 30*time.Second, "how long to wait for the last deliveries")
 	fs.IntVar(&users, "users", "", 1000, "user ids u-1..u-N (seeded by the service)")
 	fs.StringVar(&out, "out", "", "results/bench", "directory for notifications.md and notifications.json")
-	fs.StringVar(&redisURL, "redis-url", config.EnvRedisURL, config.RedisURL(), "Redis URL of the queue")
-	fs.StringVar(&pgURL, "postgres-url", config.EnvPostgresURL, config.PostgresURL(), "PostgreSQL URL of the stampede database")
+	redisURLFlag(fs, &redisURL, "Redis URL of the queue")
+	postgresURLFlag(fs, &pgURL)
 	fs.StringVar(&s, "schema", "STAMPEDE_NOTIFICATIONS_SCHEMA", notification.Schema, "schema of the Notifications service")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -138,14 +136,7 @@ Enqueued %d, delivered %d, not delivered within %s of the last enqueue: %d (user
 contact are skipped; see `+"`stampede notifications dead`"+` for the dead ones).
 `, rate, duration, time.Now().UTC().Format(time.RFC3339), host, runtime.NumCPU(), row(res.EnqueueToSend),
 		res.Enqueued, res.Delivered, wait, res.Undelivered)
-	if err := os.MkdirAll(out, 0o755); err != nil {
-		return err
-	}
-	if err := os.WriteFile(filepath.Join(out, "notifications.md"), []byte(md), 0o644); err != nil {
-		return err
-	}
-	b, _ := json.MarshalIndent(res, "", "  ")
-	if err := os.WriteFile(filepath.Join(out, "notifications.json"), b, 0o644); err != nil {
+	if err := writeResults(out, "notifications", md, res); err != nil {
 		return err
 	}
 	fmt.Print(md)

@@ -64,7 +64,7 @@ met the target.`)
 	fs.DurationVar(&target, "confirm-p99", "", 300*time.Millisecond, "confirmation p99 target of a sweep")
 	fs.BoolVar(&keepGoing, "keep-going", "", false, "in a sweep, go on to higher rates after one at which not every order completed")
 	fs.StringVar(&out, "out", "", "results/bench", "directory for saga.md and saga.jsonl")
-	fs.StringVar(&url, "orders-url", "STAMPEDE_ORDERS_URL", config.ServiceURL(config.Orders), "Orders API base URL")
+	ordersURLFlag(fs, &url)
 	fs.StringVar(&home, "home", "STAMPEDE_HOME", ".stampede", "stack state directory (run/temporal.pid is read for Temporal's CPU and settings)")
 	fs.StringVar(&workerMetrics, "worker-metrics", "", "http://127.0.0.1:8096/metrics,http://127.0.0.1:8097/metrics",
 		"comma-separated worker /metrics URLs for workflow-task schedule-to-start; empty to skip")
@@ -91,12 +91,7 @@ met the target.`)
 	if settle < 0 {
 		return fmt.Errorf("--settle %s: must not be negative", settle)
 	}
-	var metricURLs []string
-	for _, u := range strings.Split(workerMetrics, ",") {
-		if u = strings.TrimSpace(u); u != "" {
-			metricURLs = append(metricURLs, u)
-		}
-	}
+	metricURLs := splitComma(workerMetrics)
 	tpid := readPid(filepath.Join(home, "run", "temporal.pid"))
 	if persist == "" {
 		persist = temporalPersistence(tpid)

@@ -16,10 +16,6 @@ import (
 	"github.com/stampede-dev/stampede/platform/config"
 )
 
-func init() {
-	commands["chaos"] = command{"kill Payments (and more) under 5x load and prove no order is lost, doubled or half-done", runChaos}
-}
-
 // chaosExit is the exit code of a chaos run: 1 when a gate failed, 2 when
 // the run could not be carried out (steady state, missing component, error).
 type chaosExit struct {
@@ -143,7 +139,7 @@ func runChaos(ctx context.Context, args []string) error {
 	if maxComp <= 0 || maxLag <= 0 || maxRecovery <= 0 {
 		return fmt.Errorf("--max-compensation, --max-lag and --max-recovery must be positive")
 	}
-	if faults, err = chaos.Select(faults, splitList(only), splitList(skip)); err != nil {
+	if faults, err = chaos.Select(faults, splitComma(only), splitComma(skip)); err != nil {
 		return err
 	}
 	if faults, err = chaos.Override(faults, durations); err != nil {
@@ -267,16 +263,6 @@ func printOutcome(r *report.Result, out string, wall time.Duration) {
 		verdict = "PASS"
 	}
 	fmt.Printf("\nchaos %s: %s in %s (seed %d); report %s\n", r.Run, verdict, wall.Round(time.Second), r.Seed, filepath.Join(out, "report.html"))
-}
-
-func splitList(s string) []string {
-	var out []string
-	for _, p := range strings.Split(s, ",") {
-		if p = strings.TrimSpace(p); p != "" {
-			out = append(out, p)
-		}
-	}
-	return out
 }
 
 func isTerminal(f *os.File) bool {

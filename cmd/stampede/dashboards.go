@@ -12,10 +12,6 @@ import (
 	"github.com/stampede-dev/stampede/platform/config"
 )
 
-func init() {
-	commands["dashboards"] = command{"check every dashboard panel against the live Prometheus", runDashboards}
-}
-
 // dashboardsFailed is the exit of a check that found failing panels.
 type dashboardsFailed struct{ n int }
 
@@ -56,7 +52,7 @@ over the last --window; exit 1 naming each failing dashboard / panel / expressio
 		window                    time.Duration
 		verbose                   bool
 	)
-	fs.StringVar(&prom, "prometheus", "STAMPEDE_PROMETHEUS_URL", "http://"+config.Addr(config.Prometheus), "Prometheus base URL")
+	prometheusFlag(fs, &prom)
 	fs.StringVar(&dir, "dir", "STAMPEDE_DASHBOARDS_DIR", "dashboards", "directory of the Grafana dashboard JSON files")
 	fs.StringVar(&allow, "allow-empty", "STAMPEDE_DASHBOARDS_ALLOW_EMPTY", "", "regexp of \"dashboard / panel\" or expressions that may return no series (they must still evaluate)")
 	fs.StringVar(&rateIvl, "rate-interval", "", "1m", "value of $__rate_interval")
@@ -105,7 +101,7 @@ and the series every scraped process exposes (run it right after make chaos).`)
 		prom   string
 		window time.Duration
 	)
-	fs.StringVar(&prom, "prometheus", "STAMPEDE_PROMETHEUS_URL", "http://"+config.Addr(config.Prometheus), "Prometheus base URL")
+	prometheusFlag(fs, &prom)
 	fs.DurationVar(&window, "window", "STAMPEDE_DASHBOARDS_WINDOW", 15*time.Minute, "the window to measure (the run just finished)")
 	if err := fs.Parse(args); err != nil {
 		return err

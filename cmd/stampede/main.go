@@ -11,26 +11,75 @@ import (
 	"io"
 	"os"
 	"os/signal"
-	"sort"
 	"syscall"
 	"text/tabwriter"
 )
 
-// command is one subcommand.
+// command is one subcommand, or one process of `stampede serve`.
 type command struct {
+	name    string
 	summary string
 	run     func(ctx context.Context, args []string) error
 }
 
-// commands is the table of contents of the CLI.
-var commands = map[string]command{
-	"up":     {"start the stack on 127.0.0.1 (installs what is missing)", runUp},
-	"down":   {"stop what up started (keeps data unless --wipe)", runDown},
-	"status": {"show each component: running, pid, port, ready", runStatus},
-	"logs":   {"print or follow a component's log", runLogs},
-	"serve":  {"run one platform process (orders, relay, toxiproxy, ...)", runServe},
-	"demo":   {"start the stack, place sample orders and show where to look", runDemo},
-	"bench":  {"measure the running stack (accept latency, commit -> visible, ...)", runBench},
+// commands is the table of contents of the CLI, in the order help lists it.
+var commands = []command{
+	{"bench", "measure the running stack (accept latency, commit -> visible, ...)", runBench},
+	{"chaos", "kill Payments (and more) under 5x load and prove no order is lost, doubled or half-done", runChaos},
+	{"dashboards", "check every dashboard panel against the live Prometheus", runDashboards},
+	{"demo", "start the stack, place sample orders and show where to look", runDemo},
+	{"down", "stop what up started (keeps data unless --wipe)", runDown},
+	{"kill", "send a signal (default SIGKILL) to one running component, as a fault", runKill},
+	{"logs", "print or follow a component's log", runLogs},
+	{"noise", "burn CPU on purpose for a while (the busy neighbour of chaos --noise)", runNoise},
+	{"notifications", "list dead notifications, requeue one", runNotifications},
+	{"restart", "stop and start components (a killed one is just started)", runRestart},
+	{"serve", "run one platform process (orders, relay, toxiproxy, ...)", runServe},
+	{"status", "show each component: running, pid, port, ready", runStatus},
+	{"up", "start the stack on 127.0.0.1 (installs what is missing)", runUp},
+}
+
+// servers are the platform processes `stampede serve NAME` runs, in the
+// order `stampede serve --help` lists them; harness/stack starts each.
+var servers = []command{
+	{"analytics", "analytics router on 127.0.0.1:8085: EventBridge-style rules route events to topics, webhooks, files, EventBridge", serveAnalytics},
+	{"inventory", "Inventory on 127.0.0.1:8081 (stock per SKU, reservations held per order)", serveInventory},
+	{"notifications", "Notifications on 127.0.0.1:8084: asynq worker sending email, push and SMS (sandbox providers)", serveNotifications},
+	{"orchestrator", "orchestrator member: starts an order's saga workflow for each order.created, signals deliveries", serveOrchestrator},
+	{"orders", "Orders API on 127.0.0.1:8080 (accepts orders, projects saga status)", serveOrders},
+	{"payments", "Payments on 127.0.0.1:8082 (idempotent charges and full refunds)", servePayments},
+	{"relay", "outbox relay: publishes every service's committed outbox rows to Kafka", serveRelay},
+	{"shipping", "Shipping on 127.0.0.1:8083 (one shipment per order; cancel, deliver)", serveShipping},
+	{"toxiproxy", "toxiproxy API on 127.0.0.1:8474 with the payments proxy on 18082", serveToxiproxy},
+	{"worker", "saga worker: runs the order workflows (task queue order-processing) on Temporal", serveWorker},
+}
+
+// lookup finds the entry called name in a table.
+func lookup(table []command, name string) (command, bool) {
+	for _, c := range table {
+		if c.name == name {
+			return c, true
+		}
+	}
+	return command{}, false
+}
+
+// names lists a table's names, in its order.
+func names(table []command) []string {
+	out := make([]string, len(table))
+	for i, c := range table {
+		out[i] = c.name
+	}
+	return out
+}
+
+// printTable writes one "  name  summary" line per entry, aligned.
+func printTable(w io.Writer, table []command) {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	for _, c := range table {
+		fmt.Fprintf(tw, "  %s\t%s\n", c.name, c.summary)
+	}
+	tw.Flush()
 }
 
 func main() {
@@ -53,17 +102,19 @@ func main() {
 // exitCoder is an error that chooses the exit code (e.g. a failed chaos gate).
 type exitCoder interface{ ExitCode() int }
 
+// run runs the command args name (help when none) with the rest of args; it
+// never exits, so main alone turns the error into an exit code.
 func run(ctx context.Context, args []string, stdout io.Writer) error {
 	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
 		if len(args) > 1 {
-			if c, ok := commands[args[1]]; ok {
+			if c, ok := lookup(commands, args[1]); ok {
 				return c.run(ctx, []string{"--help"})
 			}
 		}
 		usage(stdout)
 		return nil
 	}
-	c, ok := commands[args[0]]
+	c, ok := lookup(commands, args[0])
 	if !ok {
 		usage(os.Stderr)
 		return fmt.Errorf("unknown command %q", args[0])
@@ -78,16 +129,7 @@ Usage: stampede COMMAND [flags]     (stampede COMMAND --help for its flags)
 
 Commands:
 `)
-	names := make([]string, 0, len(commands))
-	for n := range commands {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	for _, n := range names {
-		fmt.Fprintf(tw, "  %s\t%s\n", n, commands[n].summary)
-	}
-	tw.Flush()
+	printTable(w, commands)
 	fmt.Fprint(w, `
 Every port is configurable with STAMPEDE_<NAME>_PORT (e.g. STAMPEDE_KAFKA_PORT).
 Point at existing infrastructure with STAMPEDE_KAFKA_BROKERS, STAMPEDE_TEMPORAL_ADDRESS,

@@ -9,10 +9,6 @@ import (
 	"github.com/stampede-dev/stampede/platform/config"
 )
 
-func init() {
-	commands["noise"] = command{"burn CPU on purpose for a while (the busy neighbour of chaos --noise)", runNoise}
-}
-
 func runNoise(ctx context.Context, args []string) error {
 	fs := config.NewFlagSet("stampede noise", `Keep --cores cores busy at normal priority for --for, then exit (also on Ctrl-C).
 `+"`stampede chaos --noise N`"+` runs it beside the load, to show whether the verdict holds on a

@@ -14,17 +14,13 @@ import (
 	"github.com/stampede-dev/stampede/platform/notification"
 )
 
-func init() {
-	commands["notifications"] = command{"list dead notifications, requeue one", runNotifications}
-}
-
 func runNotifications(ctx context.Context, args []string) error {
 	fs := config.NewFlagSet("stampede notifications dead | requeue ID", `Dead notifications are tasks of the "notifications" queue whose 3 attempts failed
 (asynq archived them). "dead" lists them (id, template, order, last error, failed at);
 "requeue ID" runs one again now: the channels it already delivered are not sent again.`)
 	var redisURL string
 	var asJSON bool
-	fs.StringVar(&redisURL, "redis-url", config.EnvRedisURL, config.RedisURL(), "Redis URL of the queue")
+	redisURLFlag(fs, &redisURL, "Redis URL of the queue")
 	fs.BoolVar(&asJSON, "json", "", false, "print JSON instead of a table")
 	// Flags may come before or after the subcommand and its id.
 	if err := fs.Parse(args); err != nil {

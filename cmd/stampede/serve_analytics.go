@@ -19,10 +19,6 @@ import (
 	"github.com/stampede-dev/stampede/platform/web"
 )
 
-func init() {
-	servers["analytics"] = command{"analytics router on 127.0.0.1:8085: EventBridge-style rules route events to topics, webhooks, files, EventBridge", serveAnalytics}
-}
-
 func serveAnalytics(ctx context.Context, args []string) error {
 	fs := config.NewFlagSet("stampede serve analytics", `The analytics router: consumes the analytics topic (and any topic its rules file
 lists) in group analytics-router, matches every event envelope against EventBridge-style
@@ -39,8 +35,8 @@ undecodable records go to analytics.dlq. GET /v1/rules lists the loaded rules.`)
 		ebEndpoint string
 		ebRegion   string
 	)
-	fs.IntVar(&port, "port", config.PortEnv(config.Analytics), config.Port(config.Analytics), "HTTP port on 127.0.0.1")
-	fs.StringVar(&brokers, "kafka-brokers", config.EnvKafkaBrokers, joinComma(config.KafkaBrokers()), "Kafka seed brokers")
+	portFlag(fs, &port, config.Analytics, "HTTP port on 127.0.0.1")
+	kafkaBrokersFlag(fs, &brokers, "Kafka seed brokers")
 	fs.StringVar(&rulesPath, "rules", "STAMPEDE_ANALYTICS_RULES", "", "rules YAML file (default: the built-in rules, platform/analytics/rules/default.yaml)")
 	fs.StringVar(&dataDir, "data-dir", "STAMPEDE_ANALYTICS_DATA_DIR", filepath.Join(config.Env("STAMPEDE_HOME", ".stampede"), "data", "analytics"), "directory of file targets with relative paths")
 	fs.StringVar(&group, "group", "STAMPEDE_ANALYTICS_GROUP", analytics.Group, "Kafka consumer group")

@@ -14,13 +14,7 @@ import (
 	"github.com/stampede-dev/stampede/platform/config"
 	"github.com/stampede-dev/stampede/platform/notification"
 	"github.com/stampede-dev/stampede/platform/postgres"
-	"github.com/stampede-dev/stampede/platform/telemetry"
-	"github.com/stampede-dev/stampede/platform/web"
 )
-
-func init() {
-	servers["notifications"] = command{"Notifications on 127.0.0.1:8084: asynq worker sending email, push and SMS (sandbox providers)", serveNotifications}
-}
 
 func serveNotifications(ctx context.Context, args []string) error {
 	fs := config.NewFlagSet("stampede serve notifications", `The Notifications service: an asynq worker on the "notifications" queue that sends each
@@ -28,19 +22,19 @@ order notification on every channel the user has a contact for (email, push, SMS
 built-in sandbox providers), retries only the channels that failed (3 attempts, 5 s then
 10 s apart) and holds a global rate limit across every worker process (Redis). HTTP:
 GET /v1/notifications?orderId=, PUT /v1/contacts/{userId}, /healthz, /readyz, /metrics.`)
+	proc := newService(fs, config.Notifications)
 	host, _ := os.Hostname()
 	var (
-		port, conc, maxConn, seedUsers                  int
+		conc, maxConn, seedUsers                        int
 		pgURL, redisURL, schema, seedPrefix             string
 		rateKey, procID, retryDelays                    string
 		rate, failRate                                  float64
 		checkEvery, delayedEvery, latency, stale, guard time.Duration
 	)
-	fs.IntVar(&port, "port", config.PortEnv(config.Notifications), config.Port(config.Notifications), "HTTP port on 127.0.0.1")
-	fs.StringVar(&pgURL, "postgres-url", config.EnvPostgresURL, config.PostgresURL(), "PostgreSQL URL of the stampede database")
-	fs.StringVar(&redisURL, "redis-url", config.EnvRedisURL, config.RedisURL(), "Redis URL of the queue and the rate limit (redis://host:port/db)")
+	postgresURLFlag(fs, &pgURL)
+	redisURLFlag(fs, &redisURL, "Redis URL of the queue and the rate limit (redis://host:port/db)")
 	fs.StringVar(&schema, "schema", "STAMPEDE_NOTIFICATIONS_SCHEMA", notification.Schema, "PostgreSQL schema of contacts, deliveries and the sandbox's records")
-	fs.IntVar(&maxConn, "db-conns", "STAMPEDE_NOTIFICATIONS_DB_CONNS", 20, "PostgreSQL connections")
+	dbConnsFlag(fs, &maxConn, "STAMPEDE_NOTIFICATIONS_DB_CONNS")
 	fs.IntVar(&conc, "concurrency", "STAMPEDE_NOTIFICATIONS_CONCURRENCY", 10, "tasks processed at once by this process")
 	fs.Float64Var(&rate, "rate-limit", "STAMPEDE_NOTIFICATIONS_RATE_LIMIT", 50, "sends per second across every worker process sharing the Redis")
 	fs.DurationVar(&guard, "rate-guard", "STAMPEDE_NOTIFICATIONS_RATE_GUARD", notification.DefaultRateGuard, "widens the limiter's 1 s window so scheduling delays between admission and the provider cannot crowd a window (costs guard/(1s+guard) of the rate)")
@@ -79,9 +73,8 @@ GET /v1/notifications?orderId=, PUT /v1/contacts/{userId}, /healthz, /readyz, /m
 	if err != nil {
 		return fmt.Errorf("redis-url: %w", err)
 	}
-	log := telemetry.NewLogger("notifications", nil)
-	reg := telemetry.NewRegistry()
-	metrics := notification.NewMetrics(reg)
+	log := proc.log
+	metrics := notification.NewMetrics(proc.reg)
 	metrics.RateLimit.Set(rate)
 
 	db, err := postgres.Open(ctx, pgURL, schema, int32(maxConn), 30*time.Second)
@@ -133,8 +126,6 @@ GET /v1/notifications?orderId=, PUT /v1/contacts/{userId}, /healthz, /readyz, /m
 		return nil
 	}}
 	mux := svc.Router()
-	mux.Handle("GET /metrics", telemetry.MetricsHandler(reg))
-	handler := web.Middleware(mux, log, web.NewMetrics(reg, "notifications"))
 
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error {
@@ -150,10 +141,7 @@ GET /v1/notifications?orderId=, PUT /v1/contacts/{userId}, /healthz, /readyz, /m
 		notification.WatchQueue(gctx, insp, metrics, 2*time.Second)
 		return nil
 	})
-	g.Go(func() error {
-		log.Info("notifications listening", "addr", fmt.Sprintf("%s:%d", config.Host, port))
-		return web.Serve(gctx, fmt.Sprintf("%s:%d", config.Host, port), handler, 10*time.Second)
-	})
+	g.Go(func() error { return proc.serve(gctx, mux) })
 	return g.Wait()
 }
 

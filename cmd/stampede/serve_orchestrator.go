@@ -20,10 +20,6 @@ import (
 	"github.com/stampede-dev/stampede/platform/web"
 )
 
-func init() {
-	servers["orchestrator"] = command{"orchestrator member: starts an order's saga workflow for each order.created, signals deliveries", serveOrchestrator}
-}
-
 func serveOrchestrator(ctx context.Context, args []string) error {
 	fs := config.NewFlagSet("stampede serve orchestrator", `One member of the orchestrator consumer group. It consumes the orders topic and starts
 workflow order-{orderId} on task queue order-processing for every order.created (a workflow
@@ -47,11 +43,10 @@ in order. Serves /metrics, /healthz and /readyz on 127.0.0.1.`)
 		session     time.Duration
 		commitEvery time.Duration
 	)
-	fs.IntVar(&port, "port", config.PortEnv(config.Orchestrator), config.Port(config.Orchestrator), "port of /metrics, /healthz and /readyz on 127.0.0.1 (members take 8091, 8092, ...)")
+	portFlag(fs, &port, config.Orchestrator, "port of /metrics, /healthz and /readyz on 127.0.0.1 (members take 8091, 8092, ...)")
 	fs.StringVar(&group, "group", "STAMPEDE_ORCHESTRATOR_GROUP", orchestrator.Group, "Kafka consumer group")
-	fs.StringVar(&brokers, "kafka-brokers", config.EnvKafkaBrokers, joinComma(config.KafkaBrokers()), "Kafka seed brokers")
-	fs.StringVar(&temporal, "temporal-address", config.EnvTemporalAddress, config.TemporalAddress(), "Temporal frontend host:port")
-	fs.StringVar(&namespace, "namespace", config.EnvTemporalNS, config.TemporalNamespace(), "Temporal namespace")
+	kafkaBrokersFlag(fs, &brokers, "Kafka seed brokers")
+	temporalFlags(fs, &temporal, &namespace, "Temporal frontend host:port")
 	fs.StringVar(&instance, "instance", "STAMPEDE_ORCHESTRATOR_INSTANCE", "1", "member name, part of the Kafka client id and of every log line")
 	fs.StringVar(&protocol, "group-protocol", "STAMPEDE_ORCHESTRATOR_GROUP_PROTOCOL", "consumer",
 		"consumer group protocol: consumer (KIP-848, the broker assigns; session timeout is the broker's group.consumer.session.timeout.ms) or classic (client-side cooperative-sticky)")

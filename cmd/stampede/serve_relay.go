@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -39,9 +38,9 @@ relay.before-commit, relay.before-mark.`)
 		retention   time.Duration
 		instance    string
 	)
-	fs.IntVar(&port, "port", config.PortEnv(config.Relay), config.Port(config.Relay), "port of /metrics and /healthz on 127.0.0.1")
-	fs.StringVar(&pgURL, "postgres-url", config.EnvPostgresURL, config.PostgresURL(), "PostgreSQL URL of the stampede database")
-	fs.StringVar(&brokers, "kafka-brokers", config.EnvKafkaBrokers, joinComma(config.KafkaBrokers()), "Kafka seed brokers")
+	portFlag(fs, &port, config.Relay, "port of /metrics and /healthz on 127.0.0.1")
+	postgresURLFlag(fs, &pgURL)
+	kafkaBrokersFlag(fs, &brokers, "Kafka seed brokers")
 	fs.StringVar(&schemas, "schemas", "STAMPEDE_RELAY_SCHEMAS", relaySchemas, "comma-separated schemas whose outbox to publish")
 	fs.StringVar(&compression, "compression", "STAMPEDE_RELAY_COMPRESSION", "gzip", "record batch compression: gzip, snappy, lz4, zstd or none")
 	fs.IntVar(&batch, "batch", "STAMPEDE_RELAY_BATCH", 500, "rows per Kafka transaction")
@@ -113,15 +112,3 @@ func compressionCodec(name string) (kgo.CompressionCodec, error) {
 	}
 	return kgo.CompressionCodec{}, fmt.Errorf("--compression %q: want gzip, snappy, lz4, zstd or none", name)
 }
-
-func splitComma(s string) []string {
-	var out []string
-	for _, p := range strings.Split(s, ",") {
-		if p = strings.TrimSpace(p); p != "" {
-			out = append(out, p)
-		}
-	}
-	return out
-}
-
-func joinComma(s []string) string { return strings.Join(s, ",") }

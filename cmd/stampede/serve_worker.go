@@ -22,10 +22,6 @@ import (
 	"github.com/stampede-dev/stampede/platform/web"
 )
 
-func init() {
-	servers["worker"] = command{"saga worker: runs the order workflows (task queue order-processing) on Temporal", serveWorker}
-}
-
 // Retry pacing defaults, per worker (the stack runs two): with 2 x 4 resumed
 // sagas/s, the short chaos profile at its default base rate kept consumer
 // lag at 20-73 ms on one 2-core machine (README: Chaos); before pacing (and
@@ -63,14 +59,13 @@ refund compensation claims success without refunding), to prove stampede chaos f
 		retryRate    float64
 		retryBurst   int
 	)
-	fs.IntVar(&port, "port", config.PortEnv(config.Worker), config.Port(config.Worker), "port of /metrics and /healthz on 127.0.0.1")
-	fs.StringVar(&temporalAddr, "temporal-address", config.EnvTemporalAddress, config.TemporalAddress(), "Temporal frontend host:port")
-	fs.StringVar(&namespace, "namespace", config.EnvTemporalNS, config.TemporalNamespace(), "Temporal namespace")
+	portFlag(fs, &port, config.Worker, "port of /metrics and /healthz on 127.0.0.1")
+	temporalFlags(fs, &temporalAddr, &namespace, "Temporal frontend host:port")
 	fs.StringVar(&inventoryURL, "inventory-url", "STAMPEDE_INVENTORY_URL", config.ServiceURL(config.Inventory), "base URL of the Inventory service")
 	fs.StringVar(&paymentsURL, "payments-url", "STAMPEDE_PAYMENTS_URL", config.ServiceURL(config.Payments), "base URL of the Payments service (through toxiproxy by default)")
 	fs.StringVar(&shippingURL, "shipping-url", "STAMPEDE_SHIPPING_URL", config.ServiceURL(config.Shipping), "base URL of the Shipping service")
-	fs.StringVar(&brokers, "kafka-brokers", config.EnvKafkaBrokers, joinComma(config.KafkaBrokers()), "Kafka seed brokers (status events, analytics outcomes)")
-	fs.StringVar(&redisURL, "redis-url", config.EnvRedisURL, config.RedisURL(), "Redis URL of the notification queue")
+	kafkaBrokersFlag(fs, &brokers, "Kafka seed brokers (status events, analytics outcomes)")
+	redisURLFlag(fs, &redisURL, "Redis URL of the notification queue")
 	fs.DurationVar(&budget, "outage-budget", "STAMPEDE_OUTAGE_BUDGET", saga.DefaultOutageBudget, "how long a step retries an unavailable service before the order is compensated (used when the workflow input sets none)")
 	fs.DurationVar(&deliveryWait, "delivery-wait", "STAMPEDE_DELIVERY_WAIT", saga.DefaultDeliveryWait, "longest wait for the delivered signal (used when the workflow input sets none)")
 	fs.IntVar(&wfTasks, "workflow-tasks", "STAMPEDE_WORKER_WORKFLOW_TASKS", 200, "concurrent workflow tasks")

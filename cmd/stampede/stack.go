@@ -59,6 +59,17 @@ func (f *stackFlags) stack(out io.Writer) (*stack.Stack, error) {
 	}), nil
 }
 
+// parseStack registers the stack flags on fs beside the command's own, parses
+// args and returns the stack they describe.
+func parseStack(fs *config.FlagSet, args []string) (*stack.Stack, error) {
+	var f stackFlags
+	f.register(fs)
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	return f.stack(os.Stdout)
+}
+
 // defaultBinDir is the directory of this executable (bin/ after make build).
 func defaultBinDir() string {
 	if exe, err := os.Executable(); err == nil {
@@ -82,12 +93,7 @@ func runUp(ctx context.Context, args []string) error {
 (Debian packages with apt-get when root, the Kafka broker jars from Maven Central) and
 waits for each component to be ready. Running components are left alone, so up twice
 is a no-op.`+stackEnvHelp)
-	var f stackFlags
-	f.register(fs)
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	s, err := f.stack(os.Stdout)
+	s, err := parseStack(fs, args)
 	if err != nil {
 		return err
 	}
@@ -103,14 +109,9 @@ func runDown(ctx context.Context, args []string) error {
 	fs := config.NewFlagSet("stampede down [COMPONENT...]", `Stop what up started, in reverse order (SIGTERM, then SIGKILL after 20 s), using
 the pid files in .stampede/run. Never touches a process up did not start. Data is
 kept unless --wipe.`+stackEnvHelp)
-	var f stackFlags
-	f.register(fs)
 	var wipe bool
 	fs.BoolVar(&wipe, "wipe", "", false, "also delete the components' data directories")
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	s, err := f.stack(os.Stdout)
+	s, err := parseStack(fs, args)
 	if err != nil {
 		return err
 	}
@@ -120,12 +121,7 @@ kept unless --wipe.`+stackEnvHelp)
 func runStatus(ctx context.Context, args []string) error {
 	fs := config.NewFlagSet("stampede status", `Show every component: whether it runs, its pid and port, and whether its readiness
 check passes. Exits 0 only when every component runs (or is external) and is ready.`+stackEnvHelp)
-	var f stackFlags
-	f.register(fs)
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	s, err := f.stack(os.Stdout)
+	s, err := parseStack(fs, args)
 	if err != nil {
 		return err
 	}
@@ -198,11 +194,6 @@ func runLogs(ctx context.Context, args []string) error {
 			return err
 		}
 	}
-}
-
-func init() {
-	commands["kill"] = command{"send a signal (default SIGKILL) to one running component, as a fault", runKill}
-	commands["restart"] = command{"stop and start components (a killed one is just started)", runRestart}
 }
 
 func runKill(ctx context.Context, args []string) error {

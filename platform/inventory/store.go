@@ -2,7 +2,6 @@ package inventory
 
 import (
 	"context"
-	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -15,6 +14,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/stampede-dev/stampede/platform/event"
+	"github.com/stampede-dev/stampede/platform/idempotency"
 	"github.com/stampede-dev/stampede/platform/outbox"
 )
 
@@ -28,18 +28,16 @@ var (
 const (
 	OutcomeReserved    = "reserved"
 	OutcomeOutOfStock  = "out_of_stock"
-	OutcomeOrderClosed = "order_closed"
-	OutcomeReplayed    = "replayed"
+	OutcomeOrderClosed = ErrCodeOrderClosed
+	OutcomeReplayed    = idempotency.OutcomeReplayed
 )
 
 // Result is the answer to a reserve: the status code and JSON body to send,
 // identical for every repeat of the same key.
-type Result struct {
-	Code     int
-	Body     json.RawMessage
-	Replayed bool
-	Outcome  string
-}
+type Result = idempotency.Result
+
+// keys locks "inventory-key:K" and "inventory-order:O".
+var keys = idempotency.Scope{Name: "inventory", Reused: ErrKeyReused}
 
 // Store is the inventory schema.
 type Store struct {
@@ -72,21 +70,6 @@ func (s *Store) SetStock(ctx context.Context, sku string, onHand int64) error {
 	return nil
 }
 
-func hashOf(v any) []byte {
-	b, _ := json.Marshal(v)
-	h := sha256.Sum256(b)
-	return h[:]
-}
-
-// lock takes a transaction-scoped advisory lock; concurrent holders of the
-// same name wait, so a duplicate request replays the first one's answer.
-func lock(ctx context.Context, tx pgx.Tx, name string) error {
-	if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", name); err != nil {
-		return fmt.Errorf("lock %s: %w", name, err)
-	}
-	return nil
-}
-
 func sameItems(a []ReservedItem, b []Item) bool {
 	if len(a) != len(b) {
 		return false
@@ -111,41 +94,10 @@ func (s *Store) Reserve(ctx context.Context, req ReserveRequest, key, correlatio
 	if correlationID == "" {
 		correlationID = req.OrderID // every hop of an order uses its id when no other was given
 	}
-	hash := hashOf(req)
-	var res Result
-	err := pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
-		res = Result{}
-		if err := lock(ctx, tx, "inventory-key:"+key); err != nil {
+	var in *idempotency.Request
+	err := pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) (err error) {
+		if in, err = keys.Begin(ctx, tx, key, req.OrderID, req, now); err != nil || in.Result.Replayed {
 			return err
-		}
-		if err := lock(ctx, tx, "inventory-order:"+req.OrderID); err != nil {
-			return err
-		}
-		var firstHash []byte
-		err := tx.QueryRow(ctx, "SELECT request_hash, status_code, response FROM idempotency_keys WHERE key = $1", key).
-			Scan(&firstHash, &res.Code, &res.Body)
-		switch {
-		case err == nil:
-			if string(firstHash) != string(hash) {
-				return ErrKeyReused
-			}
-			res.Replayed, res.Outcome = true, OutcomeReplayed
-			return nil
-		case !errors.Is(err, pgx.ErrNoRows):
-			return fmt.Errorf("read idempotency key: %w", err)
-		}
-		record := func(code int, body any, outcome string) error {
-			b, err := json.Marshal(body)
-			if err != nil {
-				return err
-			}
-			res.Code, res.Body, res.Outcome = code, b, outcome
-			_, err = tx.Exec(ctx, `INSERT INTO idempotency_keys (key, order_id, request_hash, status_code, response, created_at)
-				VALUES ($1, $2, $3, $4, $5, $6)`, key, req.OrderID, hash, code, b, now)
-			if err != nil {
-				return fmt.Errorf("insert idempotency key: %w", err)
-			}
-			return nil
 		}
 
 		// One reservation per order: another key for the same order and
@@ -154,17 +106,12 @@ func (s *Store) Reserve(ctx context.Context, req ReserveRequest, key, correlatio
 			if !sameItems(existing.Items, req.Items) {
 				return ErrKeyReused
 			}
-			res.Replayed = true
-			return record(http.StatusCreated, existing, OutcomeReplayed)
+			return in.RecordReplay(ctx, http.StatusCreated, existing)
 		} else if !errors.Is(err, ErrNotFound) {
 			return err
 		}
-		var closed bool
-		if err := tx.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM closed_orders WHERE order_id = $1)", req.OrderID).Scan(&closed); err != nil {
-			return fmt.Errorf("check closed order: %w", err)
-		}
-		if closed {
-			return record(http.StatusConflict, map[string]string{"error": ErrCodeOrderClosed, "orderId": req.OrderID}, OutcomeOrderClosed)
+		if closed, err := in.RefuseClosed(ctx, ErrCodeOrderClosed); err != nil || closed {
+			return err
 		}
 
 		skus := make([]string, len(req.Items))
@@ -200,10 +147,10 @@ func (s *Store) Reserve(ctx context.Context, req ReserveRequest, key, correlatio
 		for i, it := range req.Items {
 			st, ok := stock[it.SKU]
 			if !ok {
-				return record(http.StatusConflict, OutOfStock{Error: ErrCodeOutOfStock, SKU: it.SKU, Requested: it.Qty, Reason: "unknown_sku"}, OutcomeOutOfStock)
+				return in.Record(ctx, http.StatusConflict, OutOfStock{Error: ErrCodeOutOfStock, SKU: it.SKU, Requested: it.Qty, Reason: "unknown_sku"}, OutcomeOutOfStock)
 			}
 			if st.available < int64(it.Qty) {
-				return record(http.StatusConflict, OutOfStock{Error: ErrCodeOutOfStock, SKU: it.SKU, Requested: it.Qty, Available: st.available}, OutcomeOutOfStock)
+				return in.Record(ctx, http.StatusConflict, OutOfStock{Error: ErrCodeOutOfStock, SKU: it.SKU, Requested: it.Qty, Available: st.available}, OutcomeOutOfStock)
 			}
 			items[i] = ReservedItem{SKU: it.SKU, Qty: it.Qty, WarehouseID: st.warehouse}
 		}
@@ -238,12 +185,12 @@ func (s *Store) Reserve(ctx context.Context, req ReserveRequest, key, correlatio
 		if err := outbox.Add(ctx, tx, outbox.Message{Topic: event.TopicInventory, Key: r.OrderID, Envelope: env}); err != nil {
 			return err
 		}
-		return record(http.StatusCreated, r, OutcomeReserved)
+		return in.Record(ctx, http.StatusCreated, r, OutcomeReserved)
 	})
 	if err != nil {
 		return Result{}, fmt.Errorf("reserve for order %s: %w", req.OrderID, err)
 	}
-	return res, nil
+	return in.Result, nil
 }
 
 type querier interface {
@@ -353,11 +300,11 @@ func (s *Store) ReleaseByOrder(ctx context.Context, orderID, correlationID strin
 	var n int
 	err := pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
 		n = 0
-		if err := lock(ctx, tx, "inventory-order:"+orderID); err != nil {
+		if err := keys.LockOrder(ctx, tx, orderID); err != nil {
 			return err
 		}
-		if _, err := tx.Exec(ctx, "INSERT INTO closed_orders (order_id, closed_at) VALUES ($1, $2) ON CONFLICT DO NOTHING", orderID, now); err != nil {
-			return fmt.Errorf("close order: %w", err)
+		if err := idempotency.CloseOrder(ctx, tx, orderID, now); err != nil {
+			return err
 		}
 		rs, err := reservations(ctx, tx, "WHERE r.order_id = $1", orderID)
 		if err != nil {

@@ -3,6 +3,8 @@ package notification
 import (
 	"embed"
 	"io/fs"
+
+	"github.com/stampede-dev/stampede/platform/postgres"
 )
 
 // Schema is the PostgreSQL schema of the Notifications service.
@@ -12,10 +14,4 @@ const Schema = "notifications"
 var migrationFiles embed.FS
 
 // Migrations returns the SQL migrations of the notifications schema.
-func Migrations() fs.FS {
-	sub, err := fs.Sub(migrationFiles, "migrations")
-	if err != nil {
-		panic(err) // the embedded directory is fixed at build time
-	}
-	return sub
-}
+func Migrations() fs.FS { return postgres.Embedded(migrationFiles, "migrations") }

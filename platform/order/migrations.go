@@ -3,16 +3,14 @@ package order
 import (
 	"embed"
 	"io/fs"
+
+	"github.com/stampede-dev/stampede/platform/postgres"
 )
 
 //go:embed migrations/*.sql
 var migrationFiles embed.FS
 
-// Migrations returns the SQL migrations of the orders schema.
-func Migrations() fs.FS {
-	sub, err := fs.Sub(migrationFiles, "migrations")
-	if err != nil {
-		panic(err) // the embedded directory is fixed at build time
-	}
-	return sub
-}
+// Migrations returns the SQL migrations of the orders schema. Orders keeps
+// its own idempotency table: a key there is held while the order is
+// written (409 in flight), not answered under a lock like the services'.
+func Migrations() fs.FS { return postgres.Embedded(migrationFiles, "migrations") }

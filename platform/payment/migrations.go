@@ -3,16 +3,16 @@ package payment
 import (
 	"embed"
 	"io/fs"
+
+	"github.com/stampede-dev/stampede/platform/idempotency"
+	"github.com/stampede-dev/stampede/platform/postgres"
 )
 
 //go:embed migrations/*.sql
 var migrationFiles embed.FS
 
-// Migrations returns the SQL migrations of the payments schema.
+// Migrations returns the SQL migrations of the payments schema, the
+// idempotency tables among them.
 func Migrations() fs.FS {
-	sub, err := fs.Sub(migrationFiles, "migrations")
-	if err != nil {
-		panic(err) // the embedded directory is fixed at build time
-	}
-	return sub
+	return postgres.Embedded(migrationFiles, "migrations", idempotency.Migration)
 }

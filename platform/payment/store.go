@@ -2,8 +2,6 @@ package payment
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -14,6 +12,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/stampede-dev/stampede/platform/event"
+	"github.com/stampede-dev/stampede/platform/idempotency"
 	"github.com/stampede-dev/stampede/platform/outbox"
 )
 
@@ -30,17 +29,15 @@ const (
 	OutcomeCardDeclined      = ErrCodeCardDeclined
 	OutcomeInsufficientFunds = ErrCodeInsufficientFunds
 	OutcomeOrderClosed       = ErrCodeOrderClosed
-	OutcomeReplayed          = "replayed"
+	OutcomeReplayed          = idempotency.OutcomeReplayed
 )
 
 // Result is the answer to a charge: the status code and JSON body to send,
 // identical for every repeat of the same key.
-type Result struct {
-	Code     int
-	Body     json.RawMessage
-	Replayed bool
-	Outcome  string
-}
+type Result = idempotency.Result
+
+// keys locks "payments-key:K" and "payments-order:O".
+var keys = idempotency.Scope{Name: "payments", Reused: ErrKeyReused}
 
 // Store is the payments schema.
 type Store struct {
@@ -50,21 +47,6 @@ type Store struct {
 // NewStore returns the store on db, whose search_path is the payments schema.
 func NewStore(db *pgxpool.Pool) *Store { return &Store{db: db} }
 
-func hashOf(v any) []byte {
-	b, _ := json.Marshal(v)
-	h := sha256.Sum256(b)
-	return h[:]
-}
-
-// lock takes a transaction-scoped advisory lock; concurrent holders of the
-// same name wait, so a duplicate request replays the first one's answer.
-func lock(ctx context.Context, tx pgx.Tx, name string) error {
-	if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", name); err != nil {
-		return fmt.Errorf("lock %s: %w", name, err)
-	}
-	return nil
-}
-
 // Charge captures (or declines, for the test tokens) req under key, in one
 // transaction with its idempotency record and its outbox event; it returns
 // only once that transaction is committed.
@@ -73,49 +55,13 @@ func (s *Store) Charge(ctx context.Context, req ChargeRequest, key, correlationI
 	if correlationID == "" {
 		correlationID = req.OrderID // every hop of an order uses its id when no other was given
 	}
-	hash := hashOf(req)
-	var res Result
-	err := pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
-		res = Result{}
-		if err := lock(ctx, tx, "payments-key:"+key); err != nil {
+	var in *idempotency.Request
+	err := pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) (err error) {
+		if in, err = keys.Begin(ctx, tx, key, req.OrderID, req, now); err != nil || in.Result.Replayed {
 			return err
 		}
-		if err := lock(ctx, tx, "payments-order:"+req.OrderID); err != nil {
+		if closed, err := in.RefuseClosed(ctx, ErrCodeOrderClosed); err != nil || closed {
 			return err
-		}
-		var firstHash []byte
-		err := tx.QueryRow(ctx, "SELECT request_hash, status_code, response FROM idempotency_keys WHERE key = $1", key).
-			Scan(&firstHash, &res.Code, &res.Body)
-		switch {
-		case err == nil:
-			if string(firstHash) != string(hash) {
-				return ErrKeyReused
-			}
-			res.Replayed, res.Outcome = true, OutcomeReplayed
-			return nil
-		case !errors.Is(err, pgx.ErrNoRows):
-			return fmt.Errorf("read idempotency key: %w", err)
-		}
-		record := func(code int, body any, outcome string) error {
-			b, err := json.Marshal(body)
-			if err != nil {
-				return err
-			}
-			res.Code, res.Body, res.Outcome = code, b, outcome
-			_, err = tx.Exec(ctx, `INSERT INTO idempotency_keys (key, order_id, request_hash, status_code, response, created_at)
-				VALUES ($1, $2, $3, $4, $5, $6)`, key, req.OrderID, hash, code, b, now)
-			if err != nil {
-				return fmt.Errorf("insert idempotency key: %w", err)
-			}
-			return nil
-		}
-
-		var closed bool
-		if err := tx.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM closed_orders WHERE order_id = $1)", req.OrderID).Scan(&closed); err != nil {
-			return fmt.Errorf("check closed order: %w", err)
-		}
-		if closed {
-			return record(http.StatusConflict, map[string]string{"error": ErrCodeOrderClosed, "orderId": req.OrderID}, OutcomeOrderClosed)
 		}
 
 		id := uuid.NewString()
@@ -129,7 +75,7 @@ func (s *Store) Charge(ctx context.Context, req ChargeRequest, key, correlationI
 			return fmt.Errorf("insert charge: %w", err)
 		}
 		if code != "" {
-			return record(http.StatusPaymentRequired, Declined{Error: code, ChargeID: id, OrderID: req.OrderID}, code)
+			return in.Record(ctx, http.StatusPaymentRequired, Declined{Error: code, ChargeID: id, OrderID: req.OrderID}, code)
 		}
 		env, err := event.New(event.PaymentCompleted{OrderID: req.OrderID, PaymentID: id, AmountCents: req.AmountCents,
 			Currency: req.Currency, Method: "card"}, Source, correlationID, now)
@@ -139,13 +85,13 @@ func (s *Store) Charge(ctx context.Context, req ChargeRequest, key, correlationI
 		if err := outbox.Add(ctx, tx, outbox.Message{Topic: event.TopicPayments, Key: req.OrderID, Envelope: env}); err != nil {
 			return err
 		}
-		return record(http.StatusCreated, ChargeResponse{ChargeID: id, OrderID: req.OrderID, Status: StatusCaptured,
+		return in.Record(ctx, http.StatusCreated, ChargeResponse{ChargeID: id, OrderID: req.OrderID, Status: StatusCaptured,
 			AmountCents: req.AmountCents, Currency: req.Currency, CreatedAt: now}, OutcomeCaptured)
 	})
 	if err != nil {
 		return Result{}, fmt.Errorf("charge order %s: %w", req.OrderID, err)
 	}
-	return res, nil
+	return in.Result, nil
 }
 
 type querier interface {
@@ -251,13 +197,6 @@ func refundLocked(ctx context.Context, tx pgx.Tx, id, correlationID string, now 
 	return r, true, nil
 }
 
-func closeOrder(ctx context.Context, tx pgx.Tx, orderID string, now time.Time) error {
-	if _, err := tx.Exec(ctx, "INSERT INTO closed_orders (order_id, closed_at) VALUES ($1, $2) ON CONFLICT DO NOTHING", orderID, now); err != nil {
-		return fmt.Errorf("close order: %w", err)
-	}
-	return nil
-}
-
 // Refund refunds charge id in full and closes its order; a refunded charge
 // returns its one refund (created false).
 func (s *Store) Refund(ctx context.Context, id, correlationID string, now time.Time) (r Refund, created bool, err error) {
@@ -275,13 +214,13 @@ func (s *Store) Refund(ctx context.Context, id, correlationID string, now time.T
 		correlationID = orderID // every hop of an order uses its id when no other was given
 	}
 	err = pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
-		if err := lock(ctx, tx, "payments-order:"+orderID); err != nil {
+		if err := keys.LockOrder(ctx, tx, orderID); err != nil {
 			return err
 		}
 		if r, created, err = refundLocked(ctx, tx, id, correlationID, now); err != nil {
 			return err
 		}
-		return closeOrder(ctx, tx, orderID, now)
+		return idempotency.CloseOrder(ctx, tx, orderID, now)
 	})
 	if err != nil {
 		return Refund{}, false, fmt.Errorf("refund charge %s: %w", id, err)
@@ -303,10 +242,10 @@ func (s *Store) RefundByOrder(ctx context.Context, orderID, correlationID string
 	var n int
 	err := pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
 		n = 0
-		if err := lock(ctx, tx, "payments-order:"+orderID); err != nil {
+		if err := keys.LockOrder(ctx, tx, orderID); err != nil {
 			return err
 		}
-		if err := closeOrder(ctx, tx, orderID, now); err != nil {
+		if err := idempotency.CloseOrder(ctx, tx, orderID, now); err != nil {
 			return err
 		}
 		rows, err := tx.Query(ctx, "SELECT id::text FROM charges WHERE order_id = $1 AND status = $2 ORDER BY id", orderID, StatusCaptured)

@@ -2,7 +2,6 @@ package shipping
 
 import (
 	"context"
-	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -15,6 +14,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/stampede-dev/stampede/platform/event"
+	"github.com/stampede-dev/stampede/platform/idempotency"
 	"github.com/stampede-dev/stampede/platform/outbox"
 )
 
@@ -31,17 +31,15 @@ const (
 	OutcomeCreated       = "created"
 	OutcomeUndeliverable = ErrCodeUndeliverable
 	OutcomeOrderClosed   = ErrCodeOrderClosed
-	OutcomeReplayed      = "replayed"
+	OutcomeReplayed      = idempotency.OutcomeReplayed
 )
 
 // Result is the answer to a create: the status code and JSON body to send,
 // identical for every repeat of the same key.
-type Result struct {
-	Code     int
-	Body     json.RawMessage
-	Replayed bool
-	Outcome  string
-}
+type Result = idempotency.Result
+
+// keys locks "shipping-key:K" and "shipping-order:O".
+var keys = idempotency.Scope{Name: "shipping", Reused: ErrKeyReused}
 
 // Store is the shipping schema.
 type Store struct {
@@ -50,21 +48,6 @@ type Store struct {
 
 // NewStore returns the store on db, whose search_path is the shipping schema.
 func NewStore(db *pgxpool.Pool) *Store { return &Store{db: db} }
-
-func hashOf(v any) []byte {
-	b, _ := json.Marshal(v)
-	h := sha256.Sum256(b)
-	return h[:]
-}
-
-// lock takes a transaction-scoped advisory lock; concurrent holders of the
-// same name wait, so a duplicate request replays the first one's answer.
-func lock(ctx context.Context, tx pgx.Tx, name string) error {
-	if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", name); err != nil {
-		return fmt.Errorf("lock %s: %w", name, err)
-	}
-	return nil
-}
 
 // trackingNumber derives a carrier-style tracking number from the shipment id.
 func trackingNumber(id string) string {
@@ -117,42 +100,11 @@ func (s *Store) Create(ctx context.Context, req CreateRequest, key, correlationI
 	if correlationID == "" {
 		correlationID = req.OrderID // every hop of an order uses its id when no other was given
 	}
-	hash := hashOf(req)
-	content := hashOf([]any{req.Items, req.Address})
-	var res Result
-	err := pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
-		res = Result{}
-		if err := lock(ctx, tx, "shipping-key:"+key); err != nil {
+	content := idempotency.Hash([]any{req.Items, req.Address})
+	var in *idempotency.Request
+	err := pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) (err error) {
+		if in, err = keys.Begin(ctx, tx, key, req.OrderID, req, now); err != nil || in.Result.Replayed {
 			return err
-		}
-		if err := lock(ctx, tx, "shipping-order:"+req.OrderID); err != nil {
-			return err
-		}
-		var firstHash []byte
-		err := tx.QueryRow(ctx, "SELECT request_hash, status_code, response FROM idempotency_keys WHERE key = $1", key).
-			Scan(&firstHash, &res.Code, &res.Body)
-		switch {
-		case err == nil:
-			if string(firstHash) != string(hash) {
-				return ErrKeyReused
-			}
-			res.Replayed, res.Outcome = true, OutcomeReplayed
-			return nil
-		case !errors.Is(err, pgx.ErrNoRows):
-			return fmt.Errorf("read idempotency key: %w", err)
-		}
-		record := func(code int, body any, outcome string) error {
-			b, err := json.Marshal(body)
-			if err != nil {
-				return err
-			}
-			res.Code, res.Body, res.Outcome = code, b, outcome
-			_, err = tx.Exec(ctx, `INSERT INTO idempotency_keys (key, order_id, request_hash, status_code, response, created_at)
-				VALUES ($1, $2, $3, $4, $5, $6)`, key, req.OrderID, hash, code, b, now)
-			if err != nil {
-				return fmt.Errorf("insert idempotency key: %w", err)
-			}
-			return nil
 		}
 
 		// One shipment per order: another key for the same content gets it as it is now.
@@ -167,20 +119,15 @@ func (s *Store) Create(ctx context.Context, req CreateRequest, key, correlationI
 			if err != nil || len(ss) != 1 {
 				return fmt.Errorf("read shipment of %s: %v", req.OrderID, err)
 			}
-			res.Replayed = true
-			return record(http.StatusCreated, ss[0], OutcomeReplayed)
+			return in.RecordReplay(ctx, http.StatusCreated, ss[0])
 		case !errors.Is(err, pgx.ErrNoRows):
 			return fmt.Errorf("read shipment of %s: %w", req.OrderID, err)
 		}
-		var closed bool
-		if err := tx.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM closed_orders WHERE order_id = $1)", req.OrderID).Scan(&closed); err != nil {
-			return fmt.Errorf("check closed order: %w", err)
-		}
-		if closed {
-			return record(http.StatusConflict, map[string]string{"error": ErrCodeOrderClosed, "orderId": req.OrderID}, OutcomeOrderClosed)
+		if closed, err := in.RefuseClosed(ctx, ErrCodeOrderClosed); err != nil || closed {
+			return err
 		}
 		if field := undeliverable(req.Address); field != "" {
-			return record(http.StatusUnprocessableEntity, map[string]string{"error": ErrCodeUndeliverable, "field": field, "orderId": req.OrderID}, OutcomeUndeliverable)
+			return in.Record(ctx, http.StatusUnprocessableEntity, map[string]string{"error": ErrCodeUndeliverable, "field": field, "orderId": req.OrderID}, OutcomeUndeliverable)
 		}
 
 		id := uuid.NewString()
@@ -198,12 +145,12 @@ func (s *Store) Create(ctx context.Context, req CreateRequest, key, correlationI
 		if err := outbox.Add(ctx, tx, outbox.Message{Topic: event.TopicShipping, Key: req.OrderID, Envelope: env}); err != nil {
 			return err
 		}
-		return record(http.StatusCreated, sh, OutcomeCreated)
+		return in.Record(ctx, http.StatusCreated, sh, OutcomeCreated)
 	})
 	if err != nil {
 		return Result{}, fmt.Errorf("create shipment for order %s: %w", req.OrderID, err)
 	}
-	return res, nil
+	return in.Result, nil
 }
 
 // Shipments returns the shipments of an order (at most one).
@@ -231,8 +178,8 @@ func transition(ctx context.Context, tx pgx.Tx, sh *Shipment, to, correlationID 
 		if _, err := tx.Exec(ctx, "UPDATE shipments SET status = $2, cancelled_at = $3 WHERE id = $1", sh.ShipmentID, to, now); err != nil {
 			return false, fmt.Errorf("cancel shipment: %w", err)
 		}
-		if _, err := tx.Exec(ctx, "INSERT INTO closed_orders (order_id, closed_at) VALUES ($1, $2) ON CONFLICT DO NOTHING", sh.OrderID, now); err != nil {
-			return false, fmt.Errorf("close order: %w", err)
+		if err := idempotency.CloseOrder(ctx, tx, sh.OrderID, now); err != nil {
+			return false, err
 		}
 	} else {
 		sh.DeliveredAt = &now
@@ -268,7 +215,7 @@ func (s *Store) change(ctx context.Context, id, to, correlationID string, now ti
 		correlationID = orderID // every hop of an order uses its id when no other was given
 	}
 	err = pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
-		if err := lock(ctx, tx, "shipping-order:"+orderID); err != nil {
+		if err := keys.LockOrder(ctx, tx, orderID); err != nil {
 			return err
 		}
 		ss, err := shipments(ctx, tx, "WHERE id = $1", true, id)
@@ -314,11 +261,11 @@ func (s *Store) CancelByOrder(ctx context.Context, orderID, correlationID string
 	var n int
 	err := pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
 		n = 0
-		if err := lock(ctx, tx, "shipping-order:"+orderID); err != nil {
+		if err := keys.LockOrder(ctx, tx, orderID); err != nil {
 			return err
 		}
-		if _, err := tx.Exec(ctx, "INSERT INTO closed_orders (order_id, closed_at) VALUES ($1, $2) ON CONFLICT DO NOTHING", orderID, now); err != nil {
-			return fmt.Errorf("close order: %w", err)
+		if err := idempotency.CloseOrder(ctx, tx, orderID, now); err != nil {
+			return err
 		}
 		ss, err := shipments(ctx, tx, "WHERE order_id = $1", true, orderID)
 		if err != nil {

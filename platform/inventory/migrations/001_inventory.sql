@@ -26,18 +26,4 @@ CREATE TABLE reservation_items (
 	PRIMARY KEY (reservation_id, sku)
 );
 
--- The first answer to each idempotency key, replayed byte for byte.
-CREATE TABLE idempotency_keys (
-	key          text PRIMARY KEY,
-	order_id     text NOT NULL,
-	request_hash bytea NOT NULL,
-	status_code  int NOT NULL,
-	response     json NOT NULL, -- json, not jsonb: replayed byte for byte
-	created_at   timestamptz NOT NULL DEFAULT now()
-);
-
--- Orders whose reservation was released (compensated): they never hold stock again.
-CREATE TABLE closed_orders (
-	order_id  text PRIMARY KEY,
-	closed_at timestamptz NOT NULL
-);
+-- idempotency_keys and closed_orders: platform/idempotency (Table), as migration 002.

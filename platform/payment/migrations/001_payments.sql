@@ -25,18 +25,4 @@ CREATE TABLE refunds (
 );
 CREATE INDEX refunds_order_id ON refunds (order_id);
 
--- The first answer to each Idempotency-Key, replayed byte for byte.
-CREATE TABLE idempotency_keys (
-	key          text PRIMARY KEY,
-	order_id     text NOT NULL,
-	request_hash bytea NOT NULL,
-	status_code  int NOT NULL,
-	response     json NOT NULL, -- json, not jsonb: replayed byte for byte
-	created_at   timestamptz NOT NULL DEFAULT now()
-);
-
--- Orders refunded (compensated): a new charge for them moves no money.
-CREATE TABLE closed_orders (
-	order_id  text PRIMARY KEY,
-	closed_at timestamptz NOT NULL
-);
+-- idempotency_keys and closed_orders: platform/idempotency (Table), as migration 002.

@@ -1,0 +1,79 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/stampede-dev/stampede/platform/config"
+	"github.com/stampede-dev/stampede/platform/outbox"
+	"github.com/stampede-dev/stampede/platform/postgres"
+	"github.com/stampede-dev/stampede/platform/telemetry"
+	"github.com/stampede-dev/stampede/platform/web"
+)
+
+// service is the start-up the HTTP platform services share: their --port,
+// logger and metrics registry, and serving the router until ctx ends.
+type service struct {
+	name string // the component's config name: port, log and metrics label
+	port int
+	log  *slog.Logger
+	reg  *prometheus.Registry
+}
+
+// newService registers --port for the service name on fs.
+func newService(fs *config.FlagSet, name string) *service {
+	s := &service{name: name, log: telemetry.NewLogger(name, nil), reg: telemetry.NewRegistry()}
+	portFlag(fs, &s.port, name, "HTTP port on 127.0.0.1")
+	return s
+}
+
+// serve adds /metrics to mux and serves it behind the middleware on
+// 127.0.0.1:port until ctx ends, then gives requests in flight 10 s.
+// attrs go on the "listening" log line.
+func (s *service) serve(ctx context.Context, mux *http.ServeMux, attrs ...any) error {
+	mux.Handle("GET /metrics", telemetry.MetricsHandler(s.reg))
+	addr := fmt.Sprintf("%s:%d", config.Host, s.port)
+	s.log.Info(s.name+" listening", append([]any{"addr", addr}, attrs...)...)
+	return web.Serve(ctx, addr, web.Middleware(mux, s.log, web.NewMetrics(s.reg, s.name)), 10*time.Second)
+}
+
+// pgService is a service whose state and outbox live in its own PostgreSQL
+// schema (Orders, Inventory, Payments, Shipping).
+type pgService struct {
+	*service
+	pgURL   string
+	dbConns int
+}
+
+// newPGService registers --port, --postgres-url and --db-conns (env connsEnv).
+func newPGService(fs *config.FlagSet, name, connsEnv string) *pgService {
+	s := &pgService{service: newService(fs, name)}
+	postgresURLFlag(fs, &s.pgURL)
+	dbConnsFlag(fs, &s.dbConns, connsEnv)
+	return s
+}
+
+// open connects to the service's schema, applies its migrations and makes
+// sure its outbox table exists; the caller closes the pool.
+func (s *pgService) open(ctx context.Context, schema string, migrations fs.FS) (*pgxpool.Pool, error) {
+	db, err := postgres.Open(ctx, s.pgURL, schema, int32(s.dbConns), 30*time.Second)
+	if err != nil {
+		return nil, err
+	}
+	if err := postgres.Migrate(ctx, db, schema, migrations); err != nil {
+		db.Close()
+		return nil, err
+	}
+	if err := outbox.EnsureTable(ctx, db); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return db, nil
+}

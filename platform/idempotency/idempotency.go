@@ -1,0 +1,219 @@
+// Package idempotency is how a called service (Inventory, Payments,
+// Shipping) answers a request once per Idempotency-Key: inside the
+// transaction that does the work it takes the key's and the order's locks,
+// replays the first answer to a key byte for byte, refuses a key that comes
+// back with another body, and records the answer in the same transaction as
+// the state change, so an answer is never recorded for work that rolled back.
+//
+// It also keeps the service's closed orders: an order compensated by order
+// id is closed, and a request for it that arrives later does nothing.
+//
+// The tables live in the service's own schema (search_path); the package
+// must never read another service's schema, and never commit or roll back
+// the caller's transaction.
+package idempotency
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/stampede-dev/stampede/platform/postgres"
+)
+
+// OutcomeReplayed is the outcome (a metric label) of an answer sent again:
+// to a repeat of its key, or to another key for work the order already has.
+const OutcomeReplayed = "replayed"
+
+// Table is the DDL of the idempotency and closed-order tables, created in
+// the current schema. A service created before the tables moved here has
+// them from its own first migration, with this definition.
+const Table = `
+-- The first answer to each idempotency key, replayed byte for byte.
+CREATE TABLE IF NOT EXISTS idempotency_keys (
+	key          text PRIMARY KEY,
+	order_id     text NOT NULL,
+	request_hash bytea NOT NULL,
+	status_code  int NOT NULL,
+	response     json NOT NULL, -- json, not jsonb: replayed byte for byte
+	created_at   timestamptz NOT NULL DEFAULT now()
+);
+
+-- Orders compensated by order id: a request for them that arrives later does nothing.
+CREATE TABLE IF NOT EXISTS closed_orders (
+	order_id  text PRIMARY KEY,
+	closed_at timestamptz NOT NULL
+);
+`
+
+// Migration is Table as a migration of the service's schema, applied after
+// the service's own first one; a database that has the tables already
+// records it and changes nothing.
+var Migration = postgres.Migration{Name: "002_idempotency.sql", SQL: Table}
+
+// Execer is what EnsureTable and CloseOrder need: a transaction or a pool.
+type Execer interface {
+	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
+}
+
+// Queryer is what Closed needs: a transaction or a pool.
+type Queryer interface {
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+}
+
+// EnsureTable creates the tables in db's current schema if they are missing.
+func EnsureTable(ctx context.Context, db Execer) error {
+	if _, err := db.Exec(ctx, Table); err != nil {
+		return fmt.Errorf("idempotency: create tables: %w", err)
+	}
+	return nil
+}
+
+// Result is the answer to a request: the status code and JSON body to send,
+// identical for every repeat of the same key.
+type Result struct {
+	Code     int
+	Body     json.RawMessage
+	Replayed bool
+	Outcome  string
+}
+
+// Hash identifies v (a decoded request) by its JSON encoding: a repeat of a
+// key must carry the same request.
+func Hash(v any) []byte {
+	b, _ := json.Marshal(v) // the services' request types always encode
+	h := sha256.Sum256(b)
+	return h[:]
+}
+
+// Scope is one service's use of the tables: the prefix of its lock names,
+// kept as they were so instances of two versions still exclude each other,
+// and the service's own error for a reused key.
+type Scope struct {
+	Name   string // "inventory" locks "inventory-key:K" and "inventory-order:O"
+	Reused error  // returned, as is, for a key that comes back with another body
+}
+
+// Request is one request under its key, in the caller's transaction.
+type Request struct {
+	tx      pgx.Tx
+	key     string
+	orderID string
+	hash    []byte
+	now     time.Time
+
+	// Result is the answer: the first one when Begin found the key, else
+	// what Record stored.
+	Result Result
+}
+
+// Begin takes, in tx, the key's lock and then the order's (always in that
+// order, so two requests never wait on each other in a cycle), then looks
+// key up. A key answered before for the same body comes back Replayed with
+// its first answer, to send as it is; for another body Begin returns
+// s.Reused. Otherwise the caller does the work and ends with Record.
+func (s Scope) Begin(ctx context.Context, tx pgx.Tx, key, orderID string, body any, now time.Time) (*Request, error) {
+	r := &Request{tx: tx, key: key, orderID: orderID, hash: Hash(body), now: now}
+	if err := lock(ctx, tx, s.Name+"-key:"+key); err != nil {
+		return nil, err
+	}
+	if err := s.LockOrder(ctx, tx, orderID); err != nil {
+		return nil, err
+	}
+	var firstHash []byte
+	err := tx.QueryRow(ctx, "SELECT request_hash, status_code, response FROM idempotency_keys WHERE key = $1", key).
+		Scan(&firstHash, &r.Result.Code, &r.Result.Body)
+	switch {
+	case errors.Is(err, pgx.ErrNoRows):
+		r.Result = Result{}
+		return r, nil
+	case err != nil:
+		return nil, fmt.Errorf("read idempotency key: %w", err)
+	}
+	if err := s.replay(firstHash, r); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// replay decides on a key found with firstHash: the same body is a replay
+// of the first answer, another body is s.Reused.
+func (s Scope) replay(firstHash []byte, r *Request) error {
+	if string(firstHash) != string(r.hash) {
+		return s.Reused
+	}
+	r.Result.Replayed, r.Result.Outcome = true, OutcomeReplayed
+	return nil
+}
+
+// LockOrder takes the order's lock in tx, as Begin does; a compensation by
+// order id takes it to wait for a request of the order in flight.
+func (s Scope) LockOrder(ctx context.Context, tx pgx.Tx, orderID string) error {
+	return lock(ctx, tx, s.Name+"-order:"+orderID)
+}
+
+// lock takes a transaction-scoped advisory lock; concurrent holders of the
+// same name wait, so a duplicate request replays the first one's answer.
+func lock(ctx context.Context, tx pgx.Tx, name string) error {
+	if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", name); err != nil {
+		return fmt.Errorf("lock %s: %w", name, err)
+	}
+	return nil
+}
+
+// Record stores code and body (encoded as JSON) as the answer to the key,
+// with outcome as the metric label, and makes it the Result.
+func (r *Request) Record(ctx context.Context, code int, body any, outcome string) error {
+	b, err := json.Marshal(body)
+	if err != nil {
+		return err
+	}
+	r.Result.Code, r.Result.Body, r.Result.Outcome = code, b, outcome
+	if _, err := r.tx.Exec(ctx, `INSERT INTO idempotency_keys (key, order_id, request_hash, status_code, response, created_at)
+		VALUES ($1, $2, $3, $4, $5, $6)`, r.key, r.orderID, r.hash, code, b, r.now); err != nil {
+		return fmt.Errorf("insert idempotency key: %w", err)
+	}
+	return nil
+}
+
+// RecordReplay records, under this request's key, the answer the order
+// already has (another key did the work): the result is Replayed.
+func (r *Request) RecordReplay(ctx context.Context, code int, body any) error {
+	r.Result.Replayed = true
+	return r.Record(ctx, code, body, OutcomeReplayed)
+}
+
+// RefuseClosed answers the request when its order is closed: it records
+// 409 {"error": code, "orderId": ...}, with code as the outcome too, and
+// reports true; for an open order it records nothing.
+func (r *Request) RefuseClosed(ctx context.Context, code string) (bool, error) {
+	closed, err := Closed(ctx, r.tx, r.orderID)
+	if err != nil || !closed {
+		return false, err
+	}
+	return true, r.Record(ctx, http.StatusConflict, map[string]string{"error": code, "orderId": r.orderID}, code)
+}
+
+// Closed reports whether orderID is closed.
+func Closed(ctx context.Context, db Queryer, orderID string) (bool, error) {
+	var closed bool
+	if err := db.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM closed_orders WHERE order_id = $1)", orderID).Scan(&closed); err != nil {
+		return false, fmt.Errorf("check closed order: %w", err)
+	}
+	return closed, nil
+}
+
+// CloseOrder closes orderID at now; closing a closed order changes nothing.
+func CloseOrder(ctx context.Context, db Execer, orderID string, now time.Time) error {
+	if _, err := db.Exec(ctx, "INSERT INTO closed_orders (order_id, closed_at) VALUES ($1, $2) ON CONFLICT DO NOTHING", orderID, now); err != nil {
+		return fmt.Errorf("close order: %w", err)
+	}
+	return nil
+}
