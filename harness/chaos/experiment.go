@@ -18,10 +18,10 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"go.temporal.io/sdk/client"
 
-	"github.com/stampede-dev/stampede/harness/bench"
 	"github.com/stampede-dev/stampede/harness/lagsample"
 	"github.com/stampede-dev/stampede/harness/report"
 	"github.com/stampede-dev/stampede/harness/stack"
+	"github.com/stampede-dev/stampede/harness/stats"
 	"github.com/stampede-dev/stampede/harness/verify"
 )
 
@@ -326,7 +326,7 @@ func (e *Experiment) Run(ctx context.Context) (res *report.Result, err error) {
 		}
 	}
 	r.CompensationTimes = append([]time.Duration(nil), comp...)
-	r.Compensation = bench.Summarise(comp)
+	r.Compensation = stats.Summarise(comp)
 	if stockErr == nil {
 		end, err := facts.ReadStock(ctx)
 		var others verify.Stock

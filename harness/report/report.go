@@ -13,7 +13,7 @@ import (
 	"sort"
 	"time"
 
-	"github.com/stampede-dev/stampede/harness/bench"
+	"github.com/stampede-dev/stampede/harness/stats"
 	"github.com/stampede-dev/stampede/harness/verify"
 )
 
@@ -39,7 +39,7 @@ type Result struct {
 
 	Placed       int            `json:"ordersPlaced"` // ledger lines
 	Counts       map[string]int `json:"counts"`       // by class
-	Compensation bench.Dist     `json:"compensation"`
+	Compensation stats.Dist     `json:"compensation"`
 	// CompensationTimes are the compensated orders' times, for the histogram.
 	CompensationTimes []time.Duration               `json:"compensationTimesNs,omitempty"`
 	Lag               []verify.LagReport            `json:"lag"`
@@ -133,7 +133,7 @@ func Timeline(attempts []verify.Attempt) []Second {
 				s.Failed++
 			}
 		}
-		d := bench.Summarise(ms)
+		d := stats.Summarise(ms)
 		s.P50Ms, s.P99Ms = float64(d.P50)/1e6, float64(d.P99)/1e6
 		out = append(out, s)
 	}

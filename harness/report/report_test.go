@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/stampede-dev/stampede/harness/bench"
+	"github.com/stampede-dev/stampede/harness/stats"
 	"github.com/stampede-dev/stampede/harness/verify"
 )
 
@@ -44,7 +44,7 @@ func synthetic() *Result {
 		Faults:       []FaultRecord{{Name: "payments-refused", Kind: "disable", Target: "payments", Start: t0.Add(10 * time.Second), End: t0.Add(15 * time.Second), PlannedAt: 10 * time.Second, Planned: 5 * time.Second}},
 		SteadyBefore: []Probe{{Name: "components healthy", OK: true}}, SteadyAfter: []Probe{{Name: "components healthy", OK: false, Detail: "payments not ready"}},
 		Placed: len(attempts), Counts: map[string]int{"ok": 100, "lost": 1, "compensated": 2},
-		Compensation: bench.Summarise(append([]time.Duration(nil), comp...)), CompensationTimes: comp,
+		Compensation: stats.Summarise(append([]time.Duration(nil), comp...)), CompensationTimes: comp,
 		LagSeries: map[string][]verify.LagSample{"sampler": lag},
 		Lag:       []verify.LagReport{{Source: "sampler", Samples: 300, Max: 2 * time.Second}},
 		Timeline:  Timeline(attempts), Gates: gates,
