@@ -27,6 +27,7 @@ var commands = []command{
 	{"bench", "measure the running stack (accept latency, commit -> visible, ...)", runBench},
 	{"chaos", "kill Payments (and more) under 5x load and prove no order is lost, doubled or half-done", runChaos},
 	{"dashboards", "check every dashboard panel against the live Prometheus", runDashboards},
+	{"deadletter", "list dead-lettered outbox rows, give them back to the relay", runDeadletter},
 	{"demo", "start the stack, place sample orders and show where to look", runDemo},
 	{"down", "stop what up started (keeps data unless --wipe)", runDown},
 	{"kill", "send a signal (default SIGKILL) to one running component, as a fault", runKill},

@@ -49,6 +49,8 @@ CREATE TABLE IF NOT EXISTS outbox (
 );
 CREATE INDEX IF NOT EXISTS outbox_unsent ON outbox (id) WHERE sent_at IS NULL;
 CREATE INDEX IF NOT EXISTS outbox_sent_at ON outbox (sent_at) WHERE sent_at IS NOT NULL;
+ALTER TABLE outbox ADD COLUMN IF NOT EXISTS dead_at timestamptz;
+ALTER TABLE outbox ADD COLUMN IF NOT EXISTS dead_reason text;
 `
 
 // EnsureTable creates the outbox table in db's current schema if it is missing.

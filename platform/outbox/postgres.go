@@ -10,6 +10,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/stampede-dev/stampede/platform/deadletter"
 )
 
 // PGStore is the outbox table of one schema. Only the instance holding the
@@ -90,14 +92,17 @@ type pgBatch struct {
 
 func (b *pgBatch) Rows() []Row { return b.rows }
 
-func (b *pgBatch) MarkSent(ctx context.Context) error {
-	ids := make([]int64, len(b.rows))
-	for i, r := range b.rows {
-		ids[i] = r.ID
-	}
-	if _, err := b.tx.Exec(ctx, "UPDATE "+b.tbl+" SET sent_at = clock_timestamp() WHERE id = ANY($1)", ids); err != nil {
+func (b *pgBatch) Finish(ctx context.Context, sent []int64, dead []Dead) error {
+	if _, err := b.tx.Exec(ctx, "UPDATE "+b.tbl+" SET sent_at = clock_timestamp() WHERE id = ANY($1)", sent); err != nil {
 		b.tx.Rollback(ctx)
 		return err
+	}
+	for _, d := range dead {
+		if _, err := b.tx.Exec(ctx, "UPDATE "+b.tbl+" SET dead_at = clock_timestamp(), dead_reason = $2 WHERE id = $1",
+			d.ID, deadletter.Reason(d.Reason)); err != nil {
+			b.tx.Rollback(ctx)
+			return err
+		}
 	}
 	return b.tx.Commit(ctx)
 }
@@ -122,7 +127,7 @@ func (s *PGStore) Claim(ctx context.Context, limit int) (Batch, error) {
 		return nil, err
 	}
 	rows, err := tx.Query(ctx, `SELECT id, event_id::text, topic, key, value, headers, created_at FROM `+s.table+`
-		WHERE sent_at IS NULL ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED`, limit)
+		WHERE sent_at IS NULL AND dead_at IS NULL ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED`, limit)
 	if err != nil {
 		tx.Rollback(ctx)
 		return nil, err
@@ -187,12 +192,14 @@ func (s *PGStore) Maintain(ctx context.Context, m *Metrics, retention time.Durat
 			return
 		case <-tick.C:
 		}
-		var n int64
+		var n, dead int64
 		var age float64
-		err := s.pool.QueryRow(ctx, `SELECT count(*), coalesce(extract(epoch FROM clock_timestamp() - min(created_at)), 0)
-			FROM `+s.table+` WHERE sent_at IS NULL`).Scan(&n, &age)
+		err := s.pool.QueryRow(ctx, `SELECT count(*) FILTER (WHERE dead_at IS NULL), count(*) FILTER (WHERE dead_at IS NOT NULL),
+			coalesce(extract(epoch FROM clock_timestamp() - min(created_at) FILTER (WHERE dead_at IS NULL)), 0)
+			FROM `+s.table+` WHERE sent_at IS NULL`).Scan(&n, &dead, &age)
 		if err == nil && m != nil {
 			m.SetBacklog(s.schema, n, time.Duration(age*float64(time.Second)))
+			m.deadRows.WithLabelValues(s.schema).Set(float64(dead))
 		}
 		if retention > 0 && time.Since(lastPrune) > time.Minute {
 			lastPrune = time.Now()
@@ -202,4 +209,65 @@ func (s *PGStore) Maintain(ctx context.Context, m *Metrics, retention time.Durat
 			}
 		}
 	}
+}
+
+// DeadRow is a dead-lettered outbox row, as `stampede deadletter list` shows it.
+type DeadRow struct {
+	Schema    string    `json:"schema"`
+	ID        int64     `json:"id"`
+	EventID   string    `json:"eventId"`
+	Topic     string    `json:"topic"`
+	Key       string    `json:"key"`
+	Bytes     int       `json:"bytes"`
+	Reason    string    `json:"reason"`
+	CreatedAt time.Time `json:"createdAt"`
+	DeadAt    time.Time `json:"deadAt"`
+}
+
+// Querier is what ListDead and ReplayDead need: a pool or a transaction.
+type Querier interface {
+	Execer
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+}
+
+// ListDead returns up to limit dead-lettered rows of schema's outbox, oldest first.
+func ListDead(ctx context.Context, db Querier, schema string, limit int) ([]DeadRow, error) {
+	tbl := pgx.Identifier{schema, "outbox"}.Sanitize()
+	rows, err := db.Query(ctx, `SELECT id, event_id::text, topic, key, length(value), coalesce(dead_reason, ''), created_at, dead_at
+		FROM `+tbl+` WHERE dead_at IS NOT NULL AND sent_at IS NULL ORDER BY id LIMIT $1`, limit)
+	if err != nil {
+		return nil, fmt.Errorf("outbox: list dead rows of %s: %w", schema, err)
+	}
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (DeadRow, error) {
+		d := DeadRow{Schema: schema}
+		err := r.Scan(&d.ID, &d.EventID, &d.Topic, &d.Key, &d.Bytes, &d.Reason, &d.CreatedAt, &d.DeadAt)
+		return d, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("outbox: list dead rows of %s: %w", schema, err)
+	}
+	return out, nil
+}
+
+// ReplayDead gives dead-lettered rows of schema's outbox (all of them when ids
+// is empty) back to the relay, which publishes them again (and dead-letters
+// them again if Kafka still refuses them). It returns how many it gave back.
+func ReplayDead(ctx context.Context, db Querier, schema string, ids []int64) (int64, error) {
+	tbl := pgx.Identifier{schema, "outbox"}.Sanitize()
+	q := `UPDATE ` + tbl + ` SET dead_at = NULL, dead_reason = NULL WHERE dead_at IS NOT NULL AND sent_at IS NULL`
+	args := []any{}
+	if len(ids) > 0 {
+		q += ` AND id = ANY($1)`
+		args = append(args, ids)
+	}
+	tag, err := db.Exec(ctx, q, args...)
+	if err != nil {
+		return 0, fmt.Errorf("outbox: replay dead rows of %s: %w", schema, err)
+	}
+	if tag.RowsAffected() > 0 {
+		if _, err := db.Exec(ctx, `SELECT pg_notify($1, $2)`, NotifyChannel, schema); err != nil {
+			return tag.RowsAffected(), fmt.Errorf("outbox: notify: %w", err)
+		}
+	}
+	return tag.RowsAffected(), nil
 }

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/stampede-dev/stampede/platform/failpoint"
@@ -24,15 +25,28 @@ type Row struct {
 	CreatedAt time.Time
 }
 
-// Batch is a set of claimed rows. Until MarkSent or Release, no other relay
+// Batch is a set of claimed rows. Until Finish or Release, no other relay
 // can claim them.
 type Batch interface {
 	Rows() []Row
-	// MarkSent records the rows as published and releases the claim.
-	MarkSent(ctx context.Context) error
+	// Finish records the rows of sent as published and those of dead as
+	// dead-lettered, leaves the other rows unsent, and releases the claim.
+	Finish(ctx context.Context, sent []int64, dead []Dead) error
 	// Release gives the rows back unsent.
 	Release(ctx context.Context)
 }
+
+// Dead is a row the relay gave up on: Kafka refused it as such (too large, an
+// invalid record) MaxAttempts times. It stays in the outbox table, marked, for
+// `stampede deadletter` to list and replay; the rows after it flow on.
+type Dead struct {
+	ID     int64
+	Reason string
+}
+
+// MaxAttempts is how many times a row Kafka refuses for what it is (not for
+// the state of the cluster) is tried before it is dead-lettered.
+const MaxAttempts = 3
 
 // Store is where the relay finds committed rows.
 type Store interface {
@@ -69,10 +83,14 @@ type Relay struct {
 	Metrics  *Metrics
 	Batch    int           // rows per Kafka transaction; default 500
 	Poll     time.Duration // polling fallback when no notification comes; default 1s
+
+	refused map[int64]int // row id -> publishes Kafka refused as poison
 }
 
 // Run publishes until ctx is done. Errors from Kafka or the store are logged
-// and retried with backoff: the relay never skips a row.
+// and retried with backoff: the relay never skips a row for the state of
+// Kafka or the store; only a row Kafka refuses for itself, MaxAttempts times,
+// is dead-lettered so that one row cannot stop the outbox.
 func (r *Relay) Run(ctx context.Context) error {
 	poll := r.Poll
 	if poll <= 0 {
@@ -121,25 +139,89 @@ func (r *Relay) Step(ctx context.Context) (int, error) {
 	}
 	failpoint.Hit(FailBeforePublish)
 	start := time.Now()
-	if err := r.publish(ctx, rows); err != nil {
+	sent, dead, perr := r.publishAll(ctx, rows)
+	if len(sent) == 0 && len(dead) == 0 {
 		b.Release(context.WithoutCancel(ctx))
-		return 0, fmt.Errorf("publish %d rows: %w", len(rows), err)
+		return 0, fmt.Errorf("publish %d rows: %w", len(rows), perr)
 	}
 	published := time.Now()
 	failpoint.Hit(FailBeforeMark)
-	if err := b.MarkSent(context.WithoutCancel(ctx)); err != nil {
+	if err := b.Finish(context.WithoutCancel(ctx), sent, dead); err != nil {
 		// The rows are on Kafka but still unsent here: they will be published
 		// again with the same event ids, which consumers dedupe.
-		return 0, fmt.Errorf("mark %d published rows sent (they will be republished): %w", len(rows), err)
+		return 0, fmt.Errorf("mark %d published rows sent (they will be republished): %w", len(sent), err)
+	}
+	for _, d := range dead {
+		delete(r.refused, d.ID)
+		r.Log.Error("outbox row dead-lettered: Kafka refuses it; the rows after it flow on", "relay", r.Name, "row", d.ID, "reason", d.Reason)
 	}
 	if m := r.Metrics; m != nil {
-		m.published.WithLabelValues(r.Name).Add(float64(len(rows)))
+		m.published.WithLabelValues(r.Name).Add(float64(len(sent)))
+		m.dead.WithLabelValues(r.Name).Add(float64(len(dead)))
 		m.publishDur.WithLabelValues(r.Name).Observe(published.Sub(start).Seconds())
+		byID := make(map[int64]time.Time, len(rows))
 		for _, row := range rows {
-			m.delay.WithLabelValues(r.Name).Observe(published.Sub(row.CreatedAt).Seconds())
+			byID[row.ID] = row.CreatedAt
+		}
+		for _, id := range sent {
+			m.delay.WithLabelValues(r.Name).Observe(published.Sub(byID[id]).Seconds())
 		}
 	}
-	return len(rows), nil
+	if perr != nil {
+		return len(sent), fmt.Errorf("publish %d of %d rows: %w", len(rows)-len(sent)-len(dead), len(rows), perr)
+	}
+	return len(sent), nil
+}
+
+// publishAll publishes rows in one transaction. When that fails it publishes
+// them one by one, in order, to find a row Kafka refuses for itself: such a
+// row is retried on later steps and dead after MaxAttempts refusals, and the
+// rows before it are sent. Any other failure stops at the row it hit, which
+// stays unsent with the rest.
+func (r *Relay) publishAll(ctx context.Context, rows []Row) (sent []int64, dead []Dead, err error) {
+	err = r.publish(ctx, rows)
+	if err == nil {
+		sent = make([]int64, len(rows))
+		for i, row := range rows {
+			sent[i] = row.ID
+		}
+		return sent, nil, nil
+	}
+	if ctx.Err() != nil || (len(rows) > 1 && !poison(err)) {
+		return nil, nil, err
+	}
+	for _, row := range rows {
+		err := r.publish(ctx, []Row{row})
+		if err == nil {
+			sent = append(sent, row.ID)
+			continue
+		}
+		if !poison(err) || ctx.Err() != nil {
+			return sent, dead, err
+		}
+		if r.refused == nil {
+			r.refused = map[int64]int{}
+		}
+		r.refused[row.ID]++
+		if r.refused[row.ID] < MaxAttempts {
+			return sent, dead, fmt.Errorf("row %d refused (attempt %d of %d): %w", row.ID, r.refused[row.ID], MaxAttempts, err)
+		}
+		dead = append(dead, Dead{ID: row.ID, Reason: fmt.Sprintf("kafka refused it %d times: %v", MaxAttempts, err)})
+	}
+	return sent, dead, nil
+}
+
+// poison reports whether Kafka refused a record for what it is, so that no
+// retry can ever publish it. Errors of the cluster's state (a broker down, a
+// topic not yet known, a fenced producer) are not poison: those are waited out.
+func poison(err error) bool {
+	for _, e := range []error{kerr.MessageTooLarge, kerr.RecordListTooLarge, kerr.InvalidRecord, kerr.CorruptMessage,
+		kerr.InvalidTopicException, kerr.InvalidTimestamp} {
+		if errors.Is(err, e) {
+			return true
+		}
+	}
+	return false
 }
 
 func (r *Relay) publish(ctx context.Context, rows []Row) error {
@@ -191,11 +273,13 @@ func sleep(ctx context.Context, d time.Duration) {
 // Metrics are the relay's metrics.
 type Metrics struct {
 	published  *prometheus.CounterVec
+	dead       *prometheus.CounterVec
 	errors     *prometheus.CounterVec
 	publishDur *prometheus.HistogramVec
 	delay      *prometheus.HistogramVec
 	unsent     *prometheus.GaugeVec
 	oldest     *prometheus.GaugeVec
+	deadRows   *prometheus.GaugeVec
 }
 
 // NewMetrics registers the relay metrics on reg.
@@ -204,6 +288,8 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	m := &Metrics{
 		published: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "stampede_outbox_published_total", Help: "Outbox rows published to Kafka, by outbox."}, []string{"outbox"}),
+		dead: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "stampede_outbox_dead_total", Help: "Outbox rows dead-lettered because Kafka refused them MaxAttempts times, by outbox."}, []string{"outbox"}),
 		errors: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "stampede_outbox_relay_errors_total", Help: "Failed relay steps (retried), by outbox."}, []string{"outbox"}),
 		publishDur: prometheus.NewHistogramVec(prometheus.HistogramOpts{
@@ -212,10 +298,12 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "stampede_outbox_delay_seconds", Help: "Time from a row's insert to its Kafka commit, by outbox.", Buckets: lat}, []string{"outbox"}),
 		unsent: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "stampede_outbox_unsent_rows", Help: "Committed outbox rows not yet published, by outbox."}, []string{"outbox"}),
+		deadRows: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "stampede_outbox_dead_rows", Help: "Dead-lettered outbox rows waiting for `stampede deadletter replay`, by outbox."}, []string{"outbox"}),
 		oldest: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "stampede_outbox_oldest_unsent_age_seconds", Help: "Age of the oldest unsent outbox row (0 when none), by outbox."}, []string{"outbox"}),
 	}
-	reg.MustRegister(m.published, m.errors, m.publishDur, m.delay, m.unsent, m.oldest)
+	reg.MustRegister(m.published, m.dead, m.errors, m.publishDur, m.delay, m.unsent, m.oldest, m.deadRows)
 	return m
 }
 

@@ -3,13 +3,16 @@ package outbox
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
@@ -19,7 +22,8 @@ type memStore struct {
 	mu       sync.Mutex
 	rows     []Row
 	sent     map[int64]bool
-	failMark int // MarkSent fails this many times
+	dead     map[int64]string
+	failMark int // Finish fails this many times
 	claimed  bool
 }
 
@@ -33,7 +37,7 @@ func (s *memStore) Claim(ctx context.Context, limit int) (Batch, error) {
 	}
 	var out []Row
 	for _, r := range s.rows {
-		if !s.sent[r.ID] && len(out) < limit {
+		if !s.sent[r.ID] && s.dead[r.ID] == "" && len(out) < limit {
 			out = append(out, r)
 		}
 	}
@@ -50,7 +54,7 @@ type memBatch struct {
 
 func (b *memBatch) Rows() []Row { return b.rows }
 
-func (b *memBatch) MarkSent(ctx context.Context) error {
+func (b *memBatch) Finish(ctx context.Context, sent []int64, dead []Dead) error {
 	b.s.mu.Lock()
 	defer b.s.mu.Unlock()
 	b.s.claimed = false
@@ -58,8 +62,14 @@ func (b *memBatch) MarkSent(ctx context.Context) error {
 		b.s.failMark--
 		return errors.New("memstore: injected mark failure")
 	}
-	for _, r := range b.rows {
-		b.s.sent[r.ID] = true
+	for _, id := range sent {
+		b.s.sent[id] = true
+	}
+	for _, d := range dead {
+		if b.s.dead == nil {
+			b.s.dead = map[int64]string{}
+		}
+		b.s.dead[d.ID] = d.Reason
 	}
 	return nil
 }
@@ -251,5 +261,75 @@ func TestRelayRepublishesWithSameEventIDWhenMarkFails(t *testing.T) {
 	}
 	if n, _ := r.Step(context.Background()); n != 0 {
 		t.Fatalf("third Step published %d rows, want 0", n)
+	}
+}
+
+// TestRelayDeadLettersARowKafkaRefuses is the incident of issue 14: one row
+// larger than Kafka accepts stopped every later order. The row is tried
+// MaxAttempts times, then dead-lettered with the reason; the rows before and
+// after it are published, in order, and the relay goes on.
+func TestRelayDeadLettersARowKafkaRefuses(t *testing.T) {
+	c := newCluster(t)
+	cl, err := kgo.NewClient(kgo.SeedBrokers(c.ListenAddrs()...), kgo.TransactionalID("test-relay"),
+		kgo.ProducerBatchMaxBytes(16<<10))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cl.Close)
+	rows := testRows()
+	big := Row{ID: 10, EventID: "00000000-0000-4000-8000-000000000010", Topic: "orders", Key: "u-1",
+		Value: make([]byte, 64<<10), CreatedAt: time.Now()}
+	later := Row{ID: 11, EventID: "00000000-0000-4000-8000-000000000011", Topic: "orders", Key: "u-2",
+		Value: []byte(`{"n":11}`), CreatedAt: time.Now()}
+	store := &memStore{rows: append(append(rows[:2:2], big), later, rows[2]), sent: map[int64]bool{}}
+	r := newRelay(store, cl)
+
+	var steps int
+	for ; steps < 10 && len(store.dead) == 0; steps++ {
+		r.Step(context.Background())
+	}
+	if steps != MaxAttempts {
+		t.Errorf("the row was dead-lettered after %d steps, want %d", steps, MaxAttempts)
+	}
+	reason, ok := store.dead[10]
+	if !ok || !strings.Contains(reason, "MESSAGE_TOO_LARGE") {
+		t.Fatalf("dead rows = %v, want row 10 with Kafka's reason", store.dead)
+	}
+	if store.sent[10] {
+		t.Fatal("the refused row was marked sent")
+	}
+	for _, id := range []int64{1, 2, 11, 3} {
+		if !store.sent[id] {
+			t.Errorf("row %d, before or after the refused one, was not sent: %v", id, store.sent)
+		}
+	}
+	got := readCommitted(t, c, 4)
+	var values []string
+	for _, rec := range got {
+		values = append(values, string(rec.Value))
+	}
+	if len(got) != 4 {
+		t.Fatalf("committed records = %v, want the 4 normal rows exactly once", values)
+	}
+	if n, err := r.Step(context.Background()); n != 0 || err != nil {
+		t.Fatalf("the dead row was tried again: Step = %d, %v", n, err)
+	}
+}
+
+func TestPoisonIsWhatNoRetryFixes(t *testing.T) {
+	for _, tc := range []struct {
+		err  error
+		want bool
+	}{
+		{kerr.MessageTooLarge, true},
+		{fmt.Errorf("wrapped: %w", kerr.InvalidRecord), true},
+		{kerr.UnknownTopicOrPartition, false}, // a broker restarting
+		{kerr.NotLeaderForPartition, false},
+		{context.DeadlineExceeded, false},
+		{errors.New("dial tcp: connection refused"), false},
+	} {
+		if got := poison(tc.err); got != tc.want {
+			t.Errorf("poison(%v) = %v, want %v", tc.err, got, tc.want)
+		}
 	}
 }
