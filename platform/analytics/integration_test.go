@@ -24,6 +24,7 @@ import (
 
 	"github.com/stampede-dev/stampede/platform/analytics"
 	"github.com/stampede-dev/stampede/platform/config"
+	"github.com/stampede-dev/stampede/platform/deadletter"
 	"github.com/stampede-dev/stampede/platform/event"
 	"github.com/stampede-dev/stampede/platform/kafka"
 )
@@ -209,7 +210,7 @@ rules:
 		t.Fatalf("DLQ has %d records, want 2", len(dead))
 	}
 	for _, rec := range dead {
-		if kafka.Header(rec, event.HeaderDLQReason) == "" {
+		if kafka.Header(rec, deadletter.HeaderReason) == "" {
 			t.Fatalf("DLQ record %q has no reason", rec.Value)
 		}
 	}

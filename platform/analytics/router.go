@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/stampede-dev/stampede/platform/deadletter"
 	"github.com/stampede-dev/stampede/platform/event"
 	"github.com/stampede-dev/stampede/platform/kafka"
 )
@@ -181,16 +182,10 @@ func (r *Router) dlqTopic() string {
 }
 
 func (r *Router) deadLetter(rec *kgo.Record, reason, label string) *kgo.Record {
-	hs := append([]kgo.RecordHeader(nil), rec.Headers...)
-	hs = append(hs,
-		kgo.RecordHeader{Key: event.HeaderDLQReason, Value: []byte(reason)},
-		kgo.RecordHeader{Key: "dlq-source-topic", Value: []byte(rec.Topic)},
-		kgo.RecordHeader{Key: "dlq-source-offset", Value: []byte(fmt.Sprintf("%d/%d", rec.Partition, rec.Offset))},
-	)
 	if r.Kafka != nil {
 		r.Kafka.DeadLettered(rec.Topic, label)
 	}
-	return &kgo.Record{Topic: r.dlqTopic(), Key: rec.Key, Value: rec.Value, Headers: hs}
+	return deadletter.Record(r.dlqTopic(), rec, reason)
 }
 
 // Deliver sends every batch to its target concurrently and the dead letters

@@ -21,6 +21,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/stampede-dev/stampede/platform/deadletter"
 	"github.com/stampede-dev/stampede/platform/event"
 	"github.com/stampede-dev/stampede/platform/kafka"
 )
@@ -254,7 +255,7 @@ rules:
 	if len(dlq) != 2 {
 		t.Fatalf("DLQ has %d records, want 2", len(dlq))
 	}
-	reasons := kafka.Header(dlq[0], event.HeaderDLQReason) + " | " + kafka.Header(dlq[1], event.HeaderDLQReason)
+	reasons := kafka.Header(dlq[0], deadletter.HeaderReason) + " | " + kafka.Header(dlq[1], deadletter.HeaderReason)
 	if !strings.Contains(reasons, "not a JSON envelope") || !strings.Contains(reasons, "id: missing") {
 		t.Fatalf("DLQ reasons = %q", reasons)
 	}

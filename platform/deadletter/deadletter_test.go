@@ -1,9 +1,15 @@
 package deadletter
 
 import (
+	"context"
+	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"unicode/utf8"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
 )
 
 func TestReason(t *testing.T) {
@@ -32,4 +38,54 @@ func FuzzReason(f *testing.F) {
 			t.Fatalf("Reason(%q) = %q", s, r)
 		}
 	})
+}
+
+func TestRefusedIsWhatNoRetryFixes(t *testing.T) {
+	for _, tc := range []struct {
+		err  error
+		want bool
+	}{
+		{kerr.MessageTooLarge, true},
+		{fmt.Errorf("wrapped: %w", kerr.InvalidRecord), true},
+		{kerr.UnknownTopicOrPartition, false}, // a broker restarting
+		{kerr.NotLeaderForPartition, false},
+		{context.DeadlineExceeded, false},
+		{errors.New("dial tcp: connection refused"), false},
+	} {
+		if got := Refused(tc.err); got != tc.want {
+			t.Errorf("Refused(%v) = %v, want %v", tc.err, got, tc.want)
+		}
+	}
+}
+
+func header(r *kgo.Record, k string) string {
+	for _, h := range r.Headers {
+		if h.Key == k {
+			return string(h.Value)
+		}
+	}
+	return ""
+}
+
+func TestRecordOfAnOversizedRecordFitsAndSaysWhy(t *testing.T) {
+	src := &kgo.Record{Topic: "orders", Partition: 3, Offset: 42, Key: []byte("u-1"), Value: make([]byte, 1200<<10),
+		Headers: []kgo.RecordHeader{{Key: "correlation-id", Value: make([]byte, 600<<10)}, {Key: "event-type", Value: []byte("order.created")}}}
+	d := Record("orders.dlq", src, "event: envelope: not JSON\x00")
+	size := len(d.Key) + len(d.Value)
+	for _, h := range d.Headers {
+		size += len(h.Key) + len(h.Value)
+	}
+	if d.Topic != "orders.dlq" || size > 300<<10 {
+		t.Fatalf("dead letter on %s is %d bytes, want under 300 KiB on orders.dlq", d.Topic, size)
+	}
+	for k, want := range map[string]string{HeaderSourceTopic: "orders", HeaderSourcePartition: "3", HeaderSourceOffset: "42",
+		HeaderTruncated: "1228800", "event-type": "order.created", HeaderReason: "event: envelope: not JSON "} {
+		if got := header(d, k); got != want {
+			t.Errorf("header %s = %q, want %q", k, got, want)
+		}
+	}
+	small := Record("orders.dlq", &kgo.Record{Topic: "orders", Value: []byte("{")}, "bad")
+	if string(small.Value) != "{" || header(small, HeaderTruncated) != "" {
+		t.Errorf("a small record was changed: %q, truncated %q", small.Value, header(small, HeaderTruncated))
+	}
 }

@@ -35,7 +35,6 @@ const (
 	HeaderSource        = "source"
 	HeaderEventType     = "event-type"
 	HeaderEventVersion  = "event-version"
-	HeaderDLQReason     = "dlq-reason"
 )
 
 // Payload is implemented by every event payload type.

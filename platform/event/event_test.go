@@ -104,3 +104,23 @@ func TestDecodeDataWrongType(t *testing.T) {
 		t.Fatal("DecodeData accepted an order.created as payment.completed")
 	}
 }
+
+func TestValidID(t *testing.T) {
+	for _, tc := range []struct {
+		id   string
+		want bool
+	}{
+		{"0f8fad5b-d9cb-469f-a165-70867728950e", true},
+		{"o-good", true},
+		{"", false},
+		{strings.Repeat("a", 129), false},
+		{"bad id", false},
+		{"nul\x00", false},
+		{"\xff", false},
+		{"../etc", false},
+	} {
+		if got := ValidID(tc.id); got != tc.want {
+			t.Errorf("ValidID(%q) = %v, want %v", tc.id, got, tc.want)
+		}
+	}
+}

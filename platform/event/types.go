@@ -94,6 +94,8 @@ func (e OrderCreated) Validate() error {
 	switch {
 	case e.OrderID == "":
 		return fieldErr("data.orderId", "missing")
+	case !ValidID(e.OrderID):
+		return fieldErr("data.orderId", idRule)
 	case e.UserID == "":
 		return fieldErr("data.userId", "missing")
 	case len(e.Currency) != 3:
@@ -141,6 +143,8 @@ func (e OrderStatusChanged) Validate() error {
 	switch {
 	case e.OrderID == "":
 		return fieldErr("data.orderId", "missing")
+	case !ValidID(e.OrderID):
+		return fieldErr("data.orderId", idRule)
 	case e.Status == "":
 		return fieldErr("data.status", "missing")
 	case e.Seq < 1:
@@ -171,6 +175,8 @@ func (e InventoryReserved) Validate() error {
 	switch {
 	case e.OrderID == "":
 		return fieldErr("data.orderId", "missing")
+	case !ValidID(e.OrderID):
+		return fieldErr("data.orderId", idRule)
 	case e.ReservationID == "":
 		return fieldErr("data.reservationId", "missing")
 	case len(e.Items) == 0:
@@ -209,6 +215,8 @@ func (e PaymentCompleted) Validate() error {
 	switch {
 	case e.OrderID == "":
 		return fieldErr("data.orderId", "missing")
+	case !ValidID(e.OrderID):
+		return fieldErr("data.orderId", idRule)
 	case e.PaymentID == "":
 		return fieldErr("data.paymentId", "missing")
 	case e.AmountCents < 0:
@@ -300,8 +308,8 @@ type AnalyticsOrder struct {
 func (AnalyticsOrder) EventType() string { return TypeAnalyticsOrder }
 
 func (e AnalyticsOrder) Validate() error {
-	if e.OrderID == "" {
-		return fieldErr("data.orderId", "missing")
+	if !ValidID(e.OrderID) {
+		return fieldErr("data.orderId", idRule)
 	}
 	return nil
 }
@@ -322,8 +330,31 @@ func (e AnalyticsOutcome) Validate() error {
 	switch {
 	case e.OrderID == "":
 		return fieldErr("data.orderId", "missing")
+	case !ValidID(e.OrderID):
+		return fieldErr("data.orderId", idRule)
 	case e.Status == "":
 		return fieldErr("data.status", "missing")
 	}
 	return nil
+}
+
+// idRule is what ValidID accepts, as a field error says it.
+const idRule = "want 1-128 letters, digits and ._:-"
+
+// ValidID reports whether s can name an order everywhere it goes: Temporal's
+// workflow id, PostgreSQL text, Kafka keys and headers, URLs. Orders makes
+// UUIDs; anything a hostile producer writes outside this set is refused at
+// decode and dead-lettered, never handed to Temporal to refuse (or to fail
+// to encode) on every retry.
+func ValidID(s string) bool {
+	if len(s) < 1 || len(s) > 128 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '.' || c == '_' || c == ':' || c == '-') {
+			return false
+		}
+	}
+	return true
 }

@@ -27,14 +27,6 @@ import (
 // Group is the consumer group of the orchestrator members.
 const Group = "order-orchestrator"
 
-// Headers the orchestrator adds to a dead-lettered record, next to
-// event.HeaderDLQReason and the record's own headers.
-const (
-	HeaderDLQSourceTopic     = "dlq-source-topic"
-	HeaderDLQSourcePartition = "dlq-source-partition"
-	HeaderDLQSourceOffset    = "dlq-source-offset"
-)
-
 // Errors a Starter or Signaler returns for outcomes that are not failures.
 var (
 	// ErrAlreadyStarted: a workflow with this id exists (running or closed);
@@ -42,18 +34,24 @@ var (
 	ErrAlreadyStarted = errors.New("orchestrator: workflow already started")
 	// ErrWorkflowNotFound: no running workflow to signal (unknown or finished).
 	ErrWorkflowNotFound = errors.New("orchestrator: workflow not found or already closed")
+	// ErrRefused: Temporal refuses the call for what it carries (an invalid
+	// argument, a payload over its size limit), so no retry can succeed; the
+	// record is dead-lettered and the partition flows on.
+	ErrRefused = errors.New("orchestrator: temporal refuses the call")
 )
 
 // Starter starts the saga workflow of an order. It returns ErrAlreadyStarted
-// (possibly wrapped) when the workflow exists; any other error is treated as
-// transient and retried.
+// (possibly wrapped) when the workflow exists and ErrRefused when Temporal
+// refuses the start itself; any other error is treated as transient and
+// retried.
 type Starter interface {
 	StartOrder(ctx context.Context, in saga.Input) error
 }
 
 // Signaler delivers the delivered signal to an order's workflow. It returns
-// ErrWorkflowNotFound (possibly wrapped) when there is no running workflow;
-// any other error is treated as transient and retried.
+// ErrWorkflowNotFound (possibly wrapped) when there is no running workflow
+// and ErrRefused when Temporal refuses the signal itself; any other error is
+// treated as transient and retried.
 type Signaler interface {
 	SignalDelivered(ctx context.Context, orderID string, s saga.DeliveredSignal) error
 }
@@ -386,7 +384,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	m := &Metrics{
 		started: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "stampede_orchestrator_workflows_started_total",
-			Help: "Workflow start calls, by result: started, already_started (a duplicate or redelivery, counted as success) or error (retried).",
+			Help: "Workflow start calls, by result: started, already_started (a duplicate or redelivery, counted as success), refused (Temporal refuses what it carries; dead-lettered) or error (retried).",
 		}, []string{"result"}),
 		startDur: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "stampede_orchestrator_start_duration_seconds",
@@ -395,7 +393,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		}),
 		signals: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "stampede_orchestrator_signals_total",
-			Help: "Delivered signals sent, by result: signalled, not_found (workflow unknown or closed; committed) or error (retried).",
+			Help: "Delivered signals sent, by result: signalled, not_found (workflow unknown or closed; committed), refused (dead-lettered) or error (retried).",
 		}, []string{"result"}),
 		skipped: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "stampede_orchestrator_records_skipped_total",

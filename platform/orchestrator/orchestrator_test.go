@@ -1,12 +1,14 @@
 package orchestrator_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -17,6 +19,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/stampede-dev/stampede/platform/deadletter"
 	"github.com/stampede-dev/stampede/platform/event"
 	"github.com/stampede-dev/stampede/platform/kafka"
 	"github.com/stampede-dev/stampede/platform/orchestrator"
@@ -345,13 +348,13 @@ func TestPoisonEventGoesToDLQAndNextIsProcessed(t *testing.T) {
 	}
 	for i, wantOffset := range []string{"0", "1", "3"} {
 		r := got[i]
-		if kafka.Header(r, event.HeaderDLQReason) == "" {
-			t.Errorf("DLQ record %d has no %s header", i, event.HeaderDLQReason)
+		if kafka.Header(r, deadletter.HeaderReason) == "" {
+			t.Errorf("DLQ record %d has no %s header", i, deadletter.HeaderReason)
 		}
-		if got := kafka.Header(r, orchestrator.HeaderDLQSourceOffset); got != wantOffset {
+		if got := kafka.Header(r, deadletter.HeaderSourceOffset); got != wantOffset {
 			t.Errorf("DLQ record %d source offset = %s, want %s", i, got, wantOffset)
 		}
-		if got := kafka.Header(r, orchestrator.HeaderDLQSourceTopic); got != event.TopicOrders {
+		if got := kafka.Header(r, deadletter.HeaderSourceTopic); got != event.TopicOrders {
 			t.Errorf("DLQ record %d source topic = %s, want orders", i, got)
 		}
 		if string(r.Key) != "user-2" {
@@ -361,11 +364,79 @@ func TestPoisonEventGoesToDLQAndNextIsProcessed(t *testing.T) {
 	if got := kafka.Header(got[0], event.HeaderCorrelationID); got != "cid-garbage" {
 		t.Errorf("DLQ record keeps headers: correlation-id = %q, want cid-garbage", got)
 	}
-	if reason := kafka.Header(got[1], event.HeaderDLQReason); !strings.Contains(reason, "data.totalCents") {
+	if reason := kafka.Header(got[1], deadletter.HeaderReason); !strings.Contains(reason, "data.totalCents") {
 		t.Errorf("reason of the invalid order = %q, want it to name data.totalCents", reason)
 	}
 	if n := series(m.reg, "stampede_kafka_dlq_records_total"); n == 0 {
 		t.Error("stampede_kafka_dlq_records_total not recorded")
+	}
+}
+
+// A start Temporal refuses for what the record carries (an invalid argument)
+// cannot succeed on any retry: the record is dead-lettered with the reason
+// and the next order of the partition starts.
+func TestRefusedStartGoesToDLQAndNextIsStarted(t *testing.T) {
+	e := newEnv(t)
+	e.fake.Refuse("o-refused")
+	e.produce(
+		record(t, event.TopicOrders, "user-9", order("o-refused", "user-9"), "cid-refused"),
+		record(t, event.TopicOrders, "user-9", order("o-next", "user-9"), "cid-next"),
+	)
+	p := partitionOf(e, event.TopicOrders, "user-9") // the probe, offset 2, is dead-lettered too
+	e.start(orchestrator.Config{})
+	waitFor(t, "next order started", 15*time.Second, func() bool { return len(e.fake.Started()) == 1 })
+	if got := e.fake.Started()[0].Order.OrderID; got != "o-next" {
+		t.Errorf("started %s, want o-next", got)
+	}
+	waitFor(t, "all three records committed", 15*time.Second, func() bool { return e.committed(event.TopicOrders)[p] == 3 })
+	dlq, err := kgo.NewClient(kgo.SeedBrokers(e.c.ListenAddrs()...), kgo.ConsumeTopics(event.TopicOrdersDLQ),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dlq.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	var got []*kgo.Record
+	for len(got) < 2 && ctx.Err() == nil {
+		dlq.PollFetches(ctx).EachRecord(func(r *kgo.Record) { got = append(got, r) })
+	}
+	if len(got) != 2 {
+		t.Fatalf("DLQ has %d records, want the refused order and the probe", len(got))
+	}
+	r := got[0]
+	if reason := kafka.Header(r, deadletter.HeaderReason); !strings.Contains(reason, "refuses") || !strings.Contains(reason, "o-refused") {
+		t.Errorf("DLQ reason = %q, want Temporal's refusal of o-refused", reason)
+	}
+}
+
+// An undecodable record as large as a producer may write is dead-lettered
+// cut to size (a full copy could be refused by the DLQ in turn), and the
+// partition flows on.
+func TestOversizedGarbageIsDeadLetteredCutToSize(t *testing.T) {
+	e := newEnv(t)
+	e.produce(
+		&kgo.Record{Topic: event.TopicOrders, Key: []byte("user-8"), Value: bytes.Repeat([]byte("x"), 900<<10)},
+		record(t, event.TopicOrders, "user-8", order("o-after-garbage", "user-8"), "cid-after"),
+	)
+	e.start(orchestrator.Config{})
+	waitFor(t, "the order after the garbage started", 15*time.Second, func() bool { return len(e.fake.Started()) == 1 })
+	dlq, err := kgo.NewClient(kgo.SeedBrokers(e.c.ListenAddrs()...), kgo.ConsumeTopics(event.TopicOrdersDLQ),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dlq.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	fs := dlq.PollFetches(ctx)
+	if fs.NumRecords() != 1 {
+		t.Fatalf("DLQ has %d records, want the garbage", fs.NumRecords())
+	}
+	r := fs.Records()[0]
+	if len(r.Value) != deadletter.MaxValue || kafka.Header(r, deadletter.HeaderTruncated) != strconv.Itoa(900<<10) {
+		t.Errorf("DLQ value %d bytes, truncated-from %q; want %d bytes from %d", len(r.Value),
+			kafka.Header(r, deadletter.HeaderTruncated), deadletter.MaxValue, 900<<10)
 	}
 }
 

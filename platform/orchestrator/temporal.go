@@ -37,6 +37,17 @@ func (t *Temporal) StartOrder(ctx context.Context, in saga.Input) error {
 	if errors.As(err, &already) {
 		return fmt.Errorf("%w: %s", ErrAlreadyStarted, already.Error())
 	}
+	return refused(err)
+}
+
+// refused marks the errors by which Temporal refuses a call for what it
+// carries (serviceerror.InvalidArgument: a bad id, a blob over the size
+// limit) as ErrRefused; the rest it returns unchanged.
+func refused(err error) error {
+	var inv *serviceerror.InvalidArgument
+	if errors.As(err, &inv) {
+		return fmt.Errorf("%w: %s", ErrRefused, inv.Error())
+	}
 	return err
 }
 
@@ -48,5 +59,5 @@ func (t *Temporal) SignalDelivered(ctx context.Context, orderID string, s saga.D
 	if errors.As(err, &nf) {
 		return fmt.Errorf("%w: %s", ErrWorkflowNotFound, nf.Error())
 	}
-	return err
+	return refused(err)
 }

@@ -4,12 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strconv"
 	"sync"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/stampede-dev/stampede/platform/deadletter"
 	"github.com/stampede-dev/stampede/platform/event"
 	"github.com/stampede-dev/stampede/platform/kafka"
 	"github.com/stampede-dev/stampede/platform/saga"
@@ -185,7 +185,7 @@ func (w *worker) process(r *kgo.Record) error {
 		if err != nil {
 			return w.deadLetter(ctx, r, err)
 		}
-		return w.start(ctx, saga.Input{Order: o, CorrelationID: cid})
+		return w.refused(ctx, r, w.start(ctx, saga.Input{Order: o, CorrelationID: cid}))
 	case r.Topic == w.c.cfg.ShippingTopic && env.Type == event.TypeShipmentDelivered:
 		d, err := event.DecodeData[event.ShipmentDelivered](env)
 		if err == nil && d.OrderID == "" {
@@ -194,7 +194,7 @@ func (w *worker) process(r *kgo.Record) error {
 		if err != nil {
 			return w.deadLetter(ctx, r, err)
 		}
-		return w.signal(ctx, d, env.OccurredAt)
+		return w.refused(ctx, r, w.signal(ctx, d, env.OccurredAt))
 	}
 	w.c.m.skip(r.Topic)
 	return nil
@@ -214,6 +214,9 @@ func (w *worker) start(ctx context.Context, in saga.Input) error {
 		w.c.m.start("already_started")
 		log.InfoContext(ctx, "workflow already started", "order_id", in.Order.OrderID, "workflow_id", saga.WorkflowID(in.Order.OrderID))
 		return nil
+	case errors.Is(err, ErrRefused):
+		w.c.m.start("refused")
+		return err
 	}
 	w.c.m.start("error")
 	return fmt.Errorf("start workflow %s: %w", saga.WorkflowID(in.Order.OrderID), err)
@@ -230,35 +233,49 @@ func (w *worker) signal(ctx context.Context, d event.ShipmentDelivered, at time.
 		w.c.m.signal("not_found")
 		w.c.log.WarnContext(ctx, "delivered signal dropped: no running workflow", "order_id", d.OrderID, "shipment_id", d.ShipmentID, "err", err)
 		return nil
+	case errors.Is(err, ErrRefused):
+		w.c.m.signal("refused")
+		return err
 	}
 	w.c.m.signal("error")
 	return fmt.Errorf("signal %s: %w", saga.WorkflowID(d.OrderID), err)
 }
 
-// deadLetter sends r to the dead-letter topic with why in a header; a failed
-// produce is transient (the record is retried, never skipped).
-func (w *worker) deadLetter(ctx context.Context, r *kgo.Record, why error) error {
-	headers := make([]kgo.RecordHeader, 0, len(r.Headers)+4)
-	headers = append(headers, r.Headers...)
-	headers = append(headers,
-		kgo.RecordHeader{Key: event.HeaderDLQReason, Value: []byte(why.Error())},
-		kgo.RecordHeader{Key: HeaderDLQSourceTopic, Value: []byte(r.Topic)},
-		kgo.RecordHeader{Key: HeaderDLQSourcePartition, Value: []byte(strconv.Itoa(int(r.Partition)))},
-		kgo.RecordHeader{Key: HeaderDLQSourceOffset, Value: []byte(strconv.FormatInt(r.Offset, 10))},
-	)
-	dlq := &kgo.Record{Topic: w.c.cfg.DLQTopic, Key: r.Key, Value: r.Value, Headers: headers}
-	if err := w.c.cl.ProduceSync(ctx, dlq).FirstErr(); err != nil {
-		return fmt.Errorf("dead-letter %s/%d@%d: %w", r.Topic, r.Partition, r.Offset, err)
+// refused dead-letters r when Temporal refused the call made for it
+// (ErrRefused: retrying cannot help) and returns err otherwise.
+func (w *worker) refused(ctx context.Context, r *kgo.Record, err error) error {
+	if errors.Is(err, ErrRefused) {
+		return w.deadLetter(ctx, r, err)
 	}
+	return err
+}
+
+// deadLetter sends r to the dead-letter topic with why in a header. A failed
+// produce is retried (the record is never skipped for the state of Kafka),
+// except when Kafka refuses the dead letter itself: then r is logged and
+// dropped, counted as such, so that no record can stop the partition.
+func (w *worker) deadLetter(ctx context.Context, r *kgo.Record, why error) error {
 	reason := "envelope"
 	var de *event.DecodeError
-	if errors.As(why, &de) && de.Field != "" {
+	switch {
+	case errors.As(why, &de) && de.Field != "":
 		reason = de.Field
+	case errors.Is(why, ErrRefused):
+		reason = "temporal"
+	}
+	if err := w.c.cl.ProduceSync(ctx, deadletter.Record(w.c.cfg.DLQTopic, r, why.Error())).FirstErr(); err != nil {
+		if !deadletter.Refused(err) {
+			return fmt.Errorf("dead-letter %s/%d@%d: %w", r.Topic, r.Partition, r.Offset, err)
+		}
+		reason = "dlq-refused"
+		w.c.log.ErrorContext(ctx, "record dropped: the dead-letter topic refuses it too", "topic", r.Topic, "partition", r.Partition,
+			"offset", r.Offset, "reason", why.Error(), "dlq_err", err, "key", deadletter.Reason(string(r.Key)))
+	} else {
+		w.c.log.WarnContext(ctx, "record dead-lettered", "topic", r.Topic, "partition", r.Partition, "offset", r.Offset, "reason", why.Error())
 	}
 	if w.c.km != nil {
 		w.c.km.DeadLettered(r.Topic, reason)
 	}
-	w.c.log.WarnContext(ctx, "record dead-lettered", "topic", r.Topic, "partition", r.Partition, "offset", r.Offset, "reason", why.Error())
 	return nil
 }
 

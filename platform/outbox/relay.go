@@ -8,9 +8,9 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/stampede-dev/stampede/platform/deadletter"
 	"github.com/stampede-dev/stampede/platform/failpoint"
 )
 
@@ -187,7 +187,7 @@ func (r *Relay) publishAll(ctx context.Context, rows []Row) (sent []int64, dead 
 		}
 		return sent, nil, nil
 	}
-	if ctx.Err() != nil || (len(rows) > 1 && !poison(err)) {
+	if ctx.Err() != nil || (len(rows) > 1 && !deadletter.Refused(err)) {
 		return nil, nil, err
 	}
 	for _, row := range rows {
@@ -196,7 +196,7 @@ func (r *Relay) publishAll(ctx context.Context, rows []Row) (sent []int64, dead 
 			sent = append(sent, row.ID)
 			continue
 		}
-		if !poison(err) || ctx.Err() != nil {
+		if !deadletter.Refused(err) || ctx.Err() != nil {
 			return sent, dead, err
 		}
 		if r.refused == nil {
@@ -209,19 +209,6 @@ func (r *Relay) publishAll(ctx context.Context, rows []Row) (sent []int64, dead 
 		dead = append(dead, Dead{ID: row.ID, Reason: fmt.Sprintf("kafka refused it %d times: %v", MaxAttempts, err)})
 	}
 	return sent, dead, nil
-}
-
-// poison reports whether Kafka refused a record for what it is, so that no
-// retry can ever publish it. Errors of the cluster's state (a broker down, a
-// topic not yet known, a fenced producer) are not poison: those are waited out.
-func poison(err error) bool {
-	for _, e := range []error{kerr.MessageTooLarge, kerr.RecordListTooLarge, kerr.InvalidRecord, kerr.CorruptMessage,
-		kerr.InvalidTopicException, kerr.InvalidTimestamp} {
-		if errors.Is(err, e) {
-			return true
-		}
-	}
-	return false
 }
 
 func (r *Relay) publish(ctx context.Context, rows []Row) error {

@@ -3,7 +3,6 @@ package outbox
 import (
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"log/slog"
 	"strings"
@@ -12,7 +11,6 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
@@ -313,23 +311,5 @@ func TestRelayDeadLettersARowKafkaRefuses(t *testing.T) {
 	}
 	if n, err := r.Step(context.Background()); n != 0 || err != nil {
 		t.Fatalf("the dead row was tried again: Step = %d, %v", n, err)
-	}
-}
-
-func TestPoisonIsWhatNoRetryFixes(t *testing.T) {
-	for _, tc := range []struct {
-		err  error
-		want bool
-	}{
-		{kerr.MessageTooLarge, true},
-		{fmt.Errorf("wrapped: %w", kerr.InvalidRecord), true},
-		{kerr.UnknownTopicOrPartition, false}, // a broker restarting
-		{kerr.NotLeaderForPartition, false},
-		{context.DeadlineExceeded, false},
-		{errors.New("dial tcp: connection refused"), false},
-	} {
-		if got := poison(tc.err); got != tc.want {
-			t.Errorf("poison(%v) = %v, want %v", tc.err, got, tc.want)
-		}
 	}
 }

@@ -25,6 +25,7 @@ type Temporal struct {
 	calls   int
 	failed  int
 	signals []Signal
+	refuse  map[string]bool
 }
 
 // Signal is one delivered signal the fake received.
@@ -48,6 +49,17 @@ func (t *Temporal) SetDown(down bool) {
 	t.mu.Unlock()
 }
 
+// Refuse makes the fake refuse the start of orderID's workflow the way
+// Temporal refuses an invalid argument: with orchestrator.ErrRefused.
+func (t *Temporal) Refuse(orderID string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.refuse == nil {
+		t.refuse = map[string]bool{}
+	}
+	t.refuse[orderID] = true
+}
+
 // StartOrder implements orchestrator.Starter.
 func (t *Temporal) StartOrder(_ context.Context, in saga.Input) error {
 	t.mu.Lock()
@@ -58,6 +70,10 @@ func (t *Temporal) StartOrder(_ context.Context, in saga.Input) error {
 		return ErrDown
 	}
 	id := saga.WorkflowID(in.Order.OrderID)
+	if t.refuse[in.Order.OrderID] {
+		t.failed++
+		return fmt.Errorf("%w: invalid argument: workflow %s", orchestrator.ErrRefused, id)
+	}
 	if t.ids[id] {
 		return fmt.Errorf("%w: %s", orchestrator.ErrAlreadyStarted, id)
 	}
