@@ -4,10 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net"
 	"net/url"
 	"os"
+	"path"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"time"
 
@@ -22,6 +25,7 @@ import (
 	"go.temporal.io/server/common/persistence/sql/sqlplugin/postgresql"
 	sqliteplugin "go.temporal.io/server/common/persistence/sql/sqlplugin/sqlite"
 	"go.temporal.io/server/common/resolver"
+	temporalschema "go.temporal.io/server/schema"
 	postgresschema "go.temporal.io/server/schema/postgresql/v12"
 	sqliteschema "go.temporal.io/server/schema/sqlite"
 	"go.temporal.io/server/tools/common/schema"
@@ -165,6 +169,55 @@ func (s store) prepare(logger log.Logger) error {
 	}
 	if err := prepareDB(s.kind, s.visibility, s.visSchema, s.visVersion, logger); err != nil {
 		return fmt.Errorf("prepare %s: %w", s.visibility.DatabaseName, err)
+	}
+	if s.kind == persistenceSQLite {
+		if err := trimVisibilityIndexes(s.visibility, s.visSchema, logger); err != nil {
+			return fmt.Errorf("trim %s: %w", s.visibility.DatabaseName, err)
+		}
+	}
+	return nil
+}
+
+// keptVisibilityIndexes are the SQLite visibility indexes a Stampede stack
+// queries through: the default listing (the Web UI, ordered by close and
+// start time) and what the chaos audit and the load checker filter on
+// (WorkflowType, StartTime, WorkflowId, ExecutionStatus).
+var keptVisibilityIndexes = map[string]bool{
+	"default_idx":       true,
+	"by_execution_time": true,
+	"by_workflow_id":    true,
+	"by_workflow_type":  true,
+	"by_status":         true,
+}
+
+// createIndexRE finds the index names in the embedded visibility schema.
+var createIndexRE = regexp.MustCompile(`(?m)^\s*CREATE INDEX\s+(\w+)\s+ON executions_visibility`)
+
+// trimVisibilityIndexes drops the SQLite visibility indexes nothing here
+// queries by. The schema carries 58, one per predefined and pre-allocated
+// search attribute, each over a generated JSON_EXTRACT column; every workflow
+// start, first workflow task (the unversioned BuildIds attribute) and close
+// rewrites the row and so every index: measured, that was about a third of
+// the server's CPU per saga. A query on a dropped column still works, by a
+// scan of the namespace's rows (retention is one day). The schema version is
+// untouched; idempotent, so it runs at every start.
+func trimVisibilityIndexes(cfg config.SQL, schemaName string, logger log.Logger) error {
+	b, err := fs.ReadFile(temporalschema.Assets(), path.Join(schemaName, "schema.sql"))
+	if err != nil {
+		return fmt.Errorf("read embedded visibility schema: %w", err)
+	}
+	conn, err := sqltool.NewConnection(&cfg, logger)
+	if err != nil {
+		return fmt.Errorf("connect: %w", err)
+	}
+	defer conn.Close()
+	for _, m := range createIndexRE.FindAllStringSubmatch(string(b), -1) {
+		if keptVisibilityIndexes[m[1]] {
+			continue
+		}
+		if err := conn.Exec("DROP INDEX IF EXISTS " + m[1]); err != nil {
+			return fmt.Errorf("drop index %s: %w", m[1], err)
+		}
 	}
 	return nil
 }
