@@ -72,7 +72,7 @@ func TestIntegrationOversizedRowIsDeadLettered(t *testing.T) {
 	defer prod.Close()
 	store := outbox.NewPGStore(db, schema, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	defer store.Close()
-	relay := &outbox.Relay{Name: schema, Store: store, Producer: prod, Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	relay := &outbox.Relay{Sources: []outbox.Source{{Name: schema, Store: store}}, Producer: prod, Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
 
 	var dead []outbox.DeadRow
 	for step := 0; step < 2*outbox.MaxAttempts && len(dead) == 0; step++ {

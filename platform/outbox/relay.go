@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sort"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -74,103 +75,269 @@ const (
 	FailBeforeMark    = "relay.before-mark"    // Kafka transaction committed, rows not marked
 )
 
-// Relay publishes the rows of one Store through one transactional producer.
+// Source is one outbox the relay publishes: its Store, the name that labels
+// its metrics and logs (the schema), and how long its rows may wait for
+// others to join their transaction.
+type Source struct {
+	Name  string
+	Store Store
+	// Linger is the longest a notified row of this source waits before the
+	// relay publishes: zero for rows someone waits on (a new order), longer
+	// for events nobody waits on, which then mostly ride along with the next
+	// order's transaction.
+	Linger time.Duration
+}
+
+// Relay publishes the rows of every Source through one transactional
+// producer: the rows waiting in all outboxes when it publishes go out in one
+// Kafka transaction. One transaction per row and outbox was what an order
+// cost before (four, one per service, each with its commit markers and
+// transaction-log writes): the most expensive thing the broker did per order.
 type Relay struct {
-	Name     string // e.g. the schema; labels metrics and logs
-	Store    Store
+	Sources  []Source
 	Producer Producer
 	Log      *slog.Logger
 	Metrics  *Metrics
-	Batch    int           // rows per Kafka transaction; default 500
+	Batch    int           // rows per source per Kafka transaction; default 500
 	Poll     time.Duration // polling fallback when no notification comes; default 1s
 
-	refused map[int64]int // row id -> publishes Kafka refused as poison
+	refused map[rowKey]int // publishes Kafka refused as poison, by row
+}
+
+// rowKey names a row across sources (ids are per outbox table).
+type rowKey struct {
+	source int
+	id     int64
+}
+
+// claim is one source's batch in a step.
+type claim struct {
+	src   int
+	batch Batch
+	rows  []Row
 }
 
 // Run publishes until ctx is done. Errors from Kafka or the store are logged
 // and retried with backoff: the relay never skips a row for the state of
 // Kafka or the store; only a row Kafka refuses for itself, MaxAttempts times,
 // is dead-lettered so that one row cannot stop the outbox.
+//
+// One waiter per source reports its notifications (and each poll). A
+// notified source is due after its Linger; when one is due, every notified
+// source is claimed and published in the same transaction.
 func (r *Relay) Run(ctx context.Context) error {
 	poll := r.Poll
 	if poll <= 0 {
 		poll = time.Second
 	}
+	notified := make(chan int, len(r.Sources))
+	for i, src := range r.Sources {
+		go func() {
+			backoff := 100 * time.Millisecond
+			for ctx.Err() == nil {
+				if err := src.Store.Wait(ctx, poll); err != nil && ctx.Err() == nil {
+					r.Log.Warn("outbox relay wait failed", "outbox", src.Name, "err", err)
+					sleep(ctx, backoff)
+				}
+				select {
+				case notified <- i:
+				case <-ctx.Done():
+				}
+			}
+		}()
+	}
+	// Rows committed while no relay ran are due at once.
+	due := make(map[int]time.Time, len(r.Sources))
+	now := time.Now()
+	for i := range r.Sources {
+		due[i] = now
+	}
+	timer := time.NewTimer(0)
+	defer timer.Stop()
 	backoff := 100 * time.Millisecond
 	for ctx.Err() == nil {
-		n, err := r.Step(ctx)
-		if err != nil {
-			if ctx.Err() != nil {
+		next := time.Time{}
+		for _, at := range due {
+			if next.IsZero() || at.Before(next) {
+				next = at
+			}
+		}
+		var fire <-chan time.Time
+		if !next.IsZero() {
+			timer.Reset(time.Until(next))
+			fire = timer.C
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case i := <-notified:
+			if _, ok := due[i]; !ok {
+				due[i] = time.Now().Add(r.Sources[i].Linger)
+			}
+			timer.Stop()
+			continue
+		case <-fire:
+		}
+		which := make([]int, 0, len(due))
+		for i := range due {
+			which = append(which, i)
+		}
+		sort.Ints(which)
+		clear(due)
+		for ctx.Err() == nil {
+			full, err := r.step(ctx, which)
+			if err != nil {
+				if ctx.Err() != nil {
+					break
+				}
+				r.Log.Warn("outbox relay step failed; retrying", "err", err, "backoff", backoff)
+				if r.Metrics != nil {
+					for _, i := range which {
+						r.Metrics.errors.WithLabelValues(r.Sources[i].Name).Inc()
+					}
+				}
+				sleep(ctx, backoff)
+				backoff = min(backoff*2, 5*time.Second)
+				continue
+			}
+			backoff = 100 * time.Millisecond
+			if len(full) == 0 {
 				break
 			}
-			r.Log.Warn("outbox relay step failed; retrying", "relay", r.Name, "err", err, "backoff", backoff)
-			if r.Metrics != nil {
-				r.Metrics.errors.WithLabelValues(r.Name).Inc()
-			}
-			sleep(ctx, backoff)
-			backoff = min(backoff*2, 5*time.Second)
-			continue
-		}
-		backoff = 100 * time.Millisecond
-		if n == 0 {
-			if err := r.Store.Wait(ctx, poll); err != nil && ctx.Err() == nil {
-				r.Log.Warn("outbox relay wait failed", "relay", r.Name, "err", err)
-				sleep(ctx, backoff)
-			}
+			// A full batch may have left rows behind: claim those sources
+			// again. Rows committed meanwhile elsewhere notified their source.
+			which = full
 		}
 	}
 	return nil
 }
 
-// Step claims one batch and publishes it. It returns how many rows it published.
+// Step claims a batch from every source and publishes them in one
+// transaction. It returns how many rows it published.
 func (r *Relay) Step(ctx context.Context) (int, error) {
+	all := make([]int, len(r.Sources))
+	for i := range all {
+		all[i] = i
+	}
+	n, _, err := r.publishStep(ctx, all)
+	return n, err
+}
+
+// step is a Step over the sources which; it returns the sources whose batch
+// was full (rows may be left).
+func (r *Relay) step(ctx context.Context, which []int) ([]int, error) {
+	_, full, err := r.publishStep(ctx, which)
+	return full, err
+}
+
+// publishStep claims a batch from each of the sources which and publishes
+// them in one transaction. It returns how many rows it published and which
+// sources filled their batch.
+func (r *Relay) publishStep(ctx context.Context, which []int) (int, []int, error) {
 	limit := r.Batch
 	if limit <= 0 {
 		limit = 500
 	}
-	b, err := r.Store.Claim(ctx, limit)
-	if err != nil {
-		return 0, fmt.Errorf("claim rows: %w", err)
+	var (
+		claims []claim
+		rows   []Row
+		keys   []rowKey
+		full   []int
+	)
+	release := func() {
+		for _, c := range claims {
+			c.batch.Release(context.WithoutCancel(ctx))
+		}
 	}
-	rows := b.Rows()
+	for _, i := range which {
+		b, err := r.Sources[i].Store.Claim(ctx, limit)
+		if err != nil {
+			release()
+			return 0, nil, fmt.Errorf("claim rows of %s: %w", r.Sources[i].Name, err)
+		}
+		rs := b.Rows()
+		if len(rs) == 0 {
+			b.Release(ctx)
+			continue
+		}
+		claims = append(claims, claim{src: i, batch: b, rows: rs})
+		if len(rs) >= limit {
+			full = append(full, i)
+		}
+		for _, row := range rs {
+			rows = append(rows, row)
+			keys = append(keys, rowKey{i, row.ID})
+		}
+	}
 	if len(rows) == 0 {
-		b.Release(ctx)
-		return 0, nil
+		return 0, nil, nil
 	}
 	failpoint.Hit(FailBeforePublish)
 	start := time.Now()
-	sent, dead, perr := r.publishAll(ctx, rows)
+	sent, dead, perr := r.publishAll(ctx, rows, keys)
 	if len(sent) == 0 && len(dead) == 0 {
-		b.Release(context.WithoutCancel(ctx))
-		return 0, fmt.Errorf("publish %d rows: %w", len(rows), perr)
+		release()
+		return 0, nil, fmt.Errorf("publish %d rows: %w", len(rows), perr)
 	}
 	published := time.Now()
 	failpoint.Hit(FailBeforeMark)
-	if err := b.Finish(context.WithoutCancel(ctx), sent, dead); err != nil {
-		// The rows are on Kafka but still unsent here: they will be published
-		// again with the same event ids, which consumers dedupe.
-		return 0, fmt.Errorf("mark %d published rows sent (they will be republished): %w", len(sent), err)
+	sentBy := map[int][]int64{}
+	deadBy := map[int][]Dead{}
+	for _, k := range sent {
+		sentBy[k.source] = append(sentBy[k.source], k.id)
 	}
 	for _, d := range dead {
-		delete(r.refused, d.ID)
-		r.Log.Error("outbox row dead-lettered: Kafka refuses it; the rows after it flow on", "relay", r.Name, "row", d.ID, "reason", d.Reason)
+		deadBy[d.source] = append(deadBy[d.source], Dead{ID: d.id, Reason: d.reason})
+	}
+	var markErr error
+	for _, c := range claims {
+		if err := c.batch.Finish(context.WithoutCancel(ctx), sentBy[c.src], deadBy[c.src]); err != nil {
+			// The rows are on Kafka but still unsent here: they will be
+			// published again with the same event ids, which consumers dedupe.
+			markErr = errors.Join(markErr, fmt.Errorf("mark %d published rows of %s sent (they will be republished): %w",
+				len(sentBy[c.src]), r.Sources[c.src].Name, err))
+			delete(sentBy, c.src)
+			delete(deadBy, c.src)
+		}
+	}
+	for src, ds := range deadBy {
+		for _, d := range ds {
+			delete(r.refused, rowKey{src, d.ID})
+			r.Log.Error("outbox row dead-lettered: Kafka refuses it; the rows after it flow on", "outbox", r.Sources[src].Name, "row", d.ID, "reason", d.Reason)
+		}
 	}
 	if m := r.Metrics; m != nil {
-		m.published.WithLabelValues(r.Name).Add(float64(len(sent)))
-		m.dead.WithLabelValues(r.Name).Add(float64(len(dead)))
-		m.publishDur.WithLabelValues(r.Name).Observe(published.Sub(start).Seconds())
-		byID := make(map[int64]time.Time, len(rows))
-		for _, row := range rows {
-			byID[row.ID] = row.CreatedAt
+		for _, c := range claims {
+			name := r.Sources[c.src].Name
+			m.published.WithLabelValues(name).Add(float64(len(sentBy[c.src])))
+			m.dead.WithLabelValues(name).Add(float64(len(deadBy[c.src])))
+			m.publishDur.WithLabelValues(name).Observe(published.Sub(start).Seconds())
+			created := make(map[int64]time.Time, len(c.rows))
+			for _, row := range c.rows {
+				created[row.ID] = row.CreatedAt
+			}
+			for _, id := range sentBy[c.src] {
+				m.delay.WithLabelValues(name).Observe(published.Sub(created[id]).Seconds())
+			}
 		}
-		for _, id := range sent {
-			m.delay.WithLabelValues(r.Name).Observe(published.Sub(byID[id]).Seconds())
-		}
+	}
+	n := 0
+	for _, ids := range sentBy {
+		n += len(ids)
+	}
+	if markErr != nil {
+		return n, nil, markErr
 	}
 	if perr != nil {
-		return len(sent), fmt.Errorf("publish %d of %d rows: %w", len(rows)-len(sent)-len(dead), len(rows), perr)
+		return n, nil, fmt.Errorf("publish %d of %d rows: %w", len(rows)-len(sent)-len(dead), len(rows), perr)
 	}
-	return len(sent), nil
+	return n, full, nil
+}
+
+// deadRow is a row given up on, with why.
+type deadRow struct {
+	rowKey
+	reason string
 }
 
 // publishAll publishes rows in one transaction. When that fails it publishes
@@ -178,35 +345,31 @@ func (r *Relay) Step(ctx context.Context) (int, error) {
 // row is retried on later steps and dead after MaxAttempts refusals, and the
 // rows before it are sent. Any other failure stops at the row it hit, which
 // stays unsent with the rest.
-func (r *Relay) publishAll(ctx context.Context, rows []Row) (sent []int64, dead []Dead, err error) {
+func (r *Relay) publishAll(ctx context.Context, rows []Row, keys []rowKey) (sent []rowKey, dead []deadRow, err error) {
 	err = r.publish(ctx, rows)
 	if err == nil {
-		sent = make([]int64, len(rows))
-		for i, row := range rows {
-			sent[i] = row.ID
-		}
-		return sent, nil, nil
+		return keys, nil, nil
 	}
 	if ctx.Err() != nil || (len(rows) > 1 && !deadletter.Refused(err)) {
 		return nil, nil, err
 	}
-	for _, row := range rows {
+	for i, row := range rows {
 		err := r.publish(ctx, []Row{row})
 		if err == nil {
-			sent = append(sent, row.ID)
+			sent = append(sent, keys[i])
 			continue
 		}
 		if !deadletter.Refused(err) || ctx.Err() != nil {
 			return sent, dead, err
 		}
 		if r.refused == nil {
-			r.refused = map[int64]int{}
+			r.refused = map[rowKey]int{}
 		}
-		r.refused[row.ID]++
-		if r.refused[row.ID] < MaxAttempts {
-			return sent, dead, fmt.Errorf("row %d refused (attempt %d of %d): %w", row.ID, r.refused[row.ID], MaxAttempts, err)
+		r.refused[keys[i]]++
+		if r.refused[keys[i]] < MaxAttempts {
+			return sent, dead, fmt.Errorf("row %d refused (attempt %d of %d): %w", row.ID, r.refused[keys[i]], MaxAttempts, err)
 		}
-		dead = append(dead, Dead{ID: row.ID, Reason: fmt.Sprintf("kafka refused it %d times: %v", MaxAttempts, err)})
+		dead = append(dead, deadRow{keys[i], fmt.Sprintf("kafka refused it %d times: %v", MaxAttempts, err)})
 	}
 	return sent, dead, nil
 }

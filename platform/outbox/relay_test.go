@@ -158,7 +158,7 @@ func testRows() []Row {
 }
 
 func newRelay(store Store, p Producer) *Relay {
-	return &Relay{Name: "test", Store: store, Producer: p, Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
+	return &Relay{Sources: []Source{{Name: "test", Store: store}}, Producer: p, Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
 		Metrics: NewMetrics(prometheus.NewRegistry())}
 }
 
@@ -312,4 +312,43 @@ func TestRelayDeadLettersARowKafkaRefuses(t *testing.T) {
 	if n, err := r.Step(context.Background()); n != 0 || err != nil {
 		t.Fatalf("the dead row was tried again: Step = %d, %v", n, err)
 	}
+}
+
+// TestRelayPublishesEverySourceInOneTransaction: the rows waiting in several
+// outboxes go out together, each source's rows marked sent in its own store.
+func TestRelayPublishesEverySourceInOneTransaction(t *testing.T) {
+	c := newCluster(t)
+	rows := testRows()
+	a := &memStore{rows: rows[:2], sent: map[int64]bool{}}
+	// The same ids in another outbox table are other rows.
+	b := &memStore{rows: []Row{{ID: 1, EventID: "00000000-0000-4000-8000-0000000000b1", Topic: "analytics", Key: "o-1",
+		Value: []byte(`{"n":"b1"}`), CreatedAt: time.Now()}}, sent: map[int64]bool{}}
+	p := &countingProducer{Client: newProducer(t, c)}
+	r := newRelay(a, p)
+	r.Sources = append(r.Sources, Source{Name: "other", Store: b})
+
+	n, err := r.Step(context.Background())
+	if err != nil || n != 3 {
+		t.Fatalf("Step = %d, %v; want 3, nil", n, err)
+	}
+	if p.begun != 1 {
+		t.Errorf("Kafka transactions = %d, want 1 for both outboxes", p.begun)
+	}
+	if !a.sent[1] || !a.sent[2] || !b.sent[1] || len(b.sent) != 1 {
+		t.Errorf("marked sent: first %v, second %v; want 1 and 2, then 1", a.sent, b.sent)
+	}
+	if got := readCommitted(t, c, 3); len(got) != 3 {
+		t.Fatalf("read_committed consumer saw %d records, want 3", len(got))
+	}
+}
+
+// countingProducer counts the transactions it begins.
+type countingProducer struct {
+	*kgo.Client
+	begun int
+}
+
+func (p *countingProducer) BeginTransaction() error {
+	p.begun++
+	return p.Client.BeginTransaction()
 }
