@@ -50,6 +50,10 @@ type costRun struct {
 	// transaction control markers (one per partition a transaction touched).
 	Records map[string]float64 `json:"recordsPerOrder"`
 	Markers map[string]float64 `json:"markersPerOrder"`
+	// Transactions is the Kafka transactions committed or aborted per
+	// completed order (control markers of one producer with one timestamp
+	// are one transaction's).
+	Transactions float64 `json:"transactionsPerOrder"`
 }
 
 func benchCost(ctx context.Context, args []string) error {
@@ -161,7 +165,7 @@ OUT/cost.jsonl. Run it with nothing else busy on the machine.`)
 	if err != nil {
 		return err
 	}
-	if run.Records, run.Markers, err = countRecords(ctx, ends0, ends1, res.Completed); err != nil {
+	if run.Records, run.Markers, run.Transactions, err = countRecords(ctx, ends0, ends1, res.Completed); err != nil {
 		fmt.Fprintf(os.Stderr, "kafka records: %v\n", err)
 	}
 	if sample > 0 {
@@ -268,9 +272,8 @@ func topicEnds(ctx context.Context) (map[string]map[int32]int64, error) {
 // countRecords reads every topic between two sets of end offsets
 // (read_uncommitted, so aborted records count too) and returns data records
 // and control markers (offsets with no record) per order, by topic.
-func countRecords(ctx context.Context, from, to map[string]map[int32]int64, orders int) (map[string]float64, map[string]float64, error) {
+func countRecords(ctx context.Context, from, to map[string]map[int32]int64, orders int) (records, markers map[string]float64, txns float64, err error) {
 	want := map[string]map[int32]kgo.Offset{}
-	span := map[string]int64{}
 	left := map[string]map[int32]int64{}
 	for topic, ps := range to {
 		for p, end := range ps {
@@ -283,34 +286,38 @@ func countRecords(ctx context.Context, from, to map[string]map[int32]int64, orde
 			}
 			want[topic][p] = kgo.NewOffset().At(start)
 			left[topic][p] = end
-			span[topic] += end - start
 		}
 	}
-	records, markers := map[string]float64{}, map[string]float64{}
+	records, markers = map[string]float64{}, map[string]float64{}
 	if len(want) == 0 {
-		return records, markers, nil
+		return records, markers, 0, nil
 	}
 	cl, err := kgo.NewClient(kgo.SeedBrokers(config.KafkaBrokers()...), kgo.ConsumePartitions(want),
-		kgo.FetchIsolationLevel(kgo.ReadUncommitted()))
+		kgo.FetchIsolationLevel(kgo.ReadUncommitted()), kgo.KeepControlRecords())
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, 0, err
 	}
 	defer cl.Close()
-	count := map[string]int64{}
+	type txn struct {
+		producer int64
+		epoch    int16
+		at       int64
+	}
+	data, control := map[string]int64{}, map[string]int64{}
+	seen := map[txn]bool{}
 	pending := 0
 	for _, ps := range left {
 		pending += len(ps)
 	}
-	// A partition is done at its last data record; one that ends in control
-	// markers yields none there, so reading also stops after 3 s without a
-	// record (the range is fixed and already written).
+	// The range is fixed and already written: every offset in it is a data
+	// record or a control marker, so a partition is done at its last offset.
 	deadline := time.Now().Add(60 * time.Second)
 	for pending > 0 && time.Now().Before(deadline) {
 		pctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 		fs := cl.PollFetches(pctx)
 		cancel()
 		if ctx.Err() != nil {
-			return nil, nil, ctx.Err()
+			return nil, nil, 0, ctx.Err()
 		}
 		n := 0
 		fs.EachRecord(func(r *kgo.Record) {
@@ -319,7 +326,12 @@ func countRecords(ctx context.Context, from, to map[string]map[int32]int64, orde
 				return
 			}
 			n++
-			count[r.Topic]++
+			if r.Attrs.IsControl() {
+				control[r.Topic]++
+				seen[txn{r.ProducerID, r.ProducerEpoch, r.Timestamp.UnixMilli()}] = true
+			} else {
+				data[r.Topic]++
+			}
 			if r.Offset >= end-1 {
 				delete(left[r.Topic], r.Partition)
 				pending--
@@ -329,14 +341,15 @@ func countRecords(ctx context.Context, from, to map[string]map[int32]int64, orde
 			break
 		}
 	}
-	for topic, n := range span {
-		records[topic] = float64(count[topic]) / float64(orders)
-		markers[topic] = float64(n-count[topic]) / float64(orders)
+	for topic := range want {
+		records[topic] = float64(data[topic]) / float64(orders)
+		markers[topic] = float64(control[topic]) / float64(orders)
 	}
-	if time.Now().After(deadline) {
-		return records, markers, fmt.Errorf("%d partitions not read to their end in 60 s: counts are low", pending)
+	txns = float64(len(seen)) / float64(orders)
+	if pending > 0 {
+		return records, markers, txns, fmt.Errorf("%d partitions not read to their end: counts are low", pending)
 	}
-	return records, markers, nil
+	return records, markers, txns, nil
 }
 
 // historyLengths reads the Temporal history length of up to n sagas.
@@ -414,6 +427,7 @@ func costTable(r costRun) string {
 			tm += r.Markers[t]
 		}
 		fmt.Fprintf(&b, "| all | %.2f | %.2f |\n", tr, tm)
+		fmt.Fprintf(&b, "\nKafka transactions per order: %.2f.\n", r.Transactions)
 	}
 	return b.String()
 }
