@@ -77,15 +77,18 @@ func (s *Stack) Select(names []string) ([]Component, error) {
 		want[n] = true
 	}
 	var out []Component
+	matched := map[string]bool{}
 	for _, c := range s.Components {
 		if want[c.Name] || want[group(c.Name)] {
+			// Every member of a named family, not only the first.
 			out = append(out, c)
-			delete(want, c.Name)
-			delete(want, group(c.Name))
+			matched[c.Name], matched[group(c.Name)] = true, true
 		}
 	}
 	for n := range want {
-		return nil, fmt.Errorf("unknown component %q (known: %s)", n, strings.Join(s.Names(), ", "))
+		if !matched[n] {
+			return nil, fmt.Errorf("unknown component %q (known: %s)", n, strings.Join(s.Names(), ", "))
+		}
 	}
 	return out, nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"os/exec"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -73,5 +74,25 @@ func TestComponentRunsAtItsNiceness(t *testing.T) {
 				t.Errorf("niceness above ours = %d, want %d", got, tc.want)
 			}
 		})
+	}
+}
+
+// TestSelectFamily: naming a family selects every member, in stack order,
+// beside the components named alone; an unknown name is an error.
+func TestSelectFamily(t *testing.T) {
+	s := &Stack{Components: []Component{{Name: "kafka"}, {Name: "worker-1"}, {Name: "worker-2"}, {Name: "orchestrator-1"}, {Name: "orchestrator-2"}, {Name: "orders"}}}
+	got, err := s.Select([]string{"worker", "orders", "orchestrator-2"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, c := range got {
+		names = append(names, c.Name)
+	}
+	if want := []string{"worker-1", "worker-2", "orchestrator-2", "orders"}; !slices.Equal(names, want) {
+		t.Errorf("Select = %v, want %v", names, want)
+	}
+	if _, err := s.Select([]string{"worker", "nope"}); err == nil || !strings.Contains(err.Error(), `"nope"`) {
+		t.Errorf("Select with an unknown name: err = %v", err)
 	}
 }
