@@ -13,6 +13,7 @@ import (
 	"github.com/hibiken/asynq"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/temporal"
 
 	"github.com/stampede-dev/stampede/platform/event"
 	"github.com/stampede-dev/stampede/platform/failpoint"
@@ -157,10 +158,42 @@ func (a *Activities) logStep(ctx context.Context, log *slog.Logger, step string,
 	}
 }
 
+// ErrTypeUnannounced is the ApplicationError type of a step activity that
+// could not publish the statuses it was to announce before its call: nothing
+// was called, and the workflow publishes them with the side-effect budget.
+const ErrTypeUnannounced = "Unannounced"
+
+// IsUnannounced reports whether err is a step's ErrTypeUnannounced.
+func IsUnannounced(err error) bool {
+	var ae *temporal.ApplicationError
+	return errors.As(err, &ae) && ae.Type() == ErrTypeUnannounced
+}
+
+// announceTimeout bounds a step's publish, well inside its attempt timeout,
+// so a slow broker ends the attempt as unannounced, never as a timeout that
+// a retry (which does not announce) would hide.
+const announceTimeout = time.Second
+
+// announce publishes in.Announce on a step's first attempt.
+func (a *Activities) announce(ctx context.Context, in Input) error {
+	if len(in.Announce) == 0 || attemptOf(ctx) > 1 {
+		return nil
+	}
+	pctx, cancel := context.WithTimeout(ctx, announceTimeout)
+	defer cancel()
+	if err := a.publish(pctx, in.Announce...); err != nil {
+		return temporal.NewNonRetryableApplicationError(err.Error(), ErrTypeUnannounced, err)
+	}
+	return nil
+}
+
 // Reserve holds stock for the order's items.
 func (a *Activities) Reserve(ctx context.Context, in Input) (Reservation, error) {
 	o := in.Order
 	ctx, log := a.logger(ctx, o.OrderID, in.CorrelationID)
+	if err := a.announce(ctx, in); err != nil {
+		return Reservation{}, err
+	}
 	a.countRetry(ctx, StepReserve)
 	if err := a.admit(ctx, StepReserve, attemptOf(ctx), in.BudgetEnd); err != nil {
 		a.logStep(ctx, log, StepReserve, err)
@@ -185,6 +218,9 @@ func (a *Activities) Reserve(ctx context.Context, in Input) (Reservation, error)
 func (a *Activities) Charge(ctx context.Context, in Input) (Charge, error) {
 	o := in.Order
 	ctx, log := a.logger(ctx, o.OrderID, in.CorrelationID)
+	if err := a.announce(ctx, in); err != nil {
+		return Charge{}, err
+	}
 	a.countRetry(ctx, StepCharge)
 	if err := a.admit(ctx, StepCharge, attemptOf(ctx), in.BudgetEnd); err != nil {
 		a.logStep(ctx, log, StepCharge, err)
@@ -207,6 +243,9 @@ func (a *Activities) Charge(ctx context.Context, in Input) (Charge, error) {
 func (a *Activities) Ship(ctx context.Context, in Input) (Shipment, error) {
 	o := in.Order
 	ctx, log := a.logger(ctx, o.OrderID, in.CorrelationID)
+	if err := a.announce(ctx, in); err != nil {
+		return Shipment{}, err
+	}
 	a.countRetry(ctx, StepShip)
 	if err := a.admit(ctx, StepShip, attemptOf(ctx), in.BudgetEnd); err != nil {
 		a.logStep(ctx, log, StepShip, err)
@@ -290,31 +329,63 @@ func statusEventID(orderID string, seq int) string {
 
 // Publish emits the status event (topic order-status, keyed by user) and, on the
 // terminal status, the analytics outcome; it records the metrics the
-// transition closes.
+// transition closes. (The activity of runs recorded before Report.)
 func (a *Activities) Publish(ctx context.Context, u StatusUpdate) error {
-	ctx, log := a.logger(ctx, u.OrderID, u.CorrelationID)
+	return a.publish(ctx, u)
+}
+
+// Report is what the saga tells the world at one point: statuses to publish
+// and then, optionally, a notification to enqueue.
+type Report struct {
+	Statuses []StatusUpdate `json:"statuses,omitempty"`
+	Notify   *NotifyInput   `json:"notify,omitempty"`
+}
+
+// Report publishes the statuses, in one produce, then enqueues the
+// notification. A retry does both again: both are idempotent.
+func (a *Activities) Report(ctx context.Context, r Report) error {
+	if err := a.publish(ctx, r.Statuses...); err != nil {
+		return err
+	}
+	if r.Notify != nil {
+		return a.Notify(ctx, *r.Notify)
+	}
+	return nil
+}
+
+// publish emits the status events of us in order (topic order-status, keyed
+// by user) and, for a terminal status, the analytics outcome, in one produce;
+// it records the metrics each transition closes (on a first attempt).
+func (a *Activities) publish(ctx context.Context, us ...StatusUpdate) error {
+	if len(us) == 0 {
+		return nil
+	}
+	ctx, log := a.logger(ctx, us[0].OrderID, us[0].CorrelationID)
 	first := !activity.IsActivity(ctx) || activity.GetInfo(ctx).Attempt == 1
-	if first && a.Metrics != nil {
-		a.Metrics.observe(u)
-	}
-	env, err := event.New(event.OrderStatusChanged{
-		OrderID: u.OrderID, UserID: u.UserID, Status: u.Status, Seq: u.Seq, At: u.At, Reason: u.Reason,
-	}, Source, u.CorrelationID, u.At)
-	if err != nil {
-		return fmt.Errorf("status event: %w", err)
-	}
-	env.ID = statusEventID(u.OrderID, u.Seq)
-	recs := []*kgo.Record{record(event.TopicOrderStatus, u.UserID, env)}
-	if u.Final != nil {
-		out, err := event.New(event.AnalyticsOutcome{
-			OrderID: u.OrderID, UserID: u.UserID, Status: u.Final.Outcome, Reason: u.Final.Reason,
-			TotalCents: u.Final.TotalCents, Currency: u.Final.Currency,
+	var recs []*kgo.Record
+	for _, u := range us {
+		if first && a.Metrics != nil {
+			a.Metrics.observe(u)
+		}
+		env, err := event.New(event.OrderStatusChanged{
+			OrderID: u.OrderID, UserID: u.UserID, Status: u.Status, Seq: u.Seq, At: u.At, Reason: u.Reason,
 		}, Source, u.CorrelationID, u.At)
 		if err != nil {
-			return fmt.Errorf("analytics event: %w", err)
+			return fmt.Errorf("status event: %w", err)
 		}
-		out.ID = uuid.NewSHA1(uuid.NameSpaceURL, []byte("stampede:order-outcome:"+u.OrderID)).String()
-		recs = append(recs, record(event.TopicAnalytics, u.UserID, out))
+		env.ID = statusEventID(u.OrderID, u.Seq)
+		recs = append(recs, record(event.TopicOrderStatus, u.UserID, env))
+		if u.Final != nil {
+			out, err := event.New(event.AnalyticsOutcome{
+				OrderID: u.OrderID, UserID: u.UserID, Status: u.Final.Outcome, Reason: u.Final.Reason,
+				TotalCents: u.Final.TotalCents, Currency: u.Final.Currency,
+			}, Source, u.CorrelationID, u.At)
+			if err != nil {
+				return fmt.Errorf("analytics event: %w", err)
+			}
+			out.ID = uuid.NewSHA1(uuid.NameSpaceURL, []byte("stampede:order-outcome:"+u.OrderID)).String()
+			recs = append(recs, record(event.TopicAnalytics, u.UserID, out))
+		}
 	}
 	if a.Producer == nil {
 		return errors.New("publish: no Kafka producer configured")
@@ -322,11 +393,14 @@ func (a *Activities) Publish(ctx context.Context, u StatusUpdate) error {
 	for _, r := range recs {
 		r.Context = ctx
 	}
+	last := us[len(us)-1]
 	if err := a.Producer.ProduceSync(ctx, recs...).FirstErr(); err != nil {
-		log.WarnContext(ctx, "publish status failed; will retry", "status", u.Status, "seq", u.Seq, "err", err)
-		return fmt.Errorf("publish %s seq %d: %w", u.Status, u.Seq, err)
+		log.WarnContext(ctx, "publish status failed; will retry", "status", last.Status, "seq", last.Seq, "statuses", len(us), "err", err)
+		return fmt.Errorf("publish %s seq %d: %w", last.Status, last.Seq, err)
 	}
-	log.InfoContext(ctx, "status published", "status", u.Status, "seq", u.Seq, "reason", u.Reason)
+	for _, u := range us {
+		log.InfoContext(ctx, "status published", "status", u.Status, "seq", u.Seq, "reason", u.Reason)
+	}
 	return nil
 }
 

@@ -345,3 +345,40 @@ func value(c prometheus.Counter) float64 {
 	}
 	return m.GetCounter().GetValue()
 }
+
+// TestStepAnnouncesBeforeItCalls: a step publishes its statuses, in one
+// produce and in order, before it calls the service; when Kafka refuses them
+// it calls nothing and says so with ErrTypeUnannounced (not retryable, so
+// the workflow, not the step's outage budget, deals with Kafka).
+func TestStepAnnouncesBeforeItCalls(t *testing.T) {
+	srv, got := fakeService(t, http.StatusCreated, `{"reservationId":"res-1"}`)
+	p := &fakeProducer{}
+	a := testActs(srv.URL)
+	a.Producer = p
+	in := testOrder()
+	in.Announce = []StatusUpdate{
+		{OrderID: "o-1", UserID: "u-1", Status: "processing", Seq: 1, At: time.Now()},
+		{OrderID: "o-1", UserID: "u-1", Status: "reserving_inventory", Seq: 2, At: time.Now()},
+	}
+	if _, err := a.Reserve(context.Background(), in); err != nil {
+		t.Fatal(err)
+	}
+	if len(p.recs) != 2 || len(*got) != 1 {
+		t.Fatalf("records %d, service calls %d; want 2 then 1", len(p.recs), len(*got))
+	}
+	for i, want := range []string{"processing", "reserving_inventory"} {
+		_, payload, err := event.Parse(p.recs[i].Value)
+		if err != nil || payload.(*event.OrderStatusChanged).Status != want {
+			t.Errorf("record %d: %v %+v, want %s", i, err, payload, want)
+		}
+	}
+
+	p.err = errors.New("broker down")
+	_, err := a.Reserve(context.Background(), in)
+	if !IsUnannounced(err) {
+		t.Fatalf("err = %v, want ErrTypeUnannounced", err)
+	}
+	if len(*got) != 1 {
+		t.Errorf("the service was called although the statuses were not published")
+	}
+}

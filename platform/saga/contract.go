@@ -53,6 +53,11 @@ type Input struct {
 	// activity: when that step's outage budget ends. The worker's Pacer never
 	// delays a retry past it. Never part of a workflow's start input.
 	BudgetEnd time.Time `json:"budgetEnd,omitzero"`
+	// Announce is set by the workflow on the copy it hands a step's
+	// activity: the statuses the activity publishes, on its first attempt,
+	// before it calls the service (one activity where a publish and a step
+	// always ran together). Never part of a workflow's start input.
+	Announce []StatusUpdate `json:"announce,omitempty"`
 }
 
 // Defaults of the durations an Input may leave zero.

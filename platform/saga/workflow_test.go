@@ -23,16 +23,21 @@ type fakes struct {
 	charge  func(attempt int) (Charge, error)
 	ship    func(attempt int) (Shipment, error)
 	comp    map[string]func(in CompensationInput) error
+	// unannounced fails the n-th step call that carries statuses as
+	// unannounced (Kafka refused them) when it returns true.
+	unannounced func(n int) bool
 }
 
 // recorder keeps what the saga did, in order.
 type recorder struct {
-	mu       sync.Mutex
-	calls    []string // steps and compensations, e.g. "reserve_inventory", "refund_charge"
-	updates  []StatusUpdate
-	notified []string
-	attempts map[string]int
-	comps    []CompensationInput
+	mu        sync.Mutex
+	calls     []string // steps and compensations, e.g. "reserve_inventory", "refund_charge"
+	updates   []StatusUpdate
+	notified  []string
+	attempts  map[string]int
+	comps     []CompensationInput
+	reports   int // Report activities run
+	announces int // step activities that carried statuses to announce
 }
 
 func (r *recorder) add(name string) int {
@@ -96,6 +101,9 @@ func newEnv(t *testing.T, f fakes) (*testsuite.TestWorkflowEnvironment, *recorde
 	r := &recorder{}
 	env.OnActivity(a.Reserve, mock.Anything, mock.Anything).Return(func(ctx context.Context, in Input) (Reservation, error) {
 		n := r.add(StepReserve)
+		if err := r.announced(n, in, f.unannounced); err != nil {
+			return Reservation{}, err
+		}
 		if f.reserve != nil {
 			return f.reserve(n)
 		}
@@ -103,6 +111,9 @@ func newEnv(t *testing.T, f fakes) (*testsuite.TestWorkflowEnvironment, *recorde
 	})
 	env.OnActivity(a.Charge, mock.Anything, mock.Anything).Return(func(ctx context.Context, in Input) (Charge, error) {
 		n := r.add(StepCharge)
+		if err := r.announced(n, in, f.unannounced); err != nil {
+			return Charge{}, err
+		}
 		if f.charge != nil {
 			return f.charge(n)
 		}
@@ -110,6 +121,9 @@ func newEnv(t *testing.T, f fakes) (*testsuite.TestWorkflowEnvironment, *recorde
 	})
 	env.OnActivity(a.Ship, mock.Anything, mock.Anything).Return(func(ctx context.Context, in Input) (Shipment, error) {
 		n := r.add(StepShip)
+		if err := r.announced(n, in, f.unannounced); err != nil {
+			return Shipment{}, err
+		}
 		if f.ship != nil {
 			return f.ship(n)
 		}
@@ -139,7 +153,43 @@ func newEnv(t *testing.T, f fakes) (*testsuite.TestWorkflowEnvironment, *recorde
 		r.notified = append(r.notified, n.Template)
 		return nil
 	})
+	env.OnActivity(a.Report, mock.Anything, mock.Anything).Return(func(ctx context.Context, rep Report) error {
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		r.reports++
+		r.publish(rep.Statuses...)
+		if rep.Notify != nil {
+			r.notified = append(r.notified, rep.Notify.Template)
+		}
+		return nil
+	})
 	return env, r
+}
+
+// announced records the statuses a step announces on its first attempt, as
+// the activity does, or fails that attempt as unannounced when fail says so.
+func (r *recorder) announced(attempt int, in Input, fail func(call int) bool) error {
+	if len(in.Announce) == 0 || attempt > 1 {
+		return nil
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.announces++
+	if fail != nil && fail(r.announces) {
+		return temporal.NewNonRetryableApplicationError("kafka down", ErrTypeUnannounced, nil)
+	}
+	r.publish(in.Announce...)
+	return nil
+}
+
+// publish records updates as the projection applies them: a seq seen before
+// (a status announced again with its event id) is a duplicate.
+func (r *recorder) publish(us ...StatusUpdate) {
+	for _, u := range us {
+		if !slices.ContainsFunc(r.updates, func(v StatusUpdate) bool { return v.Seq == u.Seq }) {
+			r.updates = append(r.updates, u)
+		}
+	}
 }
 
 func execute(t *testing.T, env *testsuite.TestWorkflowEnvironment, in Input) Result {
@@ -548,12 +598,46 @@ func TestSettingsDefaults(t *testing.T) {
 		in   Input
 		want settings
 	}{
-		{&Workflow{}, Input{}, settings{DefaultOutageBudget, DefaultDeliveryWait}},
-		{&Workflow{OutageBudget: time.Minute, DeliveryWait: time.Second}, Input{}, settings{time.Minute, time.Second}},
-		{&Workflow{OutageBudget: time.Minute}, Input{OutageBudget: time.Hour, DeliveryWait: 30 * time.Second}, settings{time.Hour, 30 * time.Second}},
+		{&Workflow{}, Input{}, settings{DefaultOutageBudget, DefaultDeliveryWait, true}},
+		{&Workflow{OutageBudget: time.Minute, DeliveryWait: time.Second}, Input{}, settings{time.Minute, time.Second, true}},
+		{&Workflow{OutageBudget: time.Minute}, Input{OutageBudget: time.Hour, DeliveryWait: 30 * time.Second}, settings{time.Hour, 30 * time.Second, true}},
 	} {
 		if got := tc.wf.settings(tc.in); got != tc.want {
 			t.Errorf("settings(%+v, %+v) = %+v, want %+v", tc.wf, tc.in, got, tc.want)
 		}
 	}
+}
+
+// TestGroupedEffects: to in_transit the saga runs four activities (three
+// steps that announce their own statuses, one report of shipped + in_transit
+// with the shipped notification) and one more for the delivery.
+func TestGroupedEffects(t *testing.T) {
+	env, r := newEnv(t, fakes{})
+	execute(t, env, testOrder())
+	if r.announces != 3 || r.reports != 2 {
+		t.Errorf("steps that announced %d, reports %d; want 3 and 2", r.announces, r.reports)
+	}
+	if got := r.statuses(); !slices.Equal(got, happyStatuses) {
+		t.Errorf("statuses\n got %v\nwant %v", got, happyStatuses)
+	}
+	checkSeq(t, r)
+}
+
+// TestUnannouncedStepPublishesPatientlyThenRuns: when Kafka refuses a step's
+// statuses, nothing was called; the saga publishes them with the side-effect
+// budget and then runs the step, so no status is skipped and the outage
+// budget of the step is not spent on Kafka.
+func TestUnannouncedStepPublishesPatientlyThenRuns(t *testing.T) {
+	env, r := newEnv(t, fakes{unannounced: func(n int) bool { return n == 2 }}) // the charge's
+	res := execute(t, env, testOrder())
+	if res.Status != order.StatusDelivered {
+		t.Fatalf("status %q, want delivered", res.Status)
+	}
+	if got := r.statuses(); !slices.Equal(got, happyStatuses) {
+		t.Errorf("statuses\n got %v\nwant %v", got, happyStatuses)
+	}
+	if r.attempts[StepCharge] != 2 || r.reports != 3 {
+		t.Errorf("charge calls %d, reports %d; want 2 (unannounced, then the step) and 3", r.attempts[StepCharge], r.reports)
+	}
+	checkSeq(t, r)
 }
