@@ -17,6 +17,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/stampede-dev/stampede/platform/config"
+	"github.com/stampede-dev/stampede/platform/deadletter"
 	"github.com/stampede-dev/stampede/platform/event"
 	"github.com/stampede-dev/stampede/platform/kafka"
 	"github.com/stampede-dev/stampede/platform/order"
@@ -253,10 +254,12 @@ func TestGetShowsOrderAndHistory(t *testing.T) {
 	}
 }
 
-// TestProjectionSkipsMalformedOrderIDs: a status event whose order id can
-// name no order (not a UUID) must not stall the projection; the next event
-// on the same partition is still applied.
-func TestProjectionSkipsMalformedOrderIDs(t *testing.T) {
+// TestProjectionNeverStallsOnOneEvent: status events the projection cannot
+// apply (an order id no order can have, a record that is no event, an event
+// PostgreSQL refuses: a NUL in its reason) must not stall it. The undecodable
+// and the refused one go to the dead-letter topic with their reason; the next
+// event on the same partition is still applied.
+func TestProjectionNeverStallsOnOneEvent(t *testing.T) {
 	user := fmt.Sprintf("u-proj-%d", time.Now().UnixNano())
 	// Out of stock: the saga fails it early, with low sequence numbers.
 	body := strings.Replace(orderBody(user), `"SKU-00002"`, `"SKU-OOS"`, 1)
@@ -271,9 +274,12 @@ func TestProjectionSkipsMalformedOrderIDs(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer cl.Close()
+	dlq := stacktest.Consumer(t, event.TopicOrdersDLQ)
 	now := time.Now()
+	var recs []*kgo.Record
 	for _, e := range []event.OrderStatusChanged{
 		{OrderID: "not-a-uuid", UserID: user, Status: order.StatusProcessing, Seq: 1, At: now},
+		{OrderID: id, UserID: user, Status: order.StatusFailed, Seq: 998, At: now, Reason: "nul \x00 in the reason"},
 		{OrderID: id, UserID: user, Status: order.StatusCancelled, Seq: 999, At: now, Reason: "projection test"},
 	} {
 		env, err := event.New(e, "projection-test", id, now)
@@ -282,17 +288,32 @@ func TestProjectionSkipsMalformedOrderIDs(t *testing.T) {
 		}
 		b, _ := json.Marshal(env)
 		// Same key as the order's own status events: same partition, in order.
-		rec := &kgo.Record{Topic: event.TopicOrderStatus, Key: []byte(user), Value: b, Headers: kafka.EventHeaders(env)}
-		if err := cl.ProduceSync(context.Background(), rec).FirstErr(); err != nil {
-			t.Fatal(err)
-		}
+		recs = append(recs, &kgo.Record{Topic: event.TopicOrderStatus, Key: []byte(user), Value: b, Headers: kafka.EventHeaders(env)})
+	}
+	garbage := &kgo.Record{Topic: event.TopicOrderStatus, Key: []byte(user), Value: []byte("{not json " + id),
+		Headers: []kgo.RecordHeader{{Key: event.HeaderEventType, Value: []byte(event.TypeOrderStatusChanged)}}}
+	recs = append([]*kgo.Record{recs[0], garbage}, recs[1:]...)
+	if err := cl.ProduceSync(context.Background(), recs...).FirstErr(); err != nil {
+		t.Fatal(err)
 	}
 	deadline := time.Now().Add(30 * time.Second)
-	for time.Now().Before(deadline) {
-		if count(t, `SELECT count(*) FROM orders WHERE id = $1 AND status_seq = 999 AND failure_reason = 'projection test'`, id) == 1 {
-			return
+	for count(t, `SELECT count(*) FROM orders WHERE id = $1 AND status_seq = 999 AND failure_reason = 'projection test'`, id) != 1 {
+		if time.Now().After(deadline) {
+			t.Fatalf("the event after the bad ones was not projected within 30 s")
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
-	t.Fatalf("the event after a malformed one was not projected within 30 s")
+	var reasons []string
+	stacktest.Collect(dlq, 15*time.Second, func(rs []*kgo.Record) bool {
+		reasons = reasons[:0]
+		for _, r := range rs {
+			if kafka.Header(r, deadletter.HeaderSourceTopic) == event.TopicOrderStatus && strings.Contains(string(r.Value), id) {
+				reasons = append(reasons, kafka.Header(r, deadletter.HeaderReason))
+			}
+		}
+		return len(reasons) >= 2
+	})
+	if len(reasons) != 2 || !strings.Contains(reasons[0], "JSON") || !strings.Contains(reasons[1], "22021") {
+		t.Fatalf("dead letters of this test = %q, want the undecodable record and the one PostgreSQL refuses (SQLSTATE 22021)", reasons)
+	}
 }

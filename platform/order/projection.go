@@ -4,13 +4,16 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/google/uuid"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/stampede-dev/stampede/platform/deadletter"
 	"github.com/stampede-dev/stampede/platform/event"
 	"github.com/stampede-dev/stampede/platform/kafka"
 )
@@ -25,6 +28,7 @@ type Projector struct {
 	Store   *Store
 	Log     *slog.Logger
 	Metrics *kafka.Metrics
+	DLQ     string // dead-letter topic, default event.TopicOrdersDLQ
 }
 
 // ProjectorOpts are the consumer options of the projector.
@@ -83,11 +87,12 @@ func (p *Projector) Run(ctx context.Context) error {
 		})
 		wg.Wait()
 		if failed != nil {
-			// Nothing of this poll is committed: rewind to the last commit and
-			// try again, so no status event is skipped.
-			p.Log.Warn("projection failed; retrying from the last commit", "err", failed)
+			// Nothing of this poll is committed: rewind to its first records
+			// and try again, so no status event is skipped (also on the
+			// first poll, when there is no commit to go back to).
+			p.Log.Warn("projection failed; retrying the poll", "err", failed)
+			p.rewind(fs)
 			p.Client.AllowRebalance()
-			p.rewind(ctx)
 			sleep(ctx, time.Second)
 			continue
 		}
@@ -98,23 +103,60 @@ func (p *Projector) Run(ctx context.Context) error {
 	}
 }
 
-// rewind moves the consumer back to the committed offsets of its partitions.
-func (p *Projector) rewind(ctx context.Context) {
-	committed := p.Client.CommittedOffsets()
-	p.Client.SetOffsets(committed)
+// rewind moves the consumer back to the first record of each partition of
+// fs, which nothing has committed past.
+func (p *Projector) rewind(fs kgo.Fetches) {
+	offsets := map[string]map[int32]kgo.EpochOffset{}
+	fs.EachPartition(func(ftp kgo.FetchTopicPartition) {
+		if len(ftp.Records) == 0 {
+			return
+		}
+		if offsets[ftp.Topic] == nil {
+			offsets[ftp.Topic] = map[int32]kgo.EpochOffset{}
+		}
+		r := ftp.Records[0]
+		offsets[ftp.Topic][ftp.Partition] = kgo.EpochOffset{Epoch: r.LeaderEpoch, Offset: r.Offset}
+	})
+	p.Client.SetOffsets(offsets)
 }
 
 // applyPartition projects the status events of one partition's fetch in one
-// transaction; on error nothing of it is applied.
+// transaction; on error nothing of it is applied. When PostgreSQL refuses the
+// data of the batch (not its own state), the events are applied one by one
+// and those it refuses are dead-lettered, so one event cannot stop the rest.
 func (p *Projector) applyPartition(ctx context.Context, ftp kgo.FetchTopicPartition) error {
-	var es []event.OrderStatusChanged
+	var (
+		es   []event.OrderStatusChanged
+		recs []*kgo.Record
+	)
 	for _, rec := range ftp.Records {
-		if e, ok := p.statusEvent(rec); ok {
+		e, err := p.statusEvent(rec)
+		switch {
+		case err != nil:
+			if err := p.deadLetter(ctx, rec, err); err != nil {
+				return err
+			}
+		case e.OrderID != "":
 			es = append(es, e)
+			recs = append(recs, rec)
 		}
 	}
 	if _, err := p.Store.ApplyStatuses(ctx, es); err != nil {
-		return fmt.Errorf("partition %d: apply %d status events: %w", ftp.Partition, len(es), err)
+		if !refusedData(err) {
+			return fmt.Errorf("partition %d: apply %d status events: %w", ftp.Partition, len(es), err)
+		}
+		for i, e := range es {
+			_, err := p.Store.ApplyStatuses(ctx, es[i:i+1])
+			switch {
+			case err == nil:
+			case refusedData(err):
+				if err := p.deadLetter(ctx, recs[i], err); err != nil {
+					return err
+				}
+			default:
+				return fmt.Errorf("partition %d: apply status event of %s: %w", ftp.Partition, e.OrderID, err)
+			}
+		}
 	}
 	if p.Metrics != nil {
 		now := time.Now()
@@ -125,29 +167,69 @@ func (p *Projector) applyPartition(ctx context.Context, ftp kgo.FetchTopicPartit
 	return nil
 }
 
-// statusEvent decodes a record that is a status event the projection can
-// apply; anything else on the topic is skipped.
-func (p *Projector) statusEvent(rec *kgo.Record) (event.OrderStatusChanged, bool) {
+// refusedData reports whether PostgreSQL refused a statement for the data it
+// carries (SQLSTATE class 22, data exception: a NUL byte, a value too long or
+// out of range; class 23, a constraint), which no retry can change.
+func refusedData(err error) bool {
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && (strings.HasPrefix(pe.Code, "22") || strings.HasPrefix(pe.Code, "23"))
+}
+
+// statusEvent decodes a record of the topic. It returns the status event to
+// apply; a zero event and no error for a record that is not for the
+// projection (another type, or an order id no order can have); an error for a
+// record that claims to be a status event and is not one.
+func (p *Projector) statusEvent(rec *kgo.Record) (event.OrderStatusChanged, error) {
 	if kafka.Header(rec, event.HeaderEventType) != event.TypeOrderStatusChanged {
-		return event.OrderStatusChanged{}, false
+		return event.OrderStatusChanged{}, nil
 	}
 	env, err := event.Decode(rec.Value)
 	if err != nil {
-		p.Log.Warn("skipping undecodable status event", "offset", rec.Offset, "partition", rec.Partition, "err", err)
-		return event.OrderStatusChanged{}, false
+		return event.OrderStatusChanged{}, err
 	}
 	e, err := event.DecodeData[event.OrderStatusChanged](env)
 	if err != nil {
-		p.Log.Warn("skipping invalid status event", "event_id", env.ID, "err", err)
-		return event.OrderStatusChanged{}, false
+		return event.OrderStatusChanged{}, err
 	}
 	if _, err := uuid.Parse(e.OrderID); err != nil {
 		// Order ids are UUIDs: no order can have this one, so no retry will
 		// ever apply it (an order that does not exist is skipped the same way).
-		p.Log.Warn("skipping status event of a malformed order id", "event_id", env.ID, "order_id", e.OrderID)
-		return event.OrderStatusChanged{}, false
+		p.Log.Warn("skipping status event of a malformed order id", "event_id", env.ID, "order_id", deadletter.Reason(e.OrderID))
+		return event.OrderStatusChanged{}, nil
 	}
-	return e, true
+	return e, nil
+}
+
+// deadLetter sends rec to the dead-letter topic with why. A failed produce is
+// returned (the poll is retried) unless Kafka refuses the dead letter itself:
+// then rec is logged and dropped, so that it cannot stop the projection.
+func (p *Projector) deadLetter(ctx context.Context, rec *kgo.Record, why error) error {
+	topic := p.DLQ
+	if topic == "" {
+		topic = event.TopicOrdersDLQ
+	}
+	label := "envelope"
+	var de *event.DecodeError
+	switch {
+	case errors.As(why, &de) && de.Field != "":
+		label = de.Field
+	case refusedData(why):
+		label = "postgres"
+	}
+	if err := p.Client.ProduceSync(ctx, deadletter.Record(topic, rec, why.Error())).FirstErr(); err != nil {
+		if !deadletter.Refused(err) {
+			return fmt.Errorf("dead-letter %s/%d@%d: %w", rec.Topic, rec.Partition, rec.Offset, err)
+		}
+		label = "dlq-refused"
+		p.Log.Error("status event dropped: the dead-letter topic refuses it too", "partition", rec.Partition, "offset", rec.Offset,
+			"reason", why.Error(), "dlq_err", err)
+	} else {
+		p.Log.Warn("status event dead-lettered", "partition", rec.Partition, "offset", rec.Offset, "reason", why.Error())
+	}
+	if p.Metrics != nil {
+		p.Metrics.DeadLettered(rec.Topic, label)
+	}
+	return nil
 }
 
 func sleep(ctx context.Context, d time.Duration) {
