@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 	"go.temporal.io/sdk/client"
@@ -21,10 +22,16 @@ PostgreSQL transaction and answers 202; GET /v1/orders/{id} shows its status and
 projected from the saga's status events; POST /v1/orders/{id}/cancel asks the saga to cancel.`)
 	proc := newPGService(fs, config.Orders, "STAMPEDE_ORDERS_DB_CONNS")
 	var brokers, tempo, tempoNS string
+	var projectionLinger time.Duration
 	kafkaBrokersFlag(fs, &brokers, "Kafka seed brokers")
+	fs.DurationVar(&projectionLinger, "projection-linger", "STAMPEDE_ORDERS_PROJECTION_LINGER", 20*time.Millisecond,
+		"after a small poll the status projection waits this long, so the events arriving meanwhile are applied and committed together (the most it delays GET /v1/orders/{id})")
 	temporalFlags(fs, &tempo, &tempoNS, "Temporal frontend host:port (cancel signals and status queries)")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if projectionLinger < 0 || projectionLinger > time.Second {
+		return fmt.Errorf("--projection-linger %s: want 0..1s", projectionLinger)
 	}
 	db, err := proc.open(ctx, order.Schema, order.Migrations())
 	if err != nil {
@@ -54,7 +61,7 @@ projected from the saga's status events; POST /v1/orders/{id}/cancel asks the sa
 
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error {
-		return (&order.Projector{Client: cl, Store: store, Log: proc.log, Metrics: km}).Run(gctx)
+		return (&order.Projector{Client: cl, Store: store, Log: proc.log, Metrics: km, Linger: projectionLinger}).Run(gctx)
 	})
 	g.Go(func() error { return proc.serve(gctx, mux) })
 	return g.Wait()

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -29,6 +28,10 @@ type Projector struct {
 	Log     *slog.Logger
 	Metrics *kafka.Metrics
 	DLQ     string // dead-letter topic, default event.TopicOrdersDLQ
+	// Linger is how long the projector waits after a small poll before the
+	// next, so status events arriving meanwhile are applied (and committed,
+	// in PostgreSQL and Kafka) together. It bounds the delay it adds.
+	Linger time.Duration
 }
 
 // ProjectorOpts are the consumer options of the projector.
@@ -63,29 +66,11 @@ func (p *Projector) Run(ctx context.Context) error {
 				p.Log.Warn("fetch error", "topic", topic, "partition", part, "err", err)
 			}
 		})
-		// Partitions are independent (an order's events share one, keyed by
-		// user): each is applied in order, in one transaction, concurrently
-		// with the others.
-		var (
-			mu     sync.Mutex
-			failed error
-			wg     sync.WaitGroup
-		)
-		fs.EachPartition(func(ftp kgo.FetchTopicPartition) {
-			if len(ftp.Records) == 0 {
-				return
-			}
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				if err := p.applyPartition(ctx, ftp); err != nil {
-					mu.Lock()
-					failed = errors.Join(failed, err)
-					mu.Unlock()
-				}
-			}()
-		})
-		wg.Wait()
+		// One transaction for the whole poll: an order's events share a
+		// partition (keyed by user) and stay in order within it. (One per
+		// partition, or per event at low rates, was a PostgreSQL commit per
+		// status: six per order.)
+		failed := p.apply(ctx, fs)
 		if failed != nil {
 			// Nothing of this poll is committed: rewind to its first records
 			// and try again, so no status event is skipped (also on the
@@ -100,8 +85,15 @@ func (p *Projector) Run(ctx context.Context) error {
 			p.Log.Warn("commit offsets", "err", err)
 		}
 		p.Client.AllowRebalance()
+		if p.Linger > 0 && fs.NumRecords() < lingerBelow {
+			// A small poll: let the next one gather what arrives meanwhile.
+			sleep(ctx, p.Linger)
+		}
 	}
 }
+
+// lingerBelow is the poll size from which the projector polls again at once.
+const lingerBelow = 50
 
 // rewind moves the consumer back to the first record of each partition of
 // fs, which nothing has committed past.
@@ -120,30 +112,35 @@ func (p *Projector) rewind(fs kgo.Fetches) {
 	p.Client.SetOffsets(offsets)
 }
 
-// applyPartition projects the status events of one partition's fetch in one
-// transaction; on error nothing of it is applied. When PostgreSQL refuses the
-// data of the batch (not its own state), the events are applied one by one
-// and those it refuses are dead-lettered, so one event cannot stop the rest.
-func (p *Projector) applyPartition(ctx context.Context, ftp kgo.FetchTopicPartition) error {
+// apply projects the status events of a poll in one transaction; on error
+// nothing of it is applied. When PostgreSQL refuses the data of the batch
+// (not its own state), the events are applied one by one and those it
+// refuses are dead-lettered, so one event cannot stop the rest.
+func (p *Projector) apply(ctx context.Context, fs kgo.Fetches) error {
 	var (
 		es   []event.OrderStatusChanged
 		recs []*kgo.Record
 	)
-	for _, rec := range ftp.Records {
-		e, err := p.statusEvent(rec)
+	var err error
+	fs.EachRecord(func(rec *kgo.Record) {
+		if err != nil {
+			return
+		}
+		e, derr := p.statusEvent(rec)
 		switch {
-		case err != nil:
-			if err := p.deadLetter(ctx, rec, err); err != nil {
-				return err
-			}
+		case derr != nil:
+			err = p.deadLetter(ctx, rec, derr)
 		case e.OrderID != "":
 			es = append(es, e)
 			recs = append(recs, rec)
 		}
+	})
+	if err != nil {
+		return err
 	}
 	if _, err := p.Store.ApplyStatuses(ctx, es); err != nil {
 		if !refusedData(err) {
-			return fmt.Errorf("partition %d: apply %d status events: %w", ftp.Partition, len(es), err)
+			return fmt.Errorf("apply %d status events: %w", len(es), err)
 		}
 		for i, e := range es {
 			_, err := p.Store.ApplyStatuses(ctx, es[i:i+1])
@@ -154,15 +151,17 @@ func (p *Projector) applyPartition(ctx context.Context, ftp kgo.FetchTopicPartit
 					return err
 				}
 			default:
-				return fmt.Errorf("partition %d: apply status event of %s: %w", ftp.Partition, e.OrderID, err)
+				return fmt.Errorf("partition %d: apply status event of %s: %w", recs[i].Partition, e.OrderID, err)
 			}
 		}
 	}
 	if p.Metrics != nil {
 		now := time.Now()
-		for _, rec := range ftp.Records {
-			p.Metrics.ObserveConsumed(ProjectionGroup, rec, ftp.HighWatermark, now)
-		}
+		fs.EachPartition(func(ftp kgo.FetchTopicPartition) {
+			for _, rec := range ftp.Records {
+				p.Metrics.ObserveConsumed(ProjectionGroup, rec, ftp.HighWatermark, now)
+			}
+		})
 	}
 	return nil
 }
