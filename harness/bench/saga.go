@@ -23,6 +23,7 @@ import (
 
 	"github.com/stampede-dev/stampede/harness/stats"
 	"github.com/stampede-dev/stampede/platform/order"
+	"github.com/stampede-dev/stampede/platform/web"
 )
 
 // SagaOptions configure the full-saga benchmark.
@@ -338,7 +339,7 @@ func (a *ordersAPI) place(ctx context.Context, key string, n int) (string, error
 	}
 	req.Header.Set("Content-Type", "application/json")
 	if key != "" {
-		req.Header.Set("Idempotency-Key", key)
+		req.Header.Set(web.HeaderIdempotencyKey, key)
 	}
 	resp, err := a.c.Do(req)
 	if err != nil {

@@ -33,9 +33,6 @@ const Schema = "inventory"
 // Source names this service in event envelopes.
 const Source = "inventory-service"
 
-// HeaderIdempotencyKey makes a POST safe to repeat; the saga sends "{orderId}:reserve".
-const HeaderIdempotencyKey = "Idempotency-Key"
-
 // Routes.
 const (
 	PathReservations   = "/v1/reservations"            // POST: reserve; GET ?orderId=: list

@@ -52,18 +52,7 @@ func (s *Service) Router() *http.ServeMux {
 	mux.HandleFunc("POST /v1/reservations/release", s.releaseByOrder)
 	mux.HandleFunc("POST /v1/reservations/{id}/release", s.release)
 	mux.HandleFunc("GET /v1/stock/{sku}", s.stock)
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
-		web.WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
-	})
-	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
-		if s.Ready != nil {
-			if err := s.Ready(r.Context()); err != nil {
-				web.WriteJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "unavailable", "error": err.Error()})
-				return
-			}
-		}
-		web.WriteJSON(w, http.StatusOK, map[string]string{"status": "ready"})
-	})
+	web.HandleHealth(mux, s.Ready)
 	return mux
 }
 
@@ -72,16 +61,6 @@ func (s *Service) now() time.Time {
 		return s.Now()
 	}
 	return time.Now()
-}
-
-// correlate returns the request's correlation id, or orderID without one,
-// and a context that logs it.
-func correlate(r *http.Request, orderID string) (string, context.Context) {
-	cid := r.Header.Get(web.HeaderCorrelationID)
-	if cid == "" || len(cid) > 128 {
-		cid = orderID
-	}
-	return cid, telemetry.WithCorrelationID(r.Context(), cid)
 }
 
 func (s *Service) reserve(w http.ResponseWriter, r *http.Request) {
@@ -100,10 +79,10 @@ func (s *Service) reserve(w http.ResponseWriter, r *http.Request) {
 		web.WriteError(w, r, s.Log, err)
 		return
 	}
-	cid, ctx := correlate(r, req.OrderID)
+	cid, ctx := web.Correlate(r, req.OrderID)
 	res, err := s.Store.Reserve(ctx, req, key, cid, s.now())
 	if errors.Is(err, ErrKeyReused) {
-		web.WriteError(w, r, s.Log, &web.Error{Status: http.StatusUnprocessableEntity, Message: ErrCodeKeyReused, Field: HeaderIdempotencyKey,
+		web.WriteError(w, r, s.Log, &web.Error{Status: http.StatusUnprocessableEntity, Message: ErrCodeKeyReused, Field: web.HeaderIdempotencyKey,
 			Extra: map[string]any{"detail": "this key or order already has a reservation for other items"}})
 		return
 	}
@@ -115,29 +94,14 @@ func (s *Service) reserve(w http.ResponseWriter, r *http.Request) {
 		s.Metrics.reservations.WithLabelValues(res.Outcome).Inc()
 	}
 	if res.Replayed {
-		w.Header().Set("Idempotent-Replayed", "true")
+		w.Header().Set(web.HeaderReplayed, "true")
 	}
 	s.Log.InfoContext(ctx, "reserve", "order_id", req.OrderID, "outcome", res.Outcome, "code", res.Code)
-	writeRaw(w, res.Code, res.Body)
-}
-
-func writeRaw(w http.ResponseWriter, code int, body []byte) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(code)
-	w.Write(body)
-	w.Write([]byte("\n"))
-}
-
-func orderIDParam(r *http.Request) (string, error) {
-	id := r.URL.Query().Get("orderId")
-	if id == "" || len(id) > 128 {
-		return "", web.Errorf(http.StatusBadRequest, "orderId", "query parameter orderId is required (at most 128 characters)")
-	}
-	return id, nil
+	web.WriteRaw(w, res.Code, res.Body)
 }
 
 func (s *Service) list(w http.ResponseWriter, r *http.Request) {
-	id, err := orderIDParam(r)
+	id, err := web.Query(r, "orderId", 128)
 	if err != nil {
 		web.WriteError(w, r, s.Log, err)
 		return
@@ -174,12 +138,12 @@ func (s *Service) release(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Service) releaseByOrder(w http.ResponseWriter, r *http.Request) {
-	id, err := orderIDParam(r)
+	id, err := web.Query(r, "orderId", 128)
 	if err != nil {
 		web.WriteError(w, r, s.Log, err)
 		return
 	}
-	cid, ctx := correlate(r, id)
+	cid, ctx := web.Correlate(r, id)
 	l, n, err := s.Store.ReleaseByOrder(ctx, id, cid, s.now())
 	if err != nil {
 		web.WriteError(w, r, s.Log, err)

@@ -49,9 +49,6 @@ const (
 	MaxIdempotencyKey = 255
 )
 
-// HeaderIdempotencyKey makes a POST safe to repeat.
-const HeaderIdempotencyKey = "Idempotency-Key"
-
 // CreateRequest is the body of POST /v1/orders.
 type CreateRequest struct {
 	UserID          string           `json:"userId"`

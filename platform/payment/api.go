@@ -35,9 +35,6 @@ const Schema = "payments"
 // Source names this service in event envelopes.
 const Source = "payment-service"
 
-// HeaderIdempotencyKey is required on POST /v1/charges.
-const HeaderIdempotencyKey = "Idempotency-Key"
-
 // Routes.
 const (
 	PathCharges       = "/v1/charges"            // POST: charge; GET ?orderId=: list with refunds

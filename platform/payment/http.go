@@ -55,18 +55,7 @@ func (s *Service) Router() *http.ServeMux {
 	mux.HandleFunc("GET /v1/charges", s.list)
 	mux.HandleFunc("POST /v1/charges/{id}/refunds", s.refund)
 	mux.HandleFunc("POST /v1/refunds", s.refundByOrder)
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
-		web.WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
-	})
-	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
-		if s.Ready != nil {
-			if err := s.Ready(r.Context()); err != nil {
-				web.WriteJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "unavailable", "error": err.Error()})
-				return
-			}
-		}
-		web.WriteJSON(w, http.StatusOK, map[string]string{"status": "ready"})
-	})
+	web.HandleHealth(mux, s.Ready)
 	return mux
 }
 
@@ -75,23 +64,6 @@ func (s *Service) now() time.Time {
 		return s.Now()
 	}
 	return time.Now()
-}
-
-// correlate returns the request's correlation id, or orderID without one,
-// and a context that logs it.
-func correlate(r *http.Request, orderID string) (string, context.Context) {
-	cid := r.Header.Get(web.HeaderCorrelationID)
-	if cid == "" || len(cid) > 128 {
-		cid = orderID
-	}
-	return cid, telemetry.WithCorrelationID(r.Context(), cid)
-}
-
-func writeRaw(w http.ResponseWriter, code int, body []byte) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(code)
-	w.Write(body)
-	w.Write([]byte("\n"))
 }
 
 func (s *Service) charge(w http.ResponseWriter, r *http.Request) {
@@ -110,7 +82,7 @@ func (s *Service) charge(w http.ResponseWriter, r *http.Request) {
 		web.WriteError(w, r, s.Log, err)
 		return
 	}
-	cid, ctx := correlate(r, req.OrderID)
+	cid, ctx := web.Correlate(r, req.OrderID)
 	if s.ChargeLatency > 0 {
 		select {
 		case <-time.After(s.ChargeLatency):
@@ -123,7 +95,7 @@ func (s *Service) charge(w http.ResponseWriter, r *http.Request) {
 		if s.Metrics != nil {
 			s.Metrics.charges.WithLabelValues("key_reused").Inc()
 		}
-		web.WriteError(w, r, s.Log, &web.Error{Status: http.StatusUnprocessableEntity, Message: ErrCodeKeyReused, Field: HeaderIdempotencyKey,
+		web.WriteError(w, r, s.Log, &web.Error{Status: http.StatusUnprocessableEntity, Message: ErrCodeKeyReused, Field: web.HeaderIdempotencyKey,
 			Extra: map[string]any{"detail": "this key was first used with a different request body"}})
 		return
 	}
@@ -136,22 +108,14 @@ func (s *Service) charge(w http.ResponseWriter, r *http.Request) {
 		s.Metrics.charges.WithLabelValues(res.Outcome).Inc()
 	}
 	if res.Replayed {
-		w.Header().Set("Idempotent-Replayed", "true")
+		w.Header().Set(web.HeaderReplayed, "true")
 	}
 	s.Log.InfoContext(ctx, "charge", "order_id", req.OrderID, "outcome", res.Outcome, "code", res.Code, "amount_cents", req.AmountCents)
-	writeRaw(w, res.Code, res.Body)
-}
-
-func orderIDParam(r *http.Request) (string, error) {
-	id := r.URL.Query().Get("orderId")
-	if id == "" || len(id) > 128 {
-		return "", web.Errorf(http.StatusBadRequest, "orderId", "query parameter orderId is required (at most 128 characters)")
-	}
-	return id, nil
+	web.WriteRaw(w, res.Code, res.Body)
 }
 
 func (s *Service) list(w http.ResponseWriter, r *http.Request) {
-	id, err := orderIDParam(r)
+	id, err := web.Query(r, "orderId", 128)
 	if err != nil {
 		web.WriteError(w, r, s.Log, err)
 		return
@@ -196,12 +160,12 @@ func (s *Service) refund(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Service) refundByOrder(w http.ResponseWriter, r *http.Request) {
-	id, err := orderIDParam(r)
+	id, err := web.Query(r, "orderId", 128)
 	if err != nil {
 		web.WriteError(w, r, s.Log, err)
 		return
 	}
-	cid, ctx := correlate(r, id)
+	cid, ctx := web.Correlate(r, id)
 	l, n, err := s.Store.RefundByOrder(ctx, id, cid, s.now())
 	if err != nil {
 		web.WriteError(w, r, s.Log, err)

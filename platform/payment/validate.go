@@ -35,17 +35,11 @@ func decodeCharge(body []byte) (ChargeRequest, error) {
 
 // chargeKey returns the required Idempotency-Key of a charge.
 func chargeKey(r *http.Request) (string, error) {
-	key := r.Header.Get(HeaderIdempotencyKey)
-	switch {
-	case key == "":
-		return "", web.Errorf(http.StatusBadRequest, HeaderIdempotencyKey, "required: a charge is only safe to retry with an idempotency key (the saga sends {orderId}:charge)")
-	case len(key) > MaxKeyLen:
-		return "", web.Errorf(http.StatusBadRequest, HeaderIdempotencyKey, "at most %d characters", MaxKeyLen)
+	key, err := web.IdempotencyKey(r, MaxKeyLen)
+	if err == nil && key == "" {
+		return "", web.Errorf(http.StatusBadRequest, web.HeaderIdempotencyKey, "required: a charge is only safe to retry with an idempotency key (the saga sends {orderId}:charge)")
 	}
-	if err := web.CheckText(HeaderIdempotencyKey, key, 0); err != nil {
-		return "", err
-	}
-	return key, nil
+	return key, err
 }
 
 // decline returns the decline code a test token produces, or "".

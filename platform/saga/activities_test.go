@@ -21,6 +21,7 @@ import (
 	"github.com/stampede-dev/stampede/platform/event"
 	"github.com/stampede-dev/stampede/platform/kafka"
 	"github.com/stampede-dev/stampede/platform/notification"
+	"github.com/stampede-dev/stampede/platform/web"
 )
 
 // seen is one request a fake service received.
@@ -39,7 +40,7 @@ func fakeService(t *testing.T, status int, body string) (*httptest.Server, *[]se
 		var m map[string]any
 		_ = json.Unmarshal(b, &m)
 		mu.Lock()
-		got = append(got, seen{r.Method, r.URL.Path, r.URL.RawQuery, r.Header.Get(HeaderIdempotencyKey), r.Header.Get("X-Correlation-ID"), m})
+		got = append(got, seen{r.Method, r.URL.Path, r.URL.RawQuery, r.Header.Get(web.HeaderIdempotencyKey), r.Header.Get("X-Correlation-ID"), m})
 		mu.Unlock()
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(status)

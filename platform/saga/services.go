@@ -23,9 +23,6 @@ import (
 // and decodes only the few answer fields it keeps, so the results recorded
 // in workflow history stay small.
 
-// HeaderIdempotencyKey makes a mutating call safe to repeat.
-const HeaderIdempotencyKey = "Idempotency-Key"
-
 // ErrTypeBusiness is the ApplicationError type of a business failure (declined
 // card, out of stock, undeliverable): never retried, compensated at once. Its
 // message is the reason code the service answered.
@@ -122,7 +119,7 @@ func (a *Activities) call(ctx context.Context, service, method, u, key, cid stri
 	}
 	req.Header.Set("Accept", "application/json")
 	if key != "" {
-		req.Header.Set(HeaderIdempotencyKey, key)
+		req.Header.Set(web.HeaderIdempotencyKey, key)
 	}
 	if cid != "" {
 		req.Header.Set(web.HeaderCorrelationID, cid)

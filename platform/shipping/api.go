@@ -30,9 +30,6 @@ const Schema = "shipping"
 // Source names this service in event envelopes.
 const Source = "shipping-service"
 
-// HeaderIdempotencyKey makes a create safe to repeat.
-const HeaderIdempotencyKey = "Idempotency-Key"
-
 // Routes.
 const (
 	PathShipments     = "/v1/shipments"            // POST: create; GET ?orderId=: list

@@ -87,15 +87,9 @@ func undeliverable(a Address) string {
 // idempotencyKey returns the key a create is deduplicated on: the header,
 // or the order id without one.
 func idempotencyKey(r *http.Request, orderID string) (string, error) {
-	key := r.Header.Get(HeaderIdempotencyKey)
-	if len(key) > MaxKeyLen {
-		return "", web.Errorf(http.StatusBadRequest, HeaderIdempotencyKey, "at most %d characters", MaxKeyLen)
-	}
-	if err := web.CheckText(HeaderIdempotencyKey, key, 0); err != nil {
-		return "", err
-	}
-	if key == "" {
+	key, err := web.IdempotencyKey(r, MaxKeyLen)
+	if err == nil && key == "" {
 		key = "order:" + orderID
 	}
-	return key, nil
+	return key, err
 }

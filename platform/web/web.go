@@ -1,5 +1,7 @@
-// Package web holds what every Stampede HTTP service shares: JSON responses,
-// errors that name the offending field, request-body limits, and the
+// Package web holds what every Stampede HTTP service shares: JSON responses
+// (and recorded answers replayed byte for byte), errors that name the
+// offending field, request-body limits and the strict decoder, the
+// Idempotency-Key and correlation-id headers, /healthz and /readyz, and the
 // middleware that carries the correlation id and records request metrics.
 //
 // It must never know about any one service's routes or types.
@@ -45,6 +47,15 @@ func WriteJSON(w http.ResponseWriter, status int, v any) {
 	enc := json.NewEncoder(w)
 	enc.SetEscapeHTML(false)
 	_ = enc.Encode(v)
+}
+
+// WriteRaw writes body, JSON already encoded (a recorded answer replayed
+// byte for byte), with status.
+func WriteRaw(w http.ResponseWriter, status int, body []byte) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	w.Write(body)
+	w.Write([]byte("\n"))
 }
 
 // WriteError writes err as {"error": ..., "field": ...}. Errors that are not
