@@ -28,6 +28,13 @@ import (
 	"github.com/stampede-dev/stampede/platform/postgres"
 )
 
+// Error codes, in the "error" field of an answer, of the refusals this
+// package makes for every service that answers through it.
+const (
+	CodeOrderClosed = "order_closed"           // 409: the order was compensated by order id; nothing was done
+	CodeKeyReused   = "idempotency_key_reused" // 422: the key (or the order) came back with another request
+)
+
 // OutcomeReplayed is the outcome (a metric label) of an answer sent again:
 // to a repeat of its key, or to another key for work the order already has.
 const OutcomeReplayed = "replayed"

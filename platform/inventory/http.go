@@ -47,11 +47,11 @@ type Service struct {
 // Router returns the API's routes.
 func (s *Service) Router() *http.ServeMux {
 	mux := http.NewServeMux()
-	mux.HandleFunc("POST /v1/reservations", s.reserve)
-	mux.HandleFunc("GET /v1/reservations", s.list)
-	mux.HandleFunc("POST /v1/reservations/release", s.releaseByOrder)
-	mux.HandleFunc("POST /v1/reservations/{id}/release", s.release)
-	mux.HandleFunc("GET /v1/stock/{sku}", s.stock)
+	mux.HandleFunc("POST "+PathReservations, s.reserve)
+	mux.HandleFunc("GET "+PathReservations, s.list)
+	mux.HandleFunc("POST "+PathReleaseByOrder, s.releaseByOrder)
+	mux.HandleFunc("POST "+PathRelease, s.release)
+	mux.HandleFunc("GET "+PathStock, s.stock)
 	web.HandleHealth(mux, s.Ready)
 	return mux
 }

@@ -26,8 +26,8 @@ var (
 
 // Outcomes of a reserve, as metric labels.
 const (
-	OutcomeReserved    = "reserved"
-	OutcomeOutOfStock  = "out_of_stock"
+	OutcomeReserved    = StatusReserved
+	OutcomeOutOfStock  = ErrCodeOutOfStock
 	OutcomeOrderClosed = ErrCodeOrderClosed
 	OutcomeReplayed    = idempotency.OutcomeReplayed
 )

@@ -19,6 +19,14 @@ const Schema = "orders"
 // Source names this service in event envelopes and Kafka headers.
 const Source = "order-service"
 
+// Routes, as the Router registers them (fill the wildcards with web.Path).
+const (
+	PathOrders  = "/v1/orders"             // POST: create; GET: list
+	PathOrder   = "/v1/orders/{id}"        // GET
+	PathCancel  = "/v1/orders/{id}/cancel" // POST
+	PathOpenAPI = "/openapi.yaml"          // GET: this API's OpenAPI document
+)
+
 // Statuses an order goes through. pending is set by the Orders service on
 // acceptance; the rest come from the saga.
 const (

@@ -44,11 +44,11 @@ type Service struct {
 // Router returns the API's routes.
 func (s *Service) Router() *http.ServeMux {
 	mux := http.NewServeMux()
-	mux.HandleFunc("POST /v1/orders", s.create)
-	mux.HandleFunc("GET /v1/orders", s.list)
-	mux.HandleFunc("GET /v1/orders/{id}", s.get)
-	mux.HandleFunc("POST /v1/orders/{id}/cancel", s.cancel)
-	mux.HandleFunc("GET /openapi.yaml", func(w http.ResponseWriter, r *http.Request) {
+	mux.HandleFunc("POST "+PathOrders, s.create)
+	mux.HandleFunc("GET "+PathOrders, s.list)
+	mux.HandleFunc("GET "+PathOrder, s.get)
+	mux.HandleFunc("POST "+PathCancel, s.cancel)
+	mux.HandleFunc("GET "+PathOpenAPI, func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/yaml")
 		w.Write(OpenAPI)
 	})
@@ -103,7 +103,7 @@ func (s *Service) create(w http.ResponseWriter, r *http.Request) {
 	} else {
 		s.Log.InfoContext(ctx, "order accepted", "order_id", resp.OrderID, "user_id", req.UserID, "total_cents", resp.TotalCents)
 	}
-	w.Header().Set("Location", "/v1/orders/"+resp.OrderID)
+	w.Header().Set("Location", web.Path(PathOrder, resp.OrderID))
 	web.WriteJSON(w, http.StatusAccepted, resp)
 }
 

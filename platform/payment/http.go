@@ -51,10 +51,10 @@ type Service struct {
 // Router returns the API's routes.
 func (s *Service) Router() *http.ServeMux {
 	mux := http.NewServeMux()
-	mux.HandleFunc("POST /v1/charges", s.charge)
-	mux.HandleFunc("GET /v1/charges", s.list)
-	mux.HandleFunc("POST /v1/charges/{id}/refunds", s.refund)
-	mux.HandleFunc("POST /v1/refunds", s.refundByOrder)
+	mux.HandleFunc("POST "+PathCharges, s.charge)
+	mux.HandleFunc("GET "+PathCharges, s.list)
+	mux.HandleFunc("POST "+PathRefund, s.refund)
+	mux.HandleFunc("POST "+PathRefundByOrder, s.refundByOrder)
 	web.HandleHealth(mux, s.Ready)
 	return mux
 }

@@ -25,7 +25,7 @@ var (
 
 // Outcomes of a charge, as metric labels.
 const (
-	OutcomeCaptured          = "captured"
+	OutcomeCaptured          = StatusCaptured
 	OutcomeCardDeclined      = ErrCodeCardDeclined
 	OutcomeInsufficientFunds = ErrCodeInsufficientFunds
 	OutcomeOrderClosed       = ErrCodeOrderClosed

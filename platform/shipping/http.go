@@ -47,11 +47,11 @@ type Service struct {
 // Router returns the API's routes.
 func (s *Service) Router() *http.ServeMux {
 	mux := http.NewServeMux()
-	mux.HandleFunc("POST /v1/shipments", s.create)
-	mux.HandleFunc("GET /v1/shipments", s.list)
-	mux.HandleFunc("POST /v1/shipments/cancel", s.cancelByOrder)
-	mux.HandleFunc("POST /v1/shipments/{id}/cancel", s.transition(StatusCancelled))
-	mux.HandleFunc("POST /v1/shipments/{id}/deliver", s.transition(StatusDelivered))
+	mux.HandleFunc("POST "+PathShipments, s.create)
+	mux.HandleFunc("GET "+PathShipments, s.list)
+	mux.HandleFunc("POST "+PathCancelByOrder, s.cancelByOrder)
+	mux.HandleFunc("POST "+PathCancel, s.transition(StatusCancelled))
+	mux.HandleFunc("POST "+PathDeliver, s.transition(StatusDelivered))
 	web.HandleHealth(mux, s.Ready)
 	return mux
 }

@@ -28,7 +28,7 @@ var (
 
 // Outcomes of a create, as metric labels.
 const (
-	OutcomeCreated       = "created"
+	OutcomeCreated       = StatusCreated
 	OutcomeUndeliverable = ErrCodeUndeliverable
 	OutcomeOrderClosed   = ErrCodeOrderClosed
 	OutcomeReplayed      = idempotency.OutcomeReplayed
