@@ -35,9 +35,21 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	return m
 }
 
+// Reserver is what the API needs from its store (*Store): the Service's
+// seam for tests without PostgreSQL (inventorytest.Store).
+type Reserver interface {
+	Reserve(ctx context.Context, req ReserveRequest, key, correlationID string, now time.Time) (Result, error)
+	Reservations(ctx context.Context, orderID string) (ReservationList, error)
+	Release(ctx context.Context, id, correlationID string, now time.Time) (r Reservation, released bool, err error)
+	ReleaseByOrder(ctx context.Context, orderID, correlationID string, now time.Time) (l ReservationList, released int, err error)
+	Stock(ctx context.Context, sku string) (Stock, error)
+}
+
+var _ Reserver = (*Store)(nil)
+
 // Service is the Inventory HTTP API.
 type Service struct {
-	Store   *Store
+	Store   Reserver
 	Log     *slog.Logger
 	Metrics *Metrics // optional
 	Ready   func(context.Context) error

@@ -35,9 +35,20 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	return m
 }
 
+// Charger is what the API needs from its store (*Store): the Service's
+// seam for tests without PostgreSQL (paymenttest.Store).
+type Charger interface {
+	Charge(ctx context.Context, req ChargeRequest, key, correlationID string, now time.Time) (Result, error)
+	Charges(ctx context.Context, orderID string) (ChargeList, error)
+	Refund(ctx context.Context, id, correlationID string, now time.Time) (r Refund, created bool, err error)
+	RefundByOrder(ctx context.Context, orderID, correlationID string, now time.Time) (l OrderRefunds, refunded int, err error)
+}
+
+var _ Charger = (*Store)(nil)
+
 // Service is the Payments HTTP API.
 type Service struct {
-	Store   *Store
+	Store   Charger
 	Log     *slog.Logger
 	Metrics *Metrics // optional
 	Ready   func(context.Context) error

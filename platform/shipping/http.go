@@ -35,9 +35,21 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	return m
 }
 
+// Shipper is what the API needs from its store (*Store): the Service's
+// seam for tests without PostgreSQL (shippingtest.Store).
+type Shipper interface {
+	Create(ctx context.Context, req CreateRequest, key, correlationID string, now time.Time) (Result, error)
+	Shipments(ctx context.Context, orderID string) (ShipmentList, error)
+	Cancel(ctx context.Context, id, correlationID string, now time.Time) (sh Shipment, changed bool, err error)
+	Deliver(ctx context.Context, id, correlationID string, now time.Time) (sh Shipment, changed bool, err error)
+	CancelByOrder(ctx context.Context, orderID, correlationID string, now time.Time) (l ShipmentList, cancelled int, err error)
+}
+
+var _ Shipper = (*Store)(nil)
+
 // Service is the Shipping HTTP API.
 type Service struct {
-	Store   *Store
+	Store   Shipper
 	Log     *slog.Logger
 	Metrics *Metrics // optional
 	Ready   func(context.Context) error
