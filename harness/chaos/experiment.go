@@ -93,6 +93,7 @@ type Experiment struct {
 	broken   map[string]bool   // components we stopped and must bring back
 	modified map[string]string // component -> KEY=VALUE it runs with for the run
 	records  []*report.FaultRecord
+	faults   []*faultRun // the plan, in order, each with its Fault and record
 	phase    string
 	placed   int
 	acked    int
@@ -101,7 +102,6 @@ type Experiment struct {
 	sampler  *lagsample.Sampler
 	recorder *Recorder
 	toxics   *Toxics
-	dlqFrom  map[string]dlqCheck
 	// stuckBefore are the orders the before probe found stuck.
 	stuckBefore map[string]bool
 }
@@ -124,11 +124,13 @@ func New(cfg Config) *Experiment {
 	if cfg.SettleTimeout == 0 {
 		cfg.SettleTimeout = 3 * time.Minute
 	}
-	e := &Experiment{cfg: cfg, active: map[string]bool{}, broken: map[string]bool{}, modified: map[string]string{}, dlqFrom: map[string]dlqCheck{},
+	e := &Experiment{cfg: cfg, active: map[string]bool{}, broken: map[string]bool{}, modified: map[string]string{},
 		toxics: NewToxics(cfg.ToxiproxyAddr)}
 	for _, p := range cfg.Faults {
-		e.records = append(e.records, &report.FaultRecord{Name: p.Name, Kind: string(p.Kind), Target: p.Target, Note: p.Note,
-			Consumer: p.Consumer, PlannedAt: p.At, Planned: p.Duration})
+		rec := &report.FaultRecord{Name: p.Name, Kind: string(p.Kind), Target: p.Target, Note: p.Note,
+			Consumer: p.Consumer, PlannedAt: p.At, Planned: p.Duration}
+		e.records = append(e.records, rec)
+		e.faults = append(e.faults, e.newFaultRun(p, rec))
 		e.active[p.Name] = false
 	}
 	return e
@@ -205,7 +207,7 @@ func (e *Experiment) Run(ctx context.Context) (res *report.Result, err error) {
 	if !probesOK(r.SteadyBefore) && !cfg.IgnoreSteadyState {
 		return r, ErrSteadyState
 	}
-	if err := e.checkTargets(); err != nil {
+	if err := e.checkTargets(ctx); err != nil {
 		return r, err
 	}
 
@@ -339,7 +341,7 @@ func (e *Experiment) Run(ctx context.Context) (res *report.Result, err error) {
 			stockErr = err
 		}
 	}
-	e.checkDLQ(ctx)
+	e.auditFaults(ctx)
 
 	// Lag, from both sources, over the load phase.
 	windows := e.windows(r.LoadEnd)
