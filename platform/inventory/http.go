@@ -9,7 +9,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/stampede-dev/stampede/platform/telemetry"
+	"github.com/stampede-dev/stampede/platform/idempotency"
 	"github.com/stampede-dev/stampede/platform/web"
 )
 
@@ -33,6 +33,18 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	}
 	reg.MustRegister(m.reservations, m.releases)
 	return m
+}
+
+func (m *Metrics) reserved(outcome string) {
+	if m != nil {
+		m.reservations.WithLabelValues(outcome).Inc()
+	}
+}
+
+func (m *Metrics) released(n int) {
+	if m != nil {
+		m.releases.Add(float64(n))
+	}
 }
 
 // Reserver is what the API needs from its store (*Store): the Service's
@@ -59,9 +71,10 @@ type Service struct {
 // Router returns the API's routes.
 func (s *Service) Router() *http.ServeMux {
 	mux := http.NewServeMux()
-	mux.HandleFunc("POST "+PathReservations, s.reserve)
-	mux.HandleFunc("GET "+PathReservations, s.list)
-	mux.HandleFunc("POST "+PathReleaseByOrder, s.releaseByOrder)
+	mux.Handle("POST "+PathReservations, idempotency.Post[ReserveRequest]{Read: readReserve, Do: s.reserve,
+		Reused: ErrKeyReused, Detail: "this key or order already has a reservation for other items", Log: s.Log})
+	mux.HandleFunc("GET "+PathReservations, web.ByOrder(s.Log, s.list))
+	mux.HandleFunc("POST "+PathReleaseByOrder, web.ByOrder(s.Log, s.releaseByOrder))
 	mux.HandleFunc("POST "+PathRelease, s.release)
 	mux.HandleFunc("GET "+PathStock, s.stock)
 	web.HandleHealth(mux, s.Ready)
@@ -75,105 +88,51 @@ func (s *Service) now() time.Time {
 	return time.Now()
 }
 
-func (s *Service) reserve(w http.ResponseWriter, r *http.Request) {
-	body, err := web.ReadJSONBody(r, MaxBodyBytes)
-	if err != nil {
-		web.WriteError(w, r, s.Log, err)
-		return
-	}
-	req, err := decodeReserve(body)
-	if err != nil {
-		web.WriteError(w, r, s.Log, err)
-		return
-	}
-	key, err := idempotencyKey(r, req.OrderID)
-	if err != nil {
-		web.WriteError(w, r, s.Log, err)
-		return
-	}
-	cid, ctx := web.Correlate(r, req.OrderID)
+func (s *Service) reserve(ctx context.Context, req ReserveRequest, key, cid string) (Result, error) {
 	res, err := s.Store.Reserve(ctx, req, key, cid, s.now())
-	if errors.Is(err, ErrKeyReused) {
-		web.WriteError(w, r, s.Log, &web.Error{Status: http.StatusUnprocessableEntity, Message: ErrCodeKeyReused, Field: web.HeaderIdempotencyKey,
-			Extra: map[string]any{"detail": "this key or order already has a reservation for other items"}})
-		return
+	if err == nil {
+		s.Metrics.reserved(res.Outcome)
+		s.Log.InfoContext(ctx, "reserve", "order_id", req.OrderID, "outcome", res.Outcome, "code", res.Code)
 	}
-	if err != nil {
-		web.WriteError(w, r, s.Log, err)
-		return
-	}
-	if s.Metrics != nil {
-		s.Metrics.reservations.WithLabelValues(res.Outcome).Inc()
-	}
-	if res.Replayed {
-		w.Header().Set(web.HeaderReplayed, "true")
-	}
-	s.Log.InfoContext(ctx, "reserve", "order_id", req.OrderID, "outcome", res.Outcome, "code", res.Code)
-	web.WriteRaw(w, res.Code, res.Body)
+	return res, err
 }
 
-func (s *Service) list(w http.ResponseWriter, r *http.Request) {
-	id, err := web.Query(r, "orderId", 128)
-	if err != nil {
-		web.WriteError(w, r, s.Log, err)
-		return
-	}
-	l, err := s.Store.Reservations(r.Context(), id)
-	if err != nil {
-		web.WriteError(w, r, s.Log, err)
-		return
-	}
-	web.WriteJSON(w, http.StatusOK, l)
+func (s *Service) list(ctx context.Context, orderID, _ string) (ReservationList, error) {
+	return s.Store.Reservations(ctx, orderID)
 }
 
 func (s *Service) release(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
-	cid := r.Header.Get(web.HeaderCorrelationID)
-	res, released, err := s.Store.Release(r.Context(), id, cid, s.now())
+	res, released, err := s.Store.Release(r.Context(), id, r.Header.Get(web.HeaderCorrelationID), s.now())
 	if errors.Is(err, ErrNotFound) {
-		web.WriteError(w, r, s.Log, web.Errorf(http.StatusNotFound, "id", "no reservation %q", id))
-		return
+		err = web.Errorf(http.StatusNotFound, "id", "no reservation %q", id)
 	}
 	if err != nil {
 		web.WriteError(w, r, s.Log, err)
 		return
 	}
-	ctx := r.Context()
-	if cid == "" {
-		ctx = telemetry.WithCorrelationID(ctx, res.OrderID)
-	}
-	if released && s.Metrics != nil {
-		s.Metrics.releases.Inc()
+	_, ctx := web.Correlate(r, res.OrderID)
+	if released {
+		s.Metrics.released(1)
 	}
 	s.Log.InfoContext(ctx, "release", "order_id", res.OrderID, "reservation_id", id, "released_now", released)
 	web.WriteJSON(w, http.StatusOK, res)
 }
 
-func (s *Service) releaseByOrder(w http.ResponseWriter, r *http.Request) {
-	id, err := web.Query(r, "orderId", 128)
-	if err != nil {
-		web.WriteError(w, r, s.Log, err)
-		return
+func (s *Service) releaseByOrder(ctx context.Context, orderID, cid string) (ReservationList, error) {
+	l, n, err := s.Store.ReleaseByOrder(ctx, orderID, cid, s.now())
+	if err == nil {
+		s.Metrics.released(n)
+		s.Log.InfoContext(ctx, "release by order", "order_id", orderID, "released_now", n)
 	}
-	cid, ctx := web.Correlate(r, id)
-	l, n, err := s.Store.ReleaseByOrder(ctx, id, cid, s.now())
-	if err != nil {
-		web.WriteError(w, r, s.Log, err)
-		return
-	}
-	if s.Metrics != nil {
-		s.Metrics.releases.Add(float64(n))
-	}
-	s.Log.InfoContext(ctx, "release by order", "order_id", id, "released_now", n)
-	web.WriteJSON(w, http.StatusOK, l)
+	return l, err
 }
 
 func (s *Service) stock(w http.ResponseWriter, r *http.Request) {
 	sku := r.PathValue("sku")
 	st, err := s.Store.Stock(r.Context(), sku)
 	if errors.Is(err, ErrNotFound) {
-		web.WriteError(w, r, s.Log, web.Errorf(http.StatusNotFound, "sku", "no stock for SKU %q", sku))
-		return
+		err = web.Errorf(http.StatusNotFound, "sku", "no stock for SKU %q", sku)
 	}
 	if err != nil {
 		web.WriteError(w, r, s.Log, err)

@@ -2,44 +2,23 @@ package inventory_test
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/stampede-dev/stampede/platform/inventory"
 	"github.com/stampede-dev/stampede/platform/inventory/inventorytest"
 	"github.com/stampede-dev/stampede/platform/web"
+	"github.com/stampede-dev/stampede/platform/web/webtest"
 )
 
 const reserveJSON = `{"orderId":"o-1","items":[{"sku":"SKU-00001","qty":2}]}`
 
 var errDown = errors.New("connection refused")
-
-// answer is what a case expects: the status, the "error" and "field" of an
-// error body (both "" for a success), and whether the answer is a replay.
-type answer struct {
-	code         int
-	error, field string
-	replayed     bool
-}
-
-// request builds a request; headers are name, value pairs.
-func request(method, path, body string, headers ...string) *http.Request {
-	r := httptest.NewRequest(method, path, strings.NewReader(body))
-	if body != "" {
-		r.Header.Set("Content-Type", "application/json")
-	}
-	for i := 0; i+1 < len(headers); i += 2 {
-		r.Header.Set(headers[i], headers[i+1])
-	}
-	return r
-}
 
 // serve answers r as the service does, behind its middleware, on store.
 func serve(store inventory.Reserver, r *http.Request) *httptest.ResponseRecorder {
@@ -47,21 +26,6 @@ func serve(store inventory.Reserver, r *http.Request) *httptest.ResponseRecorder
 	w := httptest.NewRecorder()
 	web.Middleware((&inventory.Service{Store: store, Log: log}).Router(), log, nil).ServeHTTP(w, r)
 	return w
-}
-
-func check(t *testing.T, w *httptest.ResponseRecorder, want answer) {
-	t.Helper()
-	var got struct{ Error, Field string }
-	if err := json.Unmarshal(w.Body.Bytes(), &got); err != nil {
-		t.Fatalf("body %q is not JSON: %v", w.Body, err)
-	}
-	if w.Code != want.code || got.Error != want.error || got.Field != want.field {
-		t.Fatalf("got %d error %q field %q (%s), want %d error %q field %q",
-			w.Code, got.Error, got.Field, strings.TrimSpace(w.Body.String()), want.code, want.error, want.field)
-	}
-	if replayed := w.Header().Get(web.HeaderReplayed) == "true"; replayed != want.replayed {
-		t.Errorf("%s = %v, want %v", web.HeaderReplayed, replayed, want.replayed)
-	}
 }
 
 // The store's answers and errors become the API's status codes.
@@ -97,42 +61,42 @@ func TestErrorsMapToStatus(t *testing.T) {
 		store             *inventorytest.Store
 		method, path, key string
 		body              string
-		want              answer
+		want              webtest.Answer
 	}{
-		{"ok/reserve", reserve(created, nil), "POST", inventory.PathReservations, "", reserveJSON, answer{code: 201}},
+		{"ok/reserve", reserve(created, nil), "POST", inventory.PathReservations, "", reserveJSON, webtest.Answer{Code: 201}},
 		{"ok/reserve replayed", reserve(inventory.Result{Code: 201, Body: created.Body, Replayed: true, Outcome: inventory.OutcomeReplayed}, nil),
-			"POST", inventory.PathReservations, "o-1:reserve", reserveJSON, answer{code: 201, replayed: true}},
+			"POST", inventory.PathReservations, "o-1:reserve", reserveJSON, webtest.Answer{Code: 201, Replayed: true}},
 		{"ok/out of stock is the recorded answer", reserve(inventory.Result{Code: http.StatusConflict, Body: []byte(`{"error":"out_of_stock","sku":"SKU-OOS"}`), Outcome: inventory.OutcomeOutOfStock}, nil),
-			"POST", inventory.PathReservations, "", reserveJSON, answer{code: 409, error: inventory.ErrCodeOutOfStock}},
+			"POST", inventory.PathReservations, "", reserveJSON, webtest.Answer{Code: 409, Error: inventory.ErrCodeOutOfStock}},
 		{"ok/order closed is the recorded answer", reserve(inventory.Result{Code: http.StatusConflict, Body: []byte(`{"error":"order_closed","orderId":"o-1"}`), Outcome: inventory.OutcomeOrderClosed}, nil),
-			"POST", inventory.PathReservations, "", reserveJSON, answer{code: 409, error: inventory.ErrCodeOrderClosed}},
+			"POST", inventory.PathReservations, "", reserveJSON, webtest.Answer{Code: 409, Error: inventory.ErrCodeOrderClosed}},
 		{"err/reserve key reused", reserve(inventory.Result{}, inventory.ErrKeyReused), "POST", inventory.PathReservations, "k", reserveJSON,
-			answer{code: 422, error: inventory.ErrCodeKeyReused, field: web.HeaderIdempotencyKey}},
-		{"err/reserve store down", reserve(inventory.Result{}, errDown), "POST", inventory.PathReservations, "", reserveJSON, answer{code: 500, error: "internal error"}},
+			webtest.Answer{Code: 422, Error: inventory.ErrCodeKeyReused, Field: web.HeaderIdempotencyKey}},
+		{"err/reserve store down", reserve(inventory.Result{}, errDown), "POST", inventory.PathReservations, "", reserveJSON, webtest.Answer{Code: 500, Error: "internal error"}},
 		{"err/reserve bad body never reaches the store", &inventorytest.Store{}, "POST", inventory.PathReservations, "", `{"orderId":"o-1","items":[]}`,
-			answer{code: 400, error: "needs at least 1 element(s)", field: "items"}},
+			webtest.Answer{Code: 400, Error: "needs at least 1 element(s)", Field: "items"}},
 
-		{"ok/list", list(nil), "GET", inventory.PathReservations + "?orderId=o-1", "", "", answer{code: 200}},
-		{"err/list without orderId", list(nil), "GET", inventory.PathReservations, "", "", answer{code: 400, error: "query parameter orderId is required (at most 128 characters)", field: "orderId"}},
-		{"err/list store down", list(errDown), "GET", inventory.PathReservations + "?orderId=o-1", "", "", answer{code: 500, error: "internal error"}},
+		{"ok/list", list(nil), "GET", inventory.PathReservations + "?orderId=o-1", "", "", webtest.Answer{Code: 200}},
+		{"err/list without orderId", list(nil), "GET", inventory.PathReservations, "", "", webtest.Answer{Code: 400, Error: "query parameter orderId is required (at most 128 characters)", Field: "orderId"}},
+		{"err/list store down", list(errDown), "GET", inventory.PathReservations + "?orderId=o-1", "", "", webtest.Answer{Code: 500, Error: "internal error"}},
 
-		{"ok/release", release(nil), "POST", web.Path(inventory.PathRelease, "r-1"), "", "", answer{code: 200}},
-		{"err/release unknown", release(inventory.ErrNotFound), "POST", web.Path(inventory.PathRelease, "r-1"), "", "", answer{code: 404, error: `no reservation "r-1"`, field: "id"}},
+		{"ok/release", release(nil), "POST", web.Path(inventory.PathRelease, "r-1"), "", "", webtest.Answer{Code: 200}},
+		{"err/release unknown", release(inventory.ErrNotFound), "POST", web.Path(inventory.PathRelease, "r-1"), "", "", webtest.Answer{Code: 404, Error: `no reservation "r-1"`, Field: "id"}},
 		{"err/release wrapped unknown", release(errors.Join(errors.New("release order o-1"), inventory.ErrNotFound)), "POST", web.Path(inventory.PathRelease, "r-1"), "", "",
-			answer{code: 404, error: `no reservation "r-1"`, field: "id"}},
-		{"err/release store down", release(errDown), "POST", web.Path(inventory.PathRelease, "r-1"), "", "", answer{code: 500, error: "internal error"}},
+			webtest.Answer{Code: 404, Error: `no reservation "r-1"`, Field: "id"}},
+		{"err/release store down", release(errDown), "POST", web.Path(inventory.PathRelease, "r-1"), "", "", webtest.Answer{Code: 500, Error: "internal error"}},
 
-		{"ok/release by order", list(nil), "POST", inventory.PathReleaseByOrder + "?orderId=o-1", "", "", answer{code: 200}},
-		{"err/release by order without orderId", list(nil), "POST", inventory.PathReleaseByOrder, "", "", answer{code: 400, error: "query parameter orderId is required (at most 128 characters)", field: "orderId"}},
-		{"err/release by order store down", list(errDown), "POST", inventory.PathReleaseByOrder + "?orderId=o-1", "", "", answer{code: 500, error: "internal error"}},
+		{"ok/release by order", list(nil), "POST", inventory.PathReleaseByOrder + "?orderId=o-1", "", "", webtest.Answer{Code: 200}},
+		{"err/release by order without orderId", list(nil), "POST", inventory.PathReleaseByOrder, "", "", webtest.Answer{Code: 400, Error: "query parameter orderId is required (at most 128 characters)", Field: "orderId"}},
+		{"err/release by order store down", list(errDown), "POST", inventory.PathReleaseByOrder + "?orderId=o-1", "", "", webtest.Answer{Code: 500, Error: "internal error"}},
 
-		{"ok/stock", stock(nil), "GET", web.Path(inventory.PathStock, "SKU-00001"), "", "", answer{code: 200}},
-		{"err/stock unknown", stock(inventory.ErrNotFound), "GET", web.Path(inventory.PathStock, "SKU-X"), "", "", answer{code: 404, error: `no stock for SKU "SKU-X"`, field: "sku"}},
-		{"err/stock store down", stock(errDown), "GET", web.Path(inventory.PathStock, "SKU-X"), "", "", answer{code: 500, error: "internal error"}},
+		{"ok/stock", stock(nil), "GET", web.Path(inventory.PathStock, "SKU-00001"), "", "", webtest.Answer{Code: 200}},
+		{"err/stock unknown", stock(inventory.ErrNotFound), "GET", web.Path(inventory.PathStock, "SKU-X"), "", "", webtest.Answer{Code: 404, Error: `no stock for SKU "SKU-X"`, Field: "sku"}},
+		{"err/stock store down", stock(errDown), "GET", web.Path(inventory.PathStock, "SKU-X"), "", "", webtest.Answer{Code: 500, Error: "internal error"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			check(t, serve(tt.store, request(tt.method, tt.path, tt.body, web.HeaderIdempotencyKey, tt.key)), tt.want)
+			webtest.Check(t, serve(tt.store, webtest.Request(tt.method, tt.path, tt.body, web.HeaderIdempotencyKey, tt.key)), tt.want)
 		})
 	}
 }
@@ -155,7 +119,7 @@ func TestReserveKeyAndCorrelation(t *testing.T) {
 				gotReq, gotKey, gotCID = req, key, cid
 				return inventory.Result{Code: 201, Body: []byte(`{}`)}, nil
 			}}
-			w := serve(store, request("POST", inventory.PathReservations, reserveJSON, web.HeaderIdempotencyKey, tt.key, web.HeaderCorrelationID, tt.cid))
+			w := serve(store, webtest.Request("POST", inventory.PathReservations, reserveJSON, web.HeaderIdempotencyKey, tt.key, web.HeaderCorrelationID, tt.cid))
 			want := inventory.Item{SKU: "SKU-00001", Qty: 2}
 			if w.Code != 201 || gotKey != tt.wantKey || gotCID != tt.wantCID || len(gotReq.Items) != 1 || gotReq.Items[0] != want {
 				t.Fatalf("got %d, key %q, cid %q, items %v; want 201, %q, %q, [%v]", w.Code, gotKey, gotCID, gotReq.Items, tt.wantKey, tt.wantCID, want)

@@ -2,44 +2,26 @@ package payment_test
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"strings"
+	"reflect"
 	"testing"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/stampede-dev/stampede/platform/payment"
 	"github.com/stampede-dev/stampede/platform/payment/paymenttest"
 	"github.com/stampede-dev/stampede/platform/web"
+	"github.com/stampede-dev/stampede/platform/web/webtest"
 )
 
 const chargeJSON = `{"orderId":"o-1","amountCents":2500,"currency":"EUR","token":"tok_visa"}`
 
 var errDown = errors.New("connection refused")
-
-// answer is what a case expects: the status, the "error" and "field" of an
-// error body (both "" for a success), and whether the answer is a replay.
-type answer struct {
-	code         int
-	error, field string
-	replayed     bool
-}
-
-// request builds a request; headers are name, value pairs.
-func request(method, path, body string, headers ...string) *http.Request {
-	r := httptest.NewRequest(method, path, strings.NewReader(body))
-	if body != "" {
-		r.Header.Set("Content-Type", "application/json")
-	}
-	for i := 0; i+1 < len(headers); i += 2 {
-		r.Header.Set(headers[i], headers[i+1])
-	}
-	return r
-}
 
 // serve answers r as the service does, behind its middleware, on store.
 func serve(store payment.Charger, r *http.Request) *httptest.ResponseRecorder {
@@ -47,21 +29,6 @@ func serve(store payment.Charger, r *http.Request) *httptest.ResponseRecorder {
 	w := httptest.NewRecorder()
 	web.Middleware((&payment.Service{Store: store, Log: log}).Router(), log, nil).ServeHTTP(w, r)
 	return w
-}
-
-func check(t *testing.T, w *httptest.ResponseRecorder, want answer) {
-	t.Helper()
-	var got struct{ Error, Field string }
-	if err := json.Unmarshal(w.Body.Bytes(), &got); err != nil {
-		t.Fatalf("body %q is not JSON: %v", w.Body, err)
-	}
-	if w.Code != want.code || got.Error != want.error || got.Field != want.field {
-		t.Fatalf("got %d error %q field %q (%s), want %d error %q field %q",
-			w.Code, got.Error, got.Field, strings.TrimSpace(w.Body.String()), want.code, want.error, want.field)
-	}
-	if replayed := w.Header().Get(web.HeaderReplayed) == "true"; replayed != want.replayed {
-		t.Errorf("%s = %v, want %v", web.HeaderReplayed, replayed, want.replayed)
-	}
 }
 
 // The store's answers and errors become the API's status codes.
@@ -94,40 +61,40 @@ func TestErrorsMapToStatus(t *testing.T) {
 		store             *paymenttest.Store
 		method, path, key string
 		body              string
-		want              answer
+		want              webtest.Answer
 	}{
-		{"ok/charge", charge(captured, nil), "POST", payment.PathCharges, "o-1:charge", chargeJSON, answer{code: 201}},
+		{"ok/charge", charge(captured, nil), "POST", payment.PathCharges, "o-1:charge", chargeJSON, webtest.Answer{Code: 201}},
 		{"ok/charge replayed", charge(payment.Result{Code: 201, Body: captured.Body, Replayed: true, Outcome: payment.OutcomeReplayed}, nil),
-			"POST", payment.PathCharges, "o-1:charge", chargeJSON, answer{code: 201, replayed: true}},
+			"POST", payment.PathCharges, "o-1:charge", chargeJSON, webtest.Answer{Code: 201, Replayed: true}},
 		{"ok/declined is the recorded answer", charge(declined, nil), "POST", payment.PathCharges, "o-1:charge", chargeJSON,
-			answer{code: 402, error: payment.ErrCodeCardDeclined}},
+			webtest.Answer{Code: 402, Error: payment.ErrCodeCardDeclined}},
 		{"ok/order closed is the recorded answer", charge(payment.Result{Code: http.StatusConflict, Body: []byte(`{"error":"order_closed","orderId":"o-1"}`)}, nil),
-			"POST", payment.PathCharges, "o-1:charge", chargeJSON, answer{code: 409, error: payment.ErrCodeOrderClosed}},
+			"POST", payment.PathCharges, "o-1:charge", chargeJSON, webtest.Answer{Code: 409, Error: payment.ErrCodeOrderClosed}},
 		{"err/charge key reused", charge(payment.Result{}, payment.ErrKeyReused), "POST", payment.PathCharges, "o-1:charge", chargeJSON,
-			answer{code: 422, error: payment.ErrCodeKeyReused, field: web.HeaderIdempotencyKey}},
-		{"err/charge store down", charge(payment.Result{}, errDown), "POST", payment.PathCharges, "o-1:charge", chargeJSON, answer{code: 500, error: "internal error"}},
+			webtest.Answer{Code: 422, Error: payment.ErrCodeKeyReused, Field: web.HeaderIdempotencyKey}},
+		{"err/charge store down", charge(payment.Result{}, errDown), "POST", payment.PathCharges, "o-1:charge", chargeJSON, webtest.Answer{Code: 500, Error: "internal error"}},
 		{"err/charge without a key never reaches the store", &paymenttest.Store{}, "POST", payment.PathCharges, "", chargeJSON,
-			answer{code: 400, error: "required: a charge is only safe to retry with an idempotency key (the saga sends {orderId}:charge)", field: web.HeaderIdempotencyKey}},
+			webtest.Answer{Code: 400, Error: "required: a charge is only safe to retry with an idempotency key (the saga sends {orderId}:charge)", Field: web.HeaderIdempotencyKey}},
 		{"err/charge bad body never reaches the store", &paymenttest.Store{}, "POST", payment.PathCharges, "k", `{"orderId":"o-1"}`,
-			answer{code: 400, error: "required field missing", field: "amountCents"}},
+			webtest.Answer{Code: 400, Error: "required field missing", Field: "amountCents"}},
 
-		{"ok/list", list(nil), "GET", payment.PathCharges + "?orderId=o-1", "", "", answer{code: 200}},
-		{"err/list without orderId", list(nil), "GET", payment.PathCharges, "", "", answer{code: 400, error: "query parameter orderId is required (at most 128 characters)", field: "orderId"}},
-		{"err/list store down", list(errDown), "GET", payment.PathCharges + "?orderId=o-1", "", "", answer{code: 500, error: "internal error"}},
+		{"ok/list", list(nil), "GET", payment.PathCharges + "?orderId=o-1", "", "", webtest.Answer{Code: 200}},
+		{"err/list without orderId", list(nil), "GET", payment.PathCharges, "", "", webtest.Answer{Code: 400, Error: "query parameter orderId is required (at most 128 characters)", Field: "orderId"}},
+		{"err/list store down", list(errDown), "GET", payment.PathCharges + "?orderId=o-1", "", "", webtest.Answer{Code: 500, Error: "internal error"}},
 
-		{"ok/refund made now", refund(true, nil), "POST", refundPath, "", "", answer{code: 201}},
-		{"ok/refund made before", refund(false, nil), "POST", refundPath, "", "", answer{code: 200}},
-		{"err/refund unknown charge", refund(false, payment.ErrNotFound), "POST", refundPath, "", "", answer{code: 404, error: `no charge "c-1"`, field: "id"}},
-		{"err/refund declined charge", refund(false, payment.ErrNotRefundable), "POST", refundPath, "", "", answer{code: 409, error: payment.ErrCodeNotRefundable, field: "id"}},
-		{"err/refund store down", refund(false, errDown), "POST", refundPath, "", "", answer{code: 500, error: "internal error"}},
+		{"ok/refund made now", refund(true, nil), "POST", refundPath, "", "", webtest.Answer{Code: 201}},
+		{"ok/refund made before", refund(false, nil), "POST", refundPath, "", "", webtest.Answer{Code: 200}},
+		{"err/refund unknown charge", refund(false, payment.ErrNotFound), "POST", refundPath, "", "", webtest.Answer{Code: 404, Error: `no charge "c-1"`, Field: "id"}},
+		{"err/refund declined charge", refund(false, payment.ErrNotRefundable), "POST", refundPath, "", "", webtest.Answer{Code: 409, Error: payment.ErrCodeNotRefundable, Field: "id"}},
+		{"err/refund store down", refund(false, errDown), "POST", refundPath, "", "", webtest.Answer{Code: 500, Error: "internal error"}},
 
-		{"ok/refund by order", list(nil), "POST", payment.PathRefundByOrder + "?orderId=o-1", "", "", answer{code: 200}},
-		{"err/refund by order without orderId", list(nil), "POST", payment.PathRefundByOrder, "", "", answer{code: 400, error: "query parameter orderId is required (at most 128 characters)", field: "orderId"}},
-		{"err/refund by order store down", list(errDown), "POST", payment.PathRefundByOrder + "?orderId=o-1", "", "", answer{code: 500, error: "internal error"}},
+		{"ok/refund by order", list(nil), "POST", payment.PathRefundByOrder + "?orderId=o-1", "", "", webtest.Answer{Code: 200}},
+		{"err/refund by order without orderId", list(nil), "POST", payment.PathRefundByOrder, "", "", webtest.Answer{Code: 400, Error: "query parameter orderId is required (at most 128 characters)", Field: "orderId"}},
+		{"err/refund by order store down", list(errDown), "POST", payment.PathRefundByOrder + "?orderId=o-1", "", "", webtest.Answer{Code: 500, Error: "internal error"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			check(t, serve(tt.store, request(tt.method, tt.path, tt.body, web.HeaderIdempotencyKey, tt.key)), tt.want)
+			webtest.Check(t, serve(tt.store, webtest.Request(tt.method, tt.path, tt.body, web.HeaderIdempotencyKey, tt.key)), tt.want)
 		})
 	}
 }
@@ -141,9 +108,59 @@ func TestChargeReachesTheStore(t *testing.T) {
 		gotReq, gotKey, gotCID = req, key, cid
 		return payment.Result{Code: 201, Body: []byte(`{}`)}, nil
 	}}
-	w := serve(store, request("POST", payment.PathCharges, chargeJSON, web.HeaderIdempotencyKey, "o-1:charge"))
+	w := serve(store, webtest.Request("POST", payment.PathCharges, chargeJSON, web.HeaderIdempotencyKey, "o-1:charge"))
 	want := payment.ChargeRequest{OrderID: "o-1", AmountCents: 2500, Currency: "EUR", Token: "tok_visa"}
 	if w.Code != 201 || gotKey != "o-1:charge" || gotCID != "o-1" || gotReq != want {
 		t.Fatalf("got %d, key %q, cid %q, request %+v; want 201, o-1:charge, o-1, %+v", w.Code, gotKey, gotCID, gotReq, want)
+	}
+}
+
+// A charge whose caller leaves during the processor delay is not done and
+// not answered: its retry charges.
+func TestChargeCallerGoneDuringLatency(t *testing.T) {
+	called := false
+	store := &paymenttest.Store{ChargeFunc: func(context.Context, payment.ChargeRequest, string, string, time.Time) (payment.Result, error) {
+		called = true
+		return payment.Result{Code: 201, Body: []byte(`{}`)}, nil
+	}}
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	w := httptest.NewRecorder()
+	h := web.Middleware((&payment.Service{Store: store, Log: log, ChargeLatency: time.Hour}).Router(), log, nil)
+	h.ServeHTTP(w, webtest.Request("POST", payment.PathCharges, chargeJSON, web.HeaderIdempotencyKey, "o-1:charge").WithContext(ctx))
+	if called || w.Body.Len() != 0 {
+		t.Errorf("store called %v, answer %q; want neither", called, w.Body)
+	}
+}
+
+// Every charge answered counts by outcome, a reused key included.
+func TestChargeOutcomesCounted(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	results := []error{nil, payment.ErrKeyReused}
+	store := &paymenttest.Store{ChargeFunc: func(context.Context, payment.ChargeRequest, string, string, time.Time) (payment.Result, error) {
+		err := results[0]
+		results = results[1:]
+		return payment.Result{Code: 201, Body: []byte(`{}`), Outcome: payment.OutcomeCaptured}, err
+	}}
+	h := web.Middleware((&payment.Service{Store: store, Log: log, Metrics: payment.NewMetrics(reg)}).Router(), log, nil)
+	for range 2 {
+		h.ServeHTTP(httptest.NewRecorder(), webtest.Request("POST", payment.PathCharges, chargeJSON, web.HeaderIdempotencyKey, "o-1:charge"))
+	}
+	got := map[string]float64{}
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() == "stampede_payments_charges_total" {
+			for _, m := range mf.GetMetric() {
+				got[m.GetLabel()[0].GetValue()] = m.GetCounter().GetValue()
+			}
+		}
+	}
+	if want := map[string]float64{payment.OutcomeCaptured: 1, "key_reused": 1}; !reflect.DeepEqual(got, want) {
+		t.Errorf("charges by outcome %v, want %v", got, want)
 	}
 }

@@ -9,7 +9,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/stampede-dev/stampede/platform/telemetry"
+	"github.com/stampede-dev/stampede/platform/idempotency"
 	"github.com/stampede-dev/stampede/platform/web"
 )
 
@@ -33,6 +33,18 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	}
 	reg.MustRegister(m.creates, m.transitions)
 	return m
+}
+
+func (m *Metrics) created(outcome string) {
+	if m != nil {
+		m.creates.WithLabelValues(outcome).Inc()
+	}
+}
+
+func (m *Metrics) moved(to string, n int) {
+	if m != nil {
+		m.transitions.WithLabelValues(to).Add(float64(n))
+	}
 }
 
 // Shipper is what the API needs from its store (*Store): the Service's
@@ -59,9 +71,10 @@ type Service struct {
 // Router returns the API's routes.
 func (s *Service) Router() *http.ServeMux {
 	mux := http.NewServeMux()
-	mux.HandleFunc("POST "+PathShipments, s.create)
-	mux.HandleFunc("GET "+PathShipments, s.list)
-	mux.HandleFunc("POST "+PathCancelByOrder, s.cancelByOrder)
+	mux.Handle("POST "+PathShipments, idempotency.Post[CreateRequest]{Read: readCreate, Do: s.create,
+		Reused: ErrKeyReused, Detail: "this key or order already has a shipment for other items or another address", Log: s.Log})
+	mux.HandleFunc("GET "+PathShipments, web.ByOrder(s.Log, s.list))
+	mux.HandleFunc("POST "+PathCancelByOrder, web.ByOrder(s.Log, s.cancelByOrder))
 	mux.HandleFunc("POST "+PathCancel, s.transition(StatusCancelled))
 	mux.HandleFunc("POST "+PathDeliver, s.transition(StatusDelivered))
 	web.HandleHealth(mux, s.Ready)
@@ -75,116 +88,61 @@ func (s *Service) now() time.Time {
 	return time.Now()
 }
 
-func (s *Service) create(w http.ResponseWriter, r *http.Request) {
-	body, err := web.ReadJSONBody(r, MaxBodyBytes)
-	if err != nil {
-		web.WriteError(w, r, s.Log, err)
-		return
-	}
-	req, err := decodeCreate(body)
-	if err != nil {
-		web.WriteError(w, r, s.Log, err)
-		return
-	}
-	key, err := idempotencyKey(r, req.OrderID)
-	if err != nil {
-		web.WriteError(w, r, s.Log, err)
-		return
-	}
-	cid, ctx := web.Correlate(r, req.OrderID)
+func (s *Service) create(ctx context.Context, req CreateRequest, key, cid string) (Result, error) {
 	res, err := s.Store.Create(ctx, req, key, cid, s.now())
-	if errors.Is(err, ErrKeyReused) {
-		web.WriteError(w, r, s.Log, &web.Error{Status: http.StatusUnprocessableEntity, Message: ErrCodeKeyReused, Field: web.HeaderIdempotencyKey,
-			Extra: map[string]any{"detail": "this key or order already has a shipment for other items or another address"}})
-		return
+	if err == nil {
+		s.Metrics.created(res.Outcome)
+		s.Log.InfoContext(ctx, "create shipment", "order_id", req.OrderID, "outcome", res.Outcome, "code", res.Code)
 	}
-	if err != nil {
-		web.WriteError(w, r, s.Log, err)
-		return
-	}
-	if s.Metrics != nil {
-		s.Metrics.creates.WithLabelValues(res.Outcome).Inc()
-	}
-	if res.Replayed {
-		w.Header().Set(web.HeaderReplayed, "true")
-	}
-	s.Log.InfoContext(ctx, "create shipment", "order_id", req.OrderID, "outcome", res.Outcome, "code", res.Code)
-	web.WriteRaw(w, res.Code, res.Body)
+	return res, err
 }
 
-func (s *Service) list(w http.ResponseWriter, r *http.Request) {
-	id, err := web.Query(r, "orderId", 128)
-	if err != nil {
-		web.WriteError(w, r, s.Log, err)
-		return
-	}
-	l, err := s.Store.Shipments(r.Context(), id)
-	if err != nil {
-		web.WriteError(w, r, s.Log, err)
-		return
-	}
-	web.WriteJSON(w, http.StatusOK, l)
+func (s *Service) list(ctx context.Context, orderID, _ string) (ShipmentList, error) {
+	return s.Store.Shipments(ctx, orderID)
 }
 
-// writeTransitionError answers the refusals of cancel and deliver.
-func (s *Service) writeTransitionError(w http.ResponseWriter, r *http.Request, err error) {
+// refusal answers the refusals of cancel and deliver of shipment id.
+func refusal(err error, id string) error {
 	switch {
 	case errors.Is(err, ErrNotFound):
-		web.WriteError(w, r, s.Log, web.Errorf(http.StatusNotFound, "id", "no shipment %q", r.PathValue("id")))
+		return web.Errorf(http.StatusNotFound, "id", "no shipment %q", id)
 	case errors.Is(err, ErrAlreadyDelivered):
-		web.WriteError(w, r, s.Log, &web.Error{Status: http.StatusConflict, Message: ErrCodeAlreadyDelivered,
-			Extra: map[string]any{"detail": "a delivered shipment cannot be cancelled"}})
+		return &web.Error{Status: http.StatusConflict, Message: ErrCodeAlreadyDelivered,
+			Extra: map[string]any{"detail": "a delivered shipment cannot be cancelled"}}
 	case errors.Is(err, ErrCancelled):
-		web.WriteError(w, r, s.Log, &web.Error{Status: http.StatusConflict, Message: ErrCodeCancelled,
-			Extra: map[string]any{"detail": "a cancelled shipment cannot be delivered"}})
-	default:
-		web.WriteError(w, r, s.Log, err)
+		return &web.Error{Status: http.StatusConflict, Message: ErrCodeCancelled,
+			Extra: map[string]any{"detail": "a cancelled shipment cannot be delivered"}}
 	}
+	return err
 }
 
 func (s *Service) transition(to string) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		id := r.PathValue("id")
-		cid := r.Header.Get(web.HeaderCorrelationID)
-		var sh Shipment
-		var changed bool
-		var err error
+		change := s.Store.Deliver
 		if to == StatusCancelled {
-			sh, changed, err = s.Store.Cancel(r.Context(), id, cid, s.now())
-		} else {
-			sh, changed, err = s.Store.Deliver(r.Context(), id, cid, s.now())
+			change = s.Store.Cancel
 		}
+		id := r.PathValue("id")
+		sh, changed, err := change(r.Context(), id, r.Header.Get(web.HeaderCorrelationID), s.now())
 		if err != nil {
-			s.writeTransitionError(w, r, err)
+			web.WriteError(w, r, s.Log, refusal(err, id))
 			return
 		}
-		ctx := r.Context()
-		if cid == "" {
-			ctx = telemetry.WithCorrelationID(ctx, sh.OrderID)
-		}
-		if changed && s.Metrics != nil {
-			s.Metrics.transitions.WithLabelValues(to).Inc()
+		_, ctx := web.Correlate(r, sh.OrderID)
+		if changed {
+			s.Metrics.moved(to, 1)
 		}
 		s.Log.InfoContext(ctx, "shipment "+to, "order_id", sh.OrderID, "shipment_id", id, "changed_now", changed)
 		web.WriteJSON(w, http.StatusOK, sh)
 	}
 }
 
-func (s *Service) cancelByOrder(w http.ResponseWriter, r *http.Request) {
-	id, err := web.Query(r, "orderId", 128)
+func (s *Service) cancelByOrder(ctx context.Context, orderID, cid string) (ShipmentList, error) {
+	l, n, err := s.Store.CancelByOrder(ctx, orderID, cid, s.now())
 	if err != nil {
-		web.WriteError(w, r, s.Log, err)
-		return
+		return l, refusal(err, "")
 	}
-	cid, ctx := web.Correlate(r, id)
-	l, n, err := s.Store.CancelByOrder(ctx, id, cid, s.now())
-	if err != nil {
-		s.writeTransitionError(w, r, err)
-		return
-	}
-	if s.Metrics != nil {
-		s.Metrics.transitions.WithLabelValues(StatusCancelled).Add(float64(n))
-	}
-	s.Log.InfoContext(ctx, "cancel by order", "order_id", id, "cancelled_now", n)
-	web.WriteJSON(w, http.StatusOK, l)
+	s.Metrics.moved(StatusCancelled, n)
+	s.Log.InfoContext(ctx, "cancel by order", "order_id", orderID, "cancelled_now", n)
+	return l, nil
 }

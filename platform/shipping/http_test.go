@@ -2,19 +2,18 @@ package shipping_test
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/stampede-dev/stampede/platform/shipping"
 	"github.com/stampede-dev/stampede/platform/shipping/shippingtest"
 	"github.com/stampede-dev/stampede/platform/web"
+	"github.com/stampede-dev/stampede/platform/web/webtest"
 )
 
 const createJSON = `{"orderId":"o-1","items":[{"sku":"SKU-00001","qty":2}],
@@ -22,47 +21,12 @@ const createJSON = `{"orderId":"o-1","items":[{"sku":"SKU-00001","qty":2}],
 
 var errDown = errors.New("connection refused")
 
-// answer is what a case expects: the status, the "error" and "field" of an
-// error body (both "" for a success), and whether the answer is a replay.
-type answer struct {
-	code         int
-	error, field string
-	replayed     bool
-}
-
-// request builds a request; headers are name, value pairs.
-func request(method, path, body string, headers ...string) *http.Request {
-	r := httptest.NewRequest(method, path, strings.NewReader(body))
-	if body != "" {
-		r.Header.Set("Content-Type", "application/json")
-	}
-	for i := 0; i+1 < len(headers); i += 2 {
-		r.Header.Set(headers[i], headers[i+1])
-	}
-	return r
-}
-
 // serve answers r as the service does, behind its middleware, on store.
 func serve(store shipping.Shipper, r *http.Request) *httptest.ResponseRecorder {
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	w := httptest.NewRecorder()
 	web.Middleware((&shipping.Service{Store: store, Log: log}).Router(), log, nil).ServeHTTP(w, r)
 	return w
-}
-
-func check(t *testing.T, w *httptest.ResponseRecorder, want answer) {
-	t.Helper()
-	var got struct{ Error, Field string }
-	if err := json.Unmarshal(w.Body.Bytes(), &got); err != nil {
-		t.Fatalf("body %q is not JSON: %v", w.Body, err)
-	}
-	if w.Code != want.code || got.Error != want.error || got.Field != want.field {
-		t.Fatalf("got %d error %q field %q (%s), want %d error %q field %q",
-			w.Code, got.Error, got.Field, strings.TrimSpace(w.Body.String()), want.code, want.error, want.field)
-	}
-	if replayed := w.Header().Get(web.HeaderReplayed) == "true"; replayed != want.replayed {
-		t.Errorf("%s = %v, want %v", web.HeaderReplayed, replayed, want.replayed)
-	}
 }
 
 // The store's answers and errors become the API's status codes.
@@ -96,40 +60,40 @@ func TestErrorsMapToStatus(t *testing.T) {
 		store             *shippingtest.Store
 		method, path, key string
 		body              string
-		want              answer
+		want              webtest.Answer
 	}{
-		{"ok/create", create(created, nil), "POST", shipping.PathShipments, "", createJSON, answer{code: 201}},
+		{"ok/create", create(created, nil), "POST", shipping.PathShipments, "", createJSON, webtest.Answer{Code: 201}},
 		{"ok/create replayed", create(shipping.Result{Code: 201, Body: created.Body, Replayed: true, Outcome: shipping.OutcomeReplayed}, nil),
-			"POST", shipping.PathShipments, "o-1:ship", createJSON, answer{code: 201, replayed: true}},
+			"POST", shipping.PathShipments, "o-1:ship", createJSON, webtest.Answer{Code: 201, Replayed: true}},
 		{"ok/undeliverable is the recorded answer", create(shipping.Result{Code: http.StatusUnprocessableEntity,
 			Body: []byte(`{"error":"undeliverable","field":"address.country","orderId":"o-1"}`), Outcome: shipping.OutcomeUndeliverable}, nil),
-			"POST", shipping.PathShipments, "", createJSON, answer{code: 422, error: shipping.ErrCodeUndeliverable, field: "address.country"}},
+			"POST", shipping.PathShipments, "", createJSON, webtest.Answer{Code: 422, Error: shipping.ErrCodeUndeliverable, Field: "address.country"}},
 		{"err/create key reused", create(shipping.Result{}, shipping.ErrKeyReused), "POST", shipping.PathShipments, "k", createJSON,
-			answer{code: 422, error: shipping.ErrCodeKeyReused, field: web.HeaderIdempotencyKey}},
-		{"err/create store down", create(shipping.Result{}, errDown), "POST", shipping.PathShipments, "", createJSON, answer{code: 500, error: "internal error"}},
+			webtest.Answer{Code: 422, Error: shipping.ErrCodeKeyReused, Field: web.HeaderIdempotencyKey}},
+		{"err/create store down", create(shipping.Result{}, errDown), "POST", shipping.PathShipments, "", createJSON, webtest.Answer{Code: 500, Error: "internal error"}},
 		{"err/create bad body never reaches the store", &shippingtest.Store{}, "POST", shipping.PathShipments, "", `{"orderId":"o-1","items":[{"sku":"A","qty":1}]}`,
-			answer{code: 400, error: "required field missing", field: "address"}},
+			webtest.Answer{Code: 400, Error: "required field missing", Field: "address"}},
 
-		{"ok/list", list(nil), "GET", shipping.PathShipments + "?orderId=o-1", "", "", answer{code: 200}},
-		{"err/list without orderId", list(nil), "GET", shipping.PathShipments, "", "", answer{code: 400, error: "query parameter orderId is required (at most 128 characters)", field: "orderId"}},
-		{"err/list store down", list(errDown), "GET", shipping.PathShipments + "?orderId=o-1", "", "", answer{code: 500, error: "internal error"}},
+		{"ok/list", list(nil), "GET", shipping.PathShipments + "?orderId=o-1", "", "", webtest.Answer{Code: 200}},
+		{"err/list without orderId", list(nil), "GET", shipping.PathShipments, "", "", webtest.Answer{Code: 400, Error: "query parameter orderId is required (at most 128 characters)", Field: "orderId"}},
+		{"err/list store down", list(errDown), "GET", shipping.PathShipments + "?orderId=o-1", "", "", webtest.Answer{Code: 500, Error: "internal error"}},
 
-		{"ok/cancel", transition(nil), "POST", cancel, "", "", answer{code: 200}},
-		{"ok/deliver", transition(nil), "POST", deliver, "", "", answer{code: 200}},
-		{"err/cancel unknown", transition(shipping.ErrNotFound), "POST", cancel, "", "", answer{code: 404, error: `no shipment "s-1"`, field: "id"}},
-		{"err/deliver unknown", transition(shipping.ErrNotFound), "POST", deliver, "", "", answer{code: 404, error: `no shipment "s-1"`, field: "id"}},
-		{"err/cancel delivered", transition(shipping.ErrAlreadyDelivered), "POST", cancel, "", "", answer{code: 409, error: shipping.ErrCodeAlreadyDelivered}},
-		{"err/deliver cancelled", transition(shipping.ErrCancelled), "POST", deliver, "", "", answer{code: 409, error: shipping.ErrCodeCancelled}},
-		{"err/cancel store down", transition(errDown), "POST", cancel, "", "", answer{code: 500, error: "internal error"}},
+		{"ok/cancel", transition(nil), "POST", cancel, "", "", webtest.Answer{Code: 200}},
+		{"ok/deliver", transition(nil), "POST", deliver, "", "", webtest.Answer{Code: 200}},
+		{"err/cancel unknown", transition(shipping.ErrNotFound), "POST", cancel, "", "", webtest.Answer{Code: 404, Error: `no shipment "s-1"`, Field: "id"}},
+		{"err/deliver unknown", transition(shipping.ErrNotFound), "POST", deliver, "", "", webtest.Answer{Code: 404, Error: `no shipment "s-1"`, Field: "id"}},
+		{"err/cancel delivered", transition(shipping.ErrAlreadyDelivered), "POST", cancel, "", "", webtest.Answer{Code: 409, Error: shipping.ErrCodeAlreadyDelivered}},
+		{"err/deliver cancelled", transition(shipping.ErrCancelled), "POST", deliver, "", "", webtest.Answer{Code: 409, Error: shipping.ErrCodeCancelled}},
+		{"err/cancel store down", transition(errDown), "POST", cancel, "", "", webtest.Answer{Code: 500, Error: "internal error"}},
 
-		{"ok/cancel by order", list(nil), "POST", byOrder, "", "", answer{code: 200}},
-		{"err/cancel by order delivered", list(shipping.ErrAlreadyDelivered), "POST", byOrder, "", "", answer{code: 409, error: shipping.ErrCodeAlreadyDelivered}},
-		{"err/cancel by order without orderId", list(nil), "POST", shipping.PathCancelByOrder, "", "", answer{code: 400, error: "query parameter orderId is required (at most 128 characters)", field: "orderId"}},
-		{"err/cancel by order store down", list(errDown), "POST", byOrder, "", "", answer{code: 500, error: "internal error"}},
+		{"ok/cancel by order", list(nil), "POST", byOrder, "", "", webtest.Answer{Code: 200}},
+		{"err/cancel by order delivered", list(shipping.ErrAlreadyDelivered), "POST", byOrder, "", "", webtest.Answer{Code: 409, Error: shipping.ErrCodeAlreadyDelivered}},
+		{"err/cancel by order without orderId", list(nil), "POST", shipping.PathCancelByOrder, "", "", webtest.Answer{Code: 400, Error: "query parameter orderId is required (at most 128 characters)", Field: "orderId"}},
+		{"err/cancel by order store down", list(errDown), "POST", byOrder, "", "", webtest.Answer{Code: 500, Error: "internal error"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			check(t, serve(tt.store, request(tt.method, tt.path, tt.body, web.HeaderIdempotencyKey, tt.key)), tt.want)
+			webtest.Check(t, serve(tt.store, webtest.Request(tt.method, tt.path, tt.body, web.HeaderIdempotencyKey, tt.key)), tt.want)
 		})
 	}
 }
@@ -152,7 +116,7 @@ func TestCreateKeyAndCorrelation(t *testing.T) {
 				gotReq, gotKey, gotCID = req, key, cid
 				return shipping.Result{Code: 201, Body: []byte(`{}`)}, nil
 			}}
-			w := serve(store, request("POST", shipping.PathShipments, createJSON, web.HeaderIdempotencyKey, tt.key, web.HeaderCorrelationID, tt.cid))
+			w := serve(store, webtest.Request("POST", shipping.PathShipments, createJSON, web.HeaderIdempotencyKey, tt.key, web.HeaderCorrelationID, tt.cid))
 			if w.Code != 201 || gotKey != tt.wantKey || gotCID != tt.wantCID || gotReq.Address.Country != "US" || len(gotReq.Items) != 1 {
 				t.Fatalf("got %d, key %q, cid %q, request %+v; want 201, %q, %q and the decoded body", w.Code, gotKey, gotCID, gotReq, tt.wantKey, tt.wantCID)
 			}

@@ -100,6 +100,17 @@ func ReadJSONBody(r *http.Request, max int64) ([]byte, error) {
 	return body, nil
 }
 
+// DecodeBody reads r's JSON body as ReadJSONBody does and decodes it with
+// decode, a strict decoder of this package's kind.
+func DecodeBody[T any](r *http.Request, max int64, decode func(body []byte) (T, error)) (T, error) {
+	body, err := ReadJSONBody(r, max)
+	if err != nil {
+		var zero T
+		return zero, err
+	}
+	return decode(body)
+}
+
 // MaxHeaderBytes bounds a request's header block on every Stampede server.
 const MaxHeaderBytes = 16 << 10
 
