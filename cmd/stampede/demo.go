@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"strings"
 	"text/tabwriter"
@@ -14,6 +15,8 @@ import (
 
 	"github.com/stampede-dev/stampede/platform/config"
 	"github.com/stampede-dev/stampede/platform/order"
+	"github.com/stampede-dev/stampede/platform/shipping"
+	"github.com/stampede-dev/stampede/platform/web"
 )
 
 // demoOrder is one sample order and the outcome its input implies.
@@ -133,7 +136,7 @@ func placeDemoOrder(ctx context.Context, base string, i int, d demoOrder) (strin
 			"city": "Springfield", "postalCode": postal, "country": d.country},
 		"payment": map[string]any{"method": "card", "token": d.token},
 	})
-	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, base+"/v1/orders", bytes.NewReader(body))
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, base+order.PathOrders, bytes.NewReader(body))
 	req.Header.Set("Content-Type", "application/json")
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
@@ -153,7 +156,7 @@ func placeDemoOrder(ctx context.Context, base string, i int, d demoOrder) (strin
 
 func getDemoOrder(ctx context.Context, base, id string) (order.Order, error) {
 	var o order.Order
-	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, base+"/v1/orders/"+id, nil)
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, base+web.Path(order.PathOrder, id), nil)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		return o, err
@@ -192,7 +195,7 @@ func followDemoOrders(ctx context.Context, base string, ids []string, deadline t
 // service, as a carrier would, and returns the shipment id.
 func confirmDemoDelivery(ctx context.Context, orderID string) (string, error) {
 	ship := config.ServiceURL(config.Shipping)
-	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, ship+"/v1/shipments?orderId="+orderID, nil)
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, ship+shipping.PathShipments+"?orderId="+url.QueryEscape(orderID), nil)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		return "", err
@@ -206,7 +209,7 @@ func confirmDemoDelivery(ctx context.Context, orderID string) (string, error) {
 		return "", fmt.Errorf("no shipment found for the order (%v)", err)
 	}
 	id := list.Shipments[0].ShipmentID
-	req, _ = http.NewRequestWithContext(ctx, http.MethodPost, ship+"/v1/shipments/"+id+"/deliver", nil)
+	req, _ = http.NewRequestWithContext(ctx, http.MethodPost, ship+web.Path(shipping.PathDeliver, id), nil)
 	resp, err = http.DefaultClient.Do(req)
 	if err != nil {
 		return "", err

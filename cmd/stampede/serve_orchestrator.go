@@ -112,7 +112,7 @@ in order. Serves /metrics, /healthz and /readyz on 127.0.0.1.`)
 	defer cl.Close()
 
 	mux := telemetry.AdminMux(reg)
-	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+	mux.HandleFunc("GET "+web.PathReady, func(w http.ResponseWriter, r *http.Request) {
 		rctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 		defer cancel()
 		if err := cl.Ping(rctx); err != nil {

@@ -23,6 +23,7 @@ import (
 
 	"github.com/stampede-dev/stampede/harness/stats"
 	"github.com/stampede-dev/stampede/platform/order"
+	"github.com/stampede-dev/stampede/platform/web"
 )
 
 // SagaOptions configure the full-saga benchmark.
@@ -332,13 +333,13 @@ func (a *ordersAPI) place(ctx context.Context, key string, n int) (string, error
 		"shippingAddress": map[string]any{"name": "Bench", "line1": fmt.Sprintf("%d %s", n, a.street), "city": "Springfield", "postalCode": "12345", "country": "US"},
 		"payment":         map[string]any{"method": "card", "token": "tok_visa"},
 	})
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, a.base+"/v1/orders", bytes.NewReader(body))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, a.base+order.PathOrders, bytes.NewReader(body))
 	if err != nil {
 		return "", err
 	}
 	req.Header.Set("Content-Type", "application/json")
 	if key != "" {
-		req.Header.Set("Idempotency-Key", key)
+		req.Header.Set(web.HeaderIdempotencyKey, key)
 	}
 	resp, err := a.c.Do(req)
 	if err != nil {
@@ -366,7 +367,7 @@ func (a *ordersAPI) Statuses(ctx context.Context, since time.Time) (map[string]s
 			q.Set("cursor", cursor)
 		}
 		var l order.List
-		if err := a.getJSON(ctx, "/v1/orders?"+q.Encode(), &l); err != nil {
+		if err := a.getJSON(ctx, order.PathOrders+"?"+q.Encode(), &l); err != nil {
 			return out, err
 		}
 		for _, o := range l.Orders {
@@ -398,7 +399,7 @@ func (a *ordersAPI) getAll(ctx context.Context, ids []string, n int) map[string]
 				var o OrderHistory
 				var got *OrderHistory
 				for attempt := 0; attempt < 3 && ctx.Err() == nil; attempt++ {
-					if err := a.getJSON(ctx, "/v1/orders/"+url.PathEscape(id), &o); err == nil {
+					if err := a.getJSON(ctx, web.Path(order.PathOrder, id), &o); err == nil {
 						got = &o
 						break
 					}

@@ -93,6 +93,7 @@ type Experiment struct {
 	broken   map[string]bool   // components we stopped and must bring back
 	modified map[string]string // component -> KEY=VALUE it runs with for the run
 	records  []*report.FaultRecord
+	faults   []*faultRun // the plan, in order, each with its Fault and record
 	phase    string
 	placed   int
 	acked    int
@@ -101,7 +102,6 @@ type Experiment struct {
 	sampler  *lagsample.Sampler
 	recorder *Recorder
 	toxics   *Toxics
-	dlqFrom  map[string]dlqCheck
 	// stuckBefore are the orders the before probe found stuck.
 	stuckBefore map[string]bool
 }
@@ -124,11 +124,13 @@ func New(cfg Config) *Experiment {
 	if cfg.SettleTimeout == 0 {
 		cfg.SettleTimeout = 3 * time.Minute
 	}
-	e := &Experiment{cfg: cfg, active: map[string]bool{}, broken: map[string]bool{}, modified: map[string]string{}, dlqFrom: map[string]dlqCheck{},
+	e := &Experiment{cfg: cfg, active: map[string]bool{}, broken: map[string]bool{}, modified: map[string]string{},
 		toxics: NewToxics(cfg.ToxiproxyAddr)}
 	for _, p := range cfg.Faults {
-		e.records = append(e.records, &report.FaultRecord{Name: p.Name, Kind: string(p.Kind), Target: p.Target, Note: p.Note,
-			Consumer: p.Consumer, PlannedAt: p.At, Planned: p.Duration})
+		rec := &report.FaultRecord{Name: p.Name, Kind: string(p.Kind), Target: p.Target, Note: p.Note,
+			Consumer: p.Consumer, PlannedAt: p.At, Planned: p.Duration}
+		e.records = append(e.records, rec)
+		e.faults = append(e.faults, e.newFaultRun(p, rec))
 		e.active[p.Name] = false
 	}
 	return e
@@ -140,11 +142,36 @@ var ErrGates = errors.New("chaos: gates failed")
 // ErrSteadyState is returned when the hypothesis failed before the method.
 var ErrSteadyState = errors.New("chaos: steady-state hypothesis failed before the run")
 
-// Run runs the experiment and writes its report. Rollbacks run whatever
+// Run runs the experiment and writes its report: the steady-state
+// hypothesis, the method (load and faults), the audit (ground truth, lag,
+// the hypothesis again, the gates), and the rollback, which runs whatever
 // happens, ctx cancelled (Ctrl-C) included.
 func (e *Experiment) Run(ctx context.Context) (res *report.Result, err error) {
+	r := e.newResult()
+	if err := os.MkdirAll(e.cfg.Out, 0o755); err != nil {
+		return r, err
+	}
+	defer func() { err = e.finish(r, err) }()
+
+	w, err := e.watch(ctx)
+	if err != nil {
+		return r, err
+	}
+	defer w.close()
+
+	if err := e.steadyState(ctx, w); err != nil {
+		return r, err
+	}
+	l, err := e.method(ctx, w)
+	if err != nil {
+		return r, err
+	}
+	return r, e.audit(ctx, w, l)
+}
+
+func (e *Experiment) newResult() *report.Result {
 	cfg := e.cfg
-	r := &report.Result{Run: cfg.Run, Profile: cfg.Profile, Seed: cfg.Seed, Command: cfg.Command, Started: time.Now(),
+	e.res = &report.Result{Run: cfg.Run, Profile: cfg.Profile, Seed: cfg.Seed, Command: cfg.Command, Started: time.Now(),
 		Counts: map[string]int{}, LagSeries: map[string][]verify.LagSample{},
 		K6: report.K6{Report: "k6-report.html", Log: "k6.log", Ledger: "ledger.jsonl", Summary: "summary.json", Duration: cfg.Duration.String(), BaseRate: cfg.BaseRate},
 		Config: map[string]string{
@@ -153,81 +180,117 @@ func (e *Experiment) Run(ctx context.Context) (res *report.Result, err error) {
 			"charge-latency": cfg.ChargeLatency.String(), "noise": fmt.Sprint(cfg.Noise), "outage-budget": cfg.OutageBudget.String(), "settle-timeout": cfg.SettleTimeout.String(),
 			"script": cfg.Script, "orders-url": cfg.OrdersURL, "group": cfg.Group, "topic": cfg.Topic,
 		}}
-	e.res = r
-	if err := os.MkdirAll(cfg.Out, 0o755); err != nil {
-		return r, err
-	}
-	defer func() {
-		r.Rollback = append(r.Rollback, e.rollback()...)
-		if err != nil && r.Error == "" && !errors.Is(err, ErrGates) {
-			r.Error = err.Error()
-		}
-		r.Finished = time.Now()
-		r.Faults = e.faultRecords()
-		if werr := report.Write(cfg.Out, r); werr != nil && err == nil {
-			err = werr
-		}
-	}()
+	return e.res
+}
 
+// finish is the end of every run: the rollback, then the report, written
+// with err, the run's outcome, which it returns (or the report's own error).
+func (e *Experiment) finish(r *report.Result, err error) error {
+	r.Rollback = append(r.Rollback, e.rollback()...)
+	if err != nil && r.Error == "" && !errors.Is(err, ErrGates) {
+		r.Error = err.Error()
+	}
+	r.Finished = time.Now()
+	r.Faults = e.faultRecords()
+	if werr := report.Write(e.cfg.Out, r); werr != nil && err == nil {
+		err = werr
+	}
+	return err
+}
+
+// watchers look at the platform from before the method to the end of the
+// audit: the stores (ground truth) and the consumer-lag sampler; beside them
+// run the live progress line and the fault series pushed to Prometheus.
+type watchers struct {
+	facts       verify.DBFacts
+	ctx         context.Context // ends with stopSampler
+	stopSampler context.CancelFunc
+	samplerErr  chan error
+	lagFile     *os.File
+	db          *pgxpool.Pool
+}
+
+func (w *watchers) close() {
+	w.lagFile.Close()
+	w.stopSampler()
+	w.db.Close()
+}
+
+func (e *Experiment) watch(ctx context.Context) (*watchers, error) {
+	cfg := e.cfg
 	db, err := pgxpool.New(ctx, cfg.PostgresURL)
 	if err != nil {
-		return r, fmt.Errorf("postgres: %w", err)
+		return nil, fmt.Errorf("postgres: %w", err)
 	}
-	defer db.Close()
-	facts := verify.DBFacts{DB: db}
-
 	// Probes need lag figures: the sampler runs from before the method to
 	// after the last probe.
 	sctx, stopSampler := context.WithCancel(context.Background())
-	defer stopSampler()
 	lagFile, err := os.Create(filepath.Join(cfg.Out, "lag-samples.jsonl"))
 	if err != nil {
-		return r, err
+		stopSampler()
+		db.Close()
+		return nil, err
 	}
-	defer lagFile.Close()
+	w := &watchers{facts: verify.DBFacts{DB: db}, ctx: sctx, stopSampler: stopSampler, samplerErr: make(chan error, 1),
+		lagFile: lagFile, db: db}
 	e.sampler = lagsample.New(lagsample.Config{Brokers: cfg.Brokers, Group: cfg.Group, Topic: cfg.Topic, Out: lagFile})
-	samplerErr := make(chan error, 1)
-	go func() { samplerErr <- e.sampler.Run(sctx) }()
+	go func() { w.samplerErr <- e.sampler.Run(sctx) }()
 	go e.pushFaults(sctx)
 	go e.progress(sctx)
+	return w, nil
+}
 
+// steadyState checks the hypothesis before the method, and that every
+// planned fault can run on this stack.
+func (e *Experiment) steadyState(ctx context.Context, w *watchers) error {
 	e.setPhase("steady state")
 	time.Sleep(1500 * time.Millisecond) // a second and a half of lag samples
 	select {
-	case err := <-samplerErr:
-		return r, fmt.Errorf("lag sampler: %w", err)
+	case err := <-w.samplerErr:
+		return fmt.Errorf("lag sampler: %w", err)
 	default:
 	}
-	r.SteadyBefore = e.probe(ctx, facts, nil)
-	for _, p := range r.SteadyBefore {
+	e.res.SteadyBefore = e.probe(ctx, w.facts, nil)
+	for _, p := range e.res.SteadyBefore {
 		e.logf("steady state before: %-28s %v %s", p.Name, okWord(p.OK), p.Detail)
 	}
-	if !probesOK(r.SteadyBefore) && !cfg.IgnoreSteadyState {
-		return r, ErrSteadyState
+	if !probesOK(e.res.SteadyBefore) && !e.cfg.IgnoreSteadyState {
+		return ErrSteadyState
 	}
-	if err := e.checkTargets(); err != nil {
-		return r, err
-	}
+	return e.checkTargets(ctx)
+}
 
-	// Run-only settings, restored by the rollback.
+// loaded is what the method leaves to the audit.
+type loaded struct {
+	exit       int // k6's
+	stockAt    time.Time
+	stockStart verify.Stock
+	stockErr   error
+}
+
+// method restarts what the faults need with run-only settings (the
+// rollback restores them), then runs the load and the fault schedule side
+// by side; it heals the network as soon as the load is over.
+func (e *Experiment) method(ctx context.Context, w *watchers) (loaded, error) {
+	cfg, r := e.cfg, e.res
+	var l loaded
 	if err := e.prepare(ctx); err != nil {
-		return r, err
+		return l, err
 	}
-	stockAt := time.Now()
-	stockStart, stockErr := facts.ReadStock(ctx)
+	l.stockAt = time.Now()
+	l.stockStart, l.stockErr = w.facts.ReadStock(ctx)
 
 	rctx, stopRecorder := context.WithCancel(ctx)
 	defer stopRecorder()
 	e.recorder = &Recorder{}
 	if err := e.recorder.Record(rctx, cfg.Brokers, cfg.Topic, 50); err != nil {
-		return r, err
+		return l, err
 	}
 
-	// The method: load and the fault schedule, side by side.
 	e.setPhase("load")
 	noise, err := StartNoise(ctx, cfg.NoiseBin, cfg.Noise, cfg.Duration+time.Minute)
 	if err != nil {
-		return r, err
+		return l, err
 	}
 	if noise != nil {
 		e.logf("noise: a CPU hog of %g cores runs beside the load", cfg.Noise)
@@ -236,18 +299,17 @@ func (e *Experiment) Run(ctx context.Context) (res *report.Result, err error) {
 	k6Start, err := e.startK6(ctx, k6Done)
 	if err != nil {
 		noise.Stop()
-		return r, err
+		return l, err
 	}
 	r.LoadStart = k6Start
 	fctx, stopFaults := context.WithCancel(ctx)
 	faultsDone := make(chan struct{})
 	go func() { defer close(faultsDone); e.runFaults(fctx, k6Start) }()
-	go e.countLedger(sctx)
-	var exit int
+	go e.countLedger(w.ctx)
 	select {
-	case exit = <-k6Done:
+	case l.exit = <-k6Done:
 	case <-ctx.Done():
-		exit = <-k6Done // k6 was interrupted by ctx; wait for it to write what it has
+		l.exit = <-k6Done // k6 was interrupted by ctx; wait for it to write what it has
 	}
 	r.LoadEnd = time.Now()
 	if r.Noise = noise.Stop(); r.Noise != nil {
@@ -257,20 +319,24 @@ func (e *Experiment) Run(ctx context.Context) (res *report.Result, err error) {
 	<-faultsDone
 	stopRecorder()
 	r.Rollback = append(r.Rollback, e.healNetwork()...)
-	r.K6.Exit = exit
+	r.K6.Exit = l.exit
 	r.K6.Failed = failedThresholds(filepath.Join(cfg.Out, "summary.json"))
-	if exit != 0 && len(r.K6.Failed) == 0 {
-		r.K6.Failed = []string{fmt.Sprintf("k6 exited %d (see k6.log)", exit)}
+	if l.exit != 0 && len(r.K6.Failed) == 0 {
+		r.K6.Failed = []string{fmt.Sprintf("k6 exited %d (see k6.log)", l.exit)}
 	}
-	e.logf("load done: k6 exited %d", exit)
-	if ctx.Err() != nil {
-		return r, ctx.Err()
-	}
+	e.logf("load done: k6 exited %d", l.exit)
+	return l, ctx.Err()
+}
 
-	// Settle, then audit from ground truth.
+// audit settles the run's sagas, classifies every order from ground truth
+// (the stores and Temporal), checks stock, the faults' own effects and lag,
+// checks the hypothesis again and evaluates the gates: ErrGates when one
+// fails.
+func (e *Experiment) audit(ctx context.Context, w *watchers, l loaded) error {
+	cfg, r, facts := e.cfg, e.res, w.facts
 	attempts, err := verify.ReadLedger(filepath.Join(cfg.Out, "ledger.jsonl"))
 	if err != nil {
-		return r, err
+		return err
 	}
 	r.Placed = len(attempts)
 	r.Timeline = report.Timeline(attempts)
@@ -292,7 +358,7 @@ func (e *Experiment) Run(ctx context.Context) (res *report.Result, err error) {
 	serr := facts.WaitSettled(ctx, ids, cfg.SettleTimeout, func(n int) { e.mu.Lock(); e.settling = n; e.mu.Unlock() })
 	e.logf("settled in %s: %v", time.Since(settleStart).Round(time.Second), errOr(serr, "no saga before the shipment decision"))
 	if ctx.Err() != nil {
-		return r, ctx.Err()
+		return ctx.Err()
 	}
 	e.setPhase("collecting")
 	// Temporal first: whatever a saga claims to have done is then already
@@ -327,19 +393,20 @@ func (e *Experiment) Run(ctx context.Context) (res *report.Result, err error) {
 	}
 	r.CompensationTimes = append([]time.Duration(nil), comp...)
 	r.Compensation = stats.Summarise(comp)
+	stockErr := l.stockErr
 	if stockErr == nil {
 		end, err := facts.ReadStock(ctx)
 		var others verify.Stock
 		if err == nil {
-			others, err = facts.OthersDelta(ctx, stockAt, ids)
+			others, err = facts.OthersDelta(ctx, l.stockAt, ids)
 		}
 		if err == nil {
-			r.Stock = verify.CheckStock(stockStart, end, verdicts, byOrder, others)
+			r.Stock = verify.CheckStock(l.stockStart, end, verdicts, byOrder, others)
 		} else {
 			stockErr = err
 		}
 	}
-	e.checkDLQ(ctx)
+	e.auditFaults(ctx)
 
 	// Lag, from both sources, over the load phase.
 	windows := e.windows(r.LoadEnd)
@@ -361,11 +428,11 @@ func (e *Experiment) Run(ctx context.Context) (res *report.Result, err error) {
 	// The hypothesis again, after.
 	e.setPhase("steady state")
 	r.SteadyAfter = e.probe(ctx, facts, serr)
-	stopSampler()
+	w.stopSampler()
 
 	r.Faults = e.faultRecords()
 	gates, reports := verify.Evaluate(verify.Input{Verdicts: verdicts, Lag: lag, Faults: windows,
-		K6Passed: exit == 0, K6Failures: r.K6.Failed, Limits: cfg.Limits})
+		K6Passed: l.exit == 0, K6Failures: r.K6.Failed, Limits: cfg.Limits})
 	r.Lag = reports
 	gates = append(gates, e.extraGates(r, stockErr)...)
 	r.Gates = gates
@@ -380,9 +447,9 @@ func (e *Experiment) Run(ctx context.Context) (res *report.Result, err error) {
 	}
 	e.setPhase("done")
 	if !r.Passed {
-		return r, ErrGates
+		return ErrGates
 	}
-	return r, nil
+	return nil
 }
 
 // Lag source names.

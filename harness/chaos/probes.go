@@ -11,6 +11,7 @@ import (
 	"github.com/stampede-dev/stampede/harness/lagsample"
 	"github.com/stampede-dev/stampede/harness/report"
 	"github.com/stampede-dev/stampede/harness/verify"
+	"github.com/stampede-dev/stampede/platform/order"
 )
 
 // probe checks the steady-state hypothesis: every component healthy, the
@@ -123,7 +124,8 @@ AND status = ANY($1) ORDER BY created_at LIMIT 10000`, preshipment())
 
 func preshipment() []string {
 	var out []string
-	for _, s := range []string{"pending", "processing", "reserving_inventory", "charging_payment", "creating_shipment", "compensating"} {
+	for _, s := range []string{order.StatusPending, order.StatusProcessing, order.StatusReservingInventory,
+		order.StatusChargingPayment, order.StatusCreatingShipment, order.StatusCompensating} {
 		if verify.Preshipment(s) {
 			out = append(out, s)
 		}

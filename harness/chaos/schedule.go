@@ -33,8 +33,8 @@ const (
 	KindRelayCrash Kind = "relay_crash" // restart the relay armed to die between DB commit and publish
 )
 
-// Fault is one entry of a profile: what to break, for how long.
-type Fault struct {
+// Spec is one entry of a profile: what to break, for how long.
+type Spec struct {
 	Name     string        `json:"name"`
 	Kind     Kind          `json:"kind"`
 	Target   string        `json:"target"` // proxy or component name
@@ -50,7 +50,7 @@ type Fault struct {
 
 // Planned is a fault placed in time, offsets from the start of the load.
 type Planned struct {
-	Fault
+	Spec
 	At time.Duration `json:"atNs"`
 }
 
@@ -68,8 +68,8 @@ const (
 const OutageBudget = 10 * time.Second
 
 // ShortFaults are the CI profile: Payments broken five ways during the 5x peak.
-func ShortFaults() []Fault {
-	return []Fault{
+func ShortFaults() []Spec {
+	return []Spec{
 		{Name: "payments-refused", Kind: KindDisable, Target: "payments", Duration: 15 * time.Second,
 			Note: "payments proxy disabled: every connection refused"},
 		{Name: "payments-hang", Kind: KindTimeout, Target: "payments", Duration: 10 * time.Second,
@@ -86,33 +86,33 @@ func ShortFaults() []Fault {
 
 // FullFaults are the short profile plus the platform's own processes and
 // infrastructure failing, and bad input on the bus.
-func FullFaults() []Fault {
+func FullFaults() []Spec {
 	return append(ShortFaults(),
-		Fault{Name: "orchestrator-kill", Kind: KindKill, Target: "orchestrator-2", Duration: 5 * time.Second, Consumer: true,
+		Spec{Name: "orchestrator-kill", Kind: KindKill, Target: "orchestrator-2", Duration: 5 * time.Second, Consumer: true,
 			Note: "SIGKILL of one order-orchestrator member (group rebalances), restarted after the duration"},
-		Fault{Name: "worker-kill", Kind: KindKill, Target: "worker-1", Duration: 5 * time.Second,
+		Spec{Name: "worker-kill", Kind: KindKill, Target: "worker-1", Duration: 5 * time.Second,
 			Note: "SIGKILL of one saga worker (its activities time out and retry elsewhere), restarted after the duration"},
-		Fault{Name: "kafka-restart", Kind: KindRestart, Target: "kafka", Duration: 5 * time.Second, Consumer: true,
+		Spec{Name: "kafka-restart", Kind: KindRestart, Target: "kafka", Duration: 5 * time.Second, Consumer: true,
 			Note: "Kafka broker stopped and started"},
 		// A consumer fault too: the orchestrators' only work is starting
 		// workflows, and they must not commit an order Temporal has not taken.
-		Fault{Name: "temporal-restart", Kind: KindRestart, Target: "temporal", Duration: 5 * time.Second, Consumer: true,
+		Spec{Name: "temporal-restart", Kind: KindRestart, Target: "temporal", Duration: 5 * time.Second, Consumer: true,
 			Note: "Temporal server stopped and started (the orchestrators hold their offsets until it answers)"},
-		Fault{Name: "redis-restart", Kind: KindRestart, Target: "redis", Duration: 5 * time.Second,
+		Spec{Name: "redis-restart", Kind: KindRestart, Target: "redis", Duration: 5 * time.Second,
 			Note: "Redis stopped and started (notification queue)"},
-		Fault{Name: "payments-outage", Kind: KindOutage, Target: "payments", Duration: OutageBudget + 10*time.Second,
+		Spec{Name: "payments-outage", Kind: KindOutage, Target: "payments", Duration: OutageBudget + 10*time.Second,
 			Note: "payments refused longer than the outage budget: orders fail and must be compensated"},
-		Fault{Name: "duplicate-created", Kind: KindDuplicate, Target: "orders", Duration: 2 * time.Second,
+		Spec{Name: "duplicate-created", Kind: KindDuplicate, Target: "orders", Duration: 2 * time.Second,
 			Note: "recorded order.created records produced again: must not start a second saga"},
-		Fault{Name: "poison-event", Kind: KindPoison, Target: "orders", Duration: 2 * time.Second,
+		Spec{Name: "poison-event", Kind: KindPoison, Target: "orders", Duration: 2 * time.Second,
 			Note: "an undecodable record in topic orders: must go to orders.dlq, not stop the group"},
-		Fault{Name: "relay-crash", Kind: KindRelayCrash, Target: "relay", Duration: 5 * time.Second,
+		Spec{Name: "relay-crash", Kind: KindRelayCrash, Target: "relay", Duration: 5 * time.Second,
 			Note: "relay restarted with failpoint relay.before-publish: dies between DB commit and publish, then restarted clean"},
 	)
 }
 
 // Faults returns the faults of a profile.
-func Faults(profile string) ([]Fault, error) {
+func Faults(profile string) ([]Spec, error) {
 	switch profile {
 	case ProfileShort:
 		return ShortFaults(), nil
@@ -140,7 +140,7 @@ func Peak(duration time.Duration) (from, to time.Duration) {
 // Plan lays faults out in the 5x hold of a run of duration: in order, with
 // equal gaps between them, each start moved by a seeded jitter of up to a
 // third of a gap. The same seed gives the same plan.
-func Plan(faults []Fault, duration time.Duration, seed int64) ([]Planned, error) {
+func Plan(faults []Spec, duration time.Duration, seed int64) ([]Planned, error) {
 	from, to := Peak(duration)
 	hold := to - from
 	var busy time.Duration
@@ -164,14 +164,14 @@ func Plan(faults []Fault, duration time.Duration, seed int64) ([]Planned, error)
 	for _, f := range faults {
 		at += gap
 		j := time.Duration(rng.Int64N(int64(2*gap/3)+1)) - gap/3
-		out = append(out, Planned{Fault: f, At: (at + j).Round(100 * time.Millisecond)})
+		out = append(out, Planned{Spec: f, At: (at + j).Round(100 * time.Millisecond)})
 		at += f.Duration
 	}
 	return out, nil
 }
 
 // Select keeps the faults named in only (all when empty) minus those in skip.
-func Select(faults []Fault, only, skip []string) ([]Fault, error) {
+func Select(faults []Spec, only, skip []string) ([]Spec, error) {
 	known := map[string]bool{}
 	for _, f := range faults {
 		known[f.Name] = true
@@ -189,7 +189,7 @@ func Select(faults []Fault, only, skip []string) ([]Fault, error) {
 		}
 		return false
 	}
-	var out []Fault
+	var out []Spec
 	for _, f := range faults {
 		if (len(only) == 0 || in(only, f.Name)) && !in(skip, f.Name) {
 			out = append(out, f)
@@ -199,11 +199,11 @@ func Select(faults []Fault, only, skip []string) ([]Fault, error) {
 }
 
 // Override sets fault durations from "name=dur,name=dur".
-func Override(faults []Fault, spec string) ([]Fault, error) {
+func Override(faults []Spec, spec string) ([]Spec, error) {
 	if strings.TrimSpace(spec) == "" {
 		return faults, nil
 	}
-	out := append([]Fault(nil), faults...)
+	out := append([]Spec(nil), faults...)
 	for _, part := range strings.Split(spec, ",") {
 		name, val, ok := strings.Cut(strings.TrimSpace(part), "=")
 		if !ok {
@@ -226,7 +226,7 @@ func Override(faults []Fault, spec string) ([]Fault, error) {
 	return out, nil
 }
 
-func names(faults []Fault) []string {
+func names(faults []Spec) []string {
 	var out []string
 	for _, f := range faults {
 		out = append(out, f.Name)

@@ -65,8 +65,8 @@ func TestSelectAndOverride(t *testing.T) {
 
 func TestFaultWindowsForK6(t *testing.T) {
 	plan := []Planned{
-		{Fault: Fault{Name: "a", Kind: KindDisable, Duration: 15 * time.Second}, At: 90 * time.Second},
-		{Fault: Fault{Name: "b", Kind: KindKill, Duration: 5 * time.Second}, At: 150 * time.Second},
+		{Spec: Spec{Name: "a", Kind: KindDisable, Duration: 15 * time.Second}, At: 90 * time.Second},
+		{Spec: Spec{Name: "b", Kind: KindKill, Duration: 5 * time.Second}, At: 150 * time.Second},
 	}
 	if got, want := FaultWindows(plan), "88-107,148-177"; got != want {
 		t.Errorf("got %q, want %q", got, want)

@@ -1,6 +1,7 @@
 package chaos
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"strings"
@@ -24,9 +25,9 @@ func toxicName(fault string) string { return "chaos-" + fault }
 
 // Check returns an error unless the proxy exists and is enabled with no toxics.
 func (t *Toxics) Check(proxy string) error {
-	p, err := t.c.Proxy(proxy)
+	p, err := t.proxy(proxy)
 	if err != nil {
-		return fmt.Errorf("toxiproxy: proxy %s: %w", proxy, err)
+		return err
 	}
 	if !p.Enabled {
 		return fmt.Errorf("toxiproxy: proxy %s is disabled", proxy)
@@ -41,51 +42,13 @@ func (t *Toxics) Check(proxy string) error {
 	return nil
 }
 
-// Inject starts a network fault on its target proxy.
-func (t *Toxics) Inject(f Fault) error {
-	p, err := t.c.Proxy(f.Target)
+// proxy returns the proxy named name.
+func (t *Toxics) proxy(name string) (*toxiclient.Proxy, error) {
+	p, err := t.c.Proxy(name)
 	if err != nil {
-		return fmt.Errorf("toxiproxy: proxy %s: %w", f.Target, err)
+		return nil, fmt.Errorf("toxiproxy: proxy %s: %w", name, err)
 	}
-	switch f.Kind {
-	case KindDisable, KindOutage:
-		err = p.Disable()
-	case KindTimeout:
-		// Upstream: requests are swallowed and the connection stays open, so
-		// callers hang until their own timeout. (Downstream would let
-		// Payments' connection close turn the hang into an EOF.)
-		_, err = p.AddToxic(toxicName(f.Name), "timeout", "upstream", 1, toxiclient.Attributes{"timeout": 0})
-	case KindLatency:
-		_, err = p.AddToxic(toxicName(f.Name), "latency", "downstream", 1, toxiclient.Attributes{
-			"latency": f.Latency.Milliseconds(), "jitter": f.Jitter.Milliseconds()})
-	case KindResetPeer:
-		// Downstream: reset when the answer arrives, after Payments acted.
-		_, err = p.AddToxic(toxicName(f.Name), "reset_peer", "downstream", 1, toxiclient.Attributes{"timeout": 0})
-	default:
-		return fmt.Errorf("toxiproxy: fault %s: kind %s is not a network fault", f.Name, f.Kind)
-	}
-	if err != nil {
-		return fmt.Errorf("toxiproxy: inject %s on %s: %w", f.Name, f.Target, err)
-	}
-	return nil
-}
-
-// Clear ends one network fault.
-func (t *Toxics) Clear(f Fault) error {
-	p, err := t.c.Proxy(f.Target)
-	if err != nil {
-		return fmt.Errorf("toxiproxy: proxy %s: %w", f.Target, err)
-	}
-	switch f.Kind {
-	case KindDisable, KindOutage:
-		err = p.Enable()
-	default:
-		err = p.RemoveToxic(toxicName(f.Name))
-	}
-	if err != nil {
-		return fmt.Errorf("toxiproxy: clear %s on %s: %w", f.Name, f.Target, err)
-	}
-	return nil
+	return p, nil
 }
 
 // HealAll is the rollback: every proxy enabled, every toxic removed (ours
@@ -116,11 +79,59 @@ func (t *Toxics) HealAll() ([]string, error) {
 	return healed, errors.Join(errs...)
 }
 
-// Network reports whether a fault kind is injected through toxiproxy.
-func Network(k Kind) bool {
-	switch k {
-	case KindDisable, KindTimeout, KindLatency, KindResetPeer, KindOutage:
-		return true
+// checkProxy says why a network fault cannot run: its proxy is missing or
+// not clean, or its target is not a component of the stack.
+func (r *faultRun) checkProxy() error {
+	var errs []error
+	if err := r.e.toxics.Check(r.Target); err != nil {
+		errs = append(errs, err)
 	}
-	return false
+	known := false
+	for _, n := range r.e.cfg.Stack.Names() {
+		known = known || n == r.Target
+	}
+	if !known {
+		errs = append(errs, fmt.Errorf("component %s is not in the stack", r.Target))
+	}
+	return errors.Join(errs...)
+}
+
+// injected marks a network fault started and says so.
+func (r *faultRun) injected() {
+	r.started()
+	r.e.logf("fault %s: %s on proxy %s for %s", r.Name, r.Kind, r.Target, r.Duration)
+}
+
+// toxicFault is a network fault made of one toxic on its target's proxy;
+// each kind says which toxic (faults_timeout.go, faults_latency.go, ...).
+type toxicFault struct {
+	r      *faultRun
+	toxic  string // toxiproxy's type
+	stream string // upstream (requests) or downstream (answers)
+	attrs  toxiclient.Attributes
+}
+
+func (f *toxicFault) Check(context.Context) error { return f.r.checkProxy() }
+
+func (f *toxicFault) Inject(context.Context) error {
+	p, err := f.r.e.toxics.proxy(f.r.Target)
+	if err != nil {
+		return err
+	}
+	if _, err := p.AddToxic(toxicName(f.r.Name), f.toxic, f.stream, 1, f.attrs); err != nil {
+		return fmt.Errorf("toxiproxy: inject %s on %s: %w", f.r.Name, f.r.Target, err)
+	}
+	f.r.injected()
+	return nil
+}
+
+func (f *toxicFault) Heal(context.Context) error {
+	p, err := f.r.e.toxics.proxy(f.r.Target)
+	if err != nil {
+		return err
+	}
+	if err := p.RemoveToxic(toxicName(f.r.Name)); err != nil {
+		return fmt.Errorf("toxiproxy: clear %s on %s: %w", f.r.Name, f.r.Target, err)
+	}
+	return nil
 }

@@ -1,12 +1,11 @@
 package chaos
 
 import (
-	"errors"
+	"context"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -47,7 +46,39 @@ func get(url string, timeout time.Duration) (string, time.Duration, error) {
 	return string(b), time.Since(start), err
 }
 
-func TestToxicsAgainstRealToxiproxy(t *testing.T) {
+// breakPath runs a network fault on the test proxy: Check passes before it
+// and fails during it, want says what is wrong with what a caller sees
+// during it ("" when as expected), and after Heal the path answers again.
+func breakPath(t *testing.T, spec Spec, want func(body string, took time.Duration, err error) string) {
+	t.Helper()
+	api, url := realToxiproxy(t)
+	_, r := oneFault(Config{ToxiproxyAddr: api, Stack: newFakeStack("payments")}, spec)
+	ctx := context.Background()
+	if err := r.fault.Check(ctx); err != nil {
+		t.Fatalf("check before: %v", err)
+	}
+	if err := r.fault.Inject(ctx); err != nil {
+		t.Fatalf("inject: %v", err)
+	}
+	if r.record().Start.IsZero() {
+		t.Errorf("inject did not mark the fault started")
+	}
+	if err := r.fault.Check(ctx); err == nil {
+		t.Errorf("check during the fault: got nil, want an error naming the fault")
+	}
+	body, took, err := get(url, time.Second)
+	if msg := want(body, took, err); msg != "" {
+		t.Errorf("during the fault: %s", msg)
+	}
+	if err := r.fault.Heal(ctx); err != nil {
+		t.Fatalf("heal: %v", err)
+	}
+	if body, _, err := get(url, 2*time.Second); err != nil || body != "ok" {
+		t.Errorf("after heal: got %q, %v; want ok", body, err)
+	}
+}
+
+func TestToxics(t *testing.T) {
 	api, url := realToxiproxy(t)
 	tx := NewToxics(api)
 	if err := tx.Check("payments"); err != nil {
@@ -57,70 +88,15 @@ func TestToxicsAgainstRealToxiproxy(t *testing.T) {
 		t.Fatalf("baseline: got %q, %v; want ok", body, err)
 	}
 
-	cases := []struct {
-		name  string
-		fault Fault
-		want  func(body string, took time.Duration, err error) string // "" when as expected
-	}{
-		{"disable/refused", Fault{Name: "refused", Kind: KindDisable, Target: "payments"},
-			func(_ string, _ time.Duration, err error) string {
-				if !errors.Is(err, syscall.ECONNREFUSED) {
-					return "want connection refused, got " + errString(err)
-				}
-				return ""
-			}},
-		{"timeout/hang", Fault{Name: "hang", Kind: KindTimeout, Target: "payments"},
-			func(_ string, took time.Duration, err error) string {
-				var ne interface{ Timeout() bool }
-				if !errors.As(err, &ne) || !ne.Timeout() || took < 700*time.Millisecond {
-					return "want the request to hang until the client timeout, got " + errString(err) + " after " + took.String()
-				}
-				return ""
-			}},
-		{"latency/delayed", Fault{Name: "slow", Kind: KindLatency, Target: "payments", Latency: 400 * time.Millisecond, Jitter: 50 * time.Millisecond},
-			func(body string, took time.Duration, err error) string {
-				if err != nil || body != "ok" || took < 340*time.Millisecond {
-					return "want ok after at least 350 ms, got " + body + " " + errString(err) + " after " + took.String()
-				}
-				return ""
-			}},
-		{"reset_peer/reset", Fault{Name: "reset", Kind: KindResetPeer, Target: "payments"},
-			func(_ string, _ time.Duration, err error) string {
-				if !errors.Is(err, syscall.ECONNRESET) && !errors.Is(err, io.EOF) && !errors.Is(err, io.ErrUnexpectedEOF) {
-					return "want connection reset, got " + errString(err)
-				}
-				return ""
-			}},
-	}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			if err := tx.Inject(tc.fault); err != nil {
-				t.Fatalf("inject: %v", err)
-			}
-			if err := tx.Check("payments"); err == nil {
-				t.Errorf("check during the fault: got nil, want an error naming the fault")
-			}
-			body, took, err := get(url, time.Second)
-			if msg := tc.want(body, took, err); msg != "" {
-				t.Errorf("%s", msg)
-			}
-			if err := tx.Clear(tc.fault); err != nil {
-				t.Fatalf("clear: %v", err)
-			}
-			if body, _, err := get(url, 2*time.Second); err != nil || body != "ok" {
-				t.Errorf("after clear: got %q, %v; want ok", body, err)
-			}
-		})
-	}
-
 	t.Run("heal_all/normal", func(t *testing.T) {
-		for _, f := range []Fault{
-			{Name: "a", Kind: KindLatency, Target: "payments", Latency: time.Second},
-			{Name: "b", Kind: KindTimeout, Target: "payments"},
-			{Name: "c", Kind: KindDisable, Target: "payments"},
-		} {
-			if err := tx.Inject(f); err != nil {
-				t.Fatalf("inject %s: %v", f.Name, err)
+		e := New(Config{ToxiproxyAddr: api, Stack: newFakeStack("payments"), Faults: []Planned{
+			{Spec: Spec{Name: "a", Kind: KindLatency, Target: "payments", Latency: time.Second}},
+			{Spec: Spec{Name: "b", Kind: KindTimeout, Target: "payments"}},
+			{Spec: Spec{Name: "c", Kind: KindDisable, Target: "payments"}},
+		}})
+		for _, r := range e.faults {
+			if err := r.fault.Inject(context.Background()); err != nil {
+				t.Fatalf("inject %s: %v", r.Name, err)
 			}
 		}
 		healed, err := tx.HealAll()
@@ -139,7 +115,7 @@ func TestToxicsAgainstRealToxiproxy(t *testing.T) {
 	})
 
 	t.Run("err/unknown proxy", func(t *testing.T) {
-		if err := tx.Inject(Fault{Name: "x", Kind: KindDisable, Target: "nope"}); err == nil || !strings.Contains(err.Error(), "nope") {
+		if err := tx.Check("nope"); err == nil || !strings.Contains(err.Error(), "nope") {
 			t.Errorf("got %v, want an error naming the proxy", err)
 		}
 	})

@@ -20,7 +20,6 @@ import (
 
 	"github.com/stampede-dev/stampede/harness/stack"
 	"github.com/stampede-dev/stampede/platform/config"
-	"github.com/stampede-dev/stampede/platform/order"
 	"github.com/stampede-dev/stampede/platform/stacktest"
 	"github.com/stampede-dev/stampede/platform/web"
 )
@@ -57,7 +56,7 @@ func TestOneOrderFollowedByItsCorrelationID(t *testing.T) {
 	req, _ := http.NewRequest(http.MethodPost, stacktest.URL(config.Orders)+"/v1/orders", strings.NewReader(body))
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set(web.HeaderCorrelationID, cid)
-	req.Header.Set(order.HeaderIdempotencyKey, cid)
+	req.Header.Set(web.HeaderIdempotencyKey, cid)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatalf("POST /v1/orders: %v", err)

@@ -6,6 +6,7 @@ import (
 	"strconv"
 
 	"github.com/stampede-dev/stampede/platform/config"
+	"github.com/stampede-dev/stampede/platform/web"
 )
 
 // Options shape the default stack.
@@ -35,25 +36,25 @@ func New(o Options) *Stack {
 		withNice(Kafka(o.Replication, o.KafkaHeap), niceIntake),
 		withNice(Temporal(), niceIntake),
 		Toxiproxy(),
-		withNice(Service(config.Relay, config.Port(config.Relay), "/healthz", "relay"), niceIntake),
-		withNice(Service(config.Inventory, config.Port(config.Inventory), "/readyz", "inventory"), niceServices),
-		withNice(Service(config.Payments, config.Port(config.Payments), "/readyz", "payments"), niceServices),
-		withNice(Service(config.Shipping, config.Port(config.Shipping), "/readyz", "shipping"), niceServices),
-		withNice(Service(config.Notifications, config.Port(config.Notifications), "/readyz", "notifications"), niceBackground),
-		withNice(Service(config.Analytics, config.Port(config.Analytics), "/readyz", "analytics"), niceBackground),
+		withNice(Service(config.Relay, config.Port(config.Relay), web.PathHealth, "relay"), niceIntake),
+		withNice(Service(config.Inventory, config.Port(config.Inventory), web.PathReady, "inventory"), niceServices),
+		withNice(Service(config.Payments, config.Port(config.Payments), web.PathReady, "payments"), niceServices),
+		withNice(Service(config.Shipping, config.Port(config.Shipping), web.PathReady, "shipping"), niceServices),
+		withNice(Service(config.Notifications, config.Port(config.Notifications), web.PathReady, "notifications"), niceBackground),
+		withNice(Service(config.Analytics, config.Port(config.Analytics), web.PathReady, "analytics"), niceBackground),
 	}
 	// Several members of one kind: NAME-1, NAME-2, ... on consecutive ports.
 	for i := 1; i <= o.Workers; i++ {
 		port := config.Port(config.Worker) + i - 1
-		comps = append(comps, withNice(Service(fmt.Sprintf("%s-%d", config.Worker, i), port, "/healthz",
+		comps = append(comps, withNice(Service(fmt.Sprintf("%s-%d", config.Worker, i), port, web.PathHealth,
 			"worker", "--port", strconv.Itoa(port)), niceBackground))
 	}
 	for i := 1; i <= o.Orchestrators; i++ {
 		port := config.Port(config.Orchestrator) + i - 1
-		comps = append(comps, withNice(Service(fmt.Sprintf("%s-%d", config.Orchestrator, i), port, "/readyz",
+		comps = append(comps, withNice(Service(fmt.Sprintf("%s-%d", config.Orchestrator, i), port, web.PathReady,
 			"orchestrator", "--port", strconv.Itoa(port), "--instance", strconv.Itoa(i)), niceIntake))
 	}
-	comps = append(comps, withNice(Service(config.Orders, config.Port(config.Orders), "/readyz", "orders"), niceIntake))
+	comps = append(comps, withNice(Service(config.Orders, config.Port(config.Orders), web.PathReady, "orders"), niceIntake))
 	return &Stack{Home: o.Home, BinDir: o.BinDir, Out: o.Out, Components: comps}
 }
 

@@ -110,18 +110,7 @@ type targetView struct {
 // Router returns the HTTP routes: /healthz, /readyz, GET /v1/rules.
 func (s *Service) Router() *http.ServeMux {
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
-		web.WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
-	})
-	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
-		if s.Ready != nil {
-			if err := s.Ready(r.Context()); err != nil {
-				web.WriteJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "unavailable", "error": err.Error()})
-				return
-			}
-		}
-		web.WriteJSON(w, http.StatusOK, map[string]string{"status": "ready"})
-	})
+	web.HandleHealth(mux, s.Ready)
 	mux.HandleFunc("GET /v1/rules", func(w http.ResponseWriter, r *http.Request) {
 		rules := make([]ruleView, 0, len(s.Rules.Rules))
 		for _, rule := range s.Rules.Rules {

@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"sync"
 	"time"
+
+	"github.com/stampede-dev/stampede/platform/web"
 )
 
 // WebhookTarget POSTs each matched envelope, as JSON, to a URL. Network
@@ -120,7 +122,7 @@ func (t *WebhookTarget) post(ctx context.Context, d Delivery) (retryable bool, e
 		return false, err
 	}
 	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Idempotency-Key", d.Env.ID)
+	req.Header.Set(web.HeaderIdempotencyKey, d.Env.ID)
 	req.Header.Set("X-Stampede-Rule", d.Rule)
 	req.Header.Set("X-Stampede-Event-Type", d.Env.Type)
 	for k, v := range t.Headers {

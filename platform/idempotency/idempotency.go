@@ -8,9 +8,12 @@
 // It also keeps the service's closed orders: an order compensated by order
 // id is closed, and a request for it that arrives later does nothing.
 //
+// Do and Undo run a request, or a compensation by order id, in a
+// transaction of their own; Post is the HTTP side of a forward step.
+//
 // The tables live in the service's own schema (search_path); the package
 // must never read another service's schema, and never commit or roll back
-// the caller's transaction.
+// a transaction it did not begin.
 package idempotency
 
 import (
@@ -22,10 +25,18 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/stampede-dev/stampede/platform/postgres"
+)
+
+// Error codes, in the "error" field of an answer, of the refusals this
+// package makes for every service that answers through it.
+const (
+	CodeOrderClosed = "order_closed"           // 409: the order was compensated by order id; nothing was done
+	CodeKeyReused   = "idempotency_key_reused" // 422: the key (or the order) came back with another request
 )
 
 // OutcomeReplayed is the outcome (a metric label) of an answer sent again:
@@ -151,6 +162,70 @@ func (s Scope) replay(firstHash []byte, r *Request) error {
 	}
 	r.Result.Replayed, r.Result.Outcome = true, OutcomeReplayed
 	return nil
+}
+
+// Beginner starts a transaction: a *pgxpool.Pool.
+type Beginner interface {
+	Begin(ctx context.Context) (pgx.Tx, error)
+}
+
+// Do runs one request under key in a transaction of its own: Begin, then,
+// unless the key was answered before, work, which ends with Record (or
+// RecordReplay, or RefuseClosed). The transaction commits when work
+// returns nil. Do returns the answer to send: the first one for a repeat.
+func (s Scope) Do(ctx context.Context, db Beginner, key, orderID string, body any, now time.Time, work func(tx pgx.Tx, in *Request) error) (Result, error) {
+	var in *Request
+	err := pgx.BeginFunc(ctx, db, func(tx pgx.Tx) (err error) {
+		if in, err = s.Begin(ctx, tx, key, orderID, body, now); err != nil || in.Result.Replayed {
+			return err
+		}
+		return work(tx, in)
+	})
+	if err != nil {
+		return Result{}, err
+	}
+	return in.Result, nil
+}
+
+// Locked runs work in a transaction of its own under the order's lock, so
+// it waits for a request of the order in flight.
+func (s Scope) Locked(ctx context.Context, db Beginner, orderID string, work func(tx pgx.Tx) error) error {
+	return pgx.BeginFunc(ctx, db, func(tx pgx.Tx) error {
+		if err := s.LockOrder(ctx, tx, orderID); err != nil {
+			return err
+		}
+		return work(tx)
+	})
+}
+
+// Undo runs a compensation by order id: under the order's lock (Locked) it
+// closes the order, so a request for it that arrives later does nothing,
+// then runs work, which undoes whatever the order holds.
+func (s Scope) Undo(ctx context.Context, db Beginner, orderID string, now time.Time, work func(tx pgx.Tx) error) error {
+	return s.Locked(ctx, db, orderID, func(tx pgx.Tx) error {
+		if err := CloseOrder(ctx, tx, orderID, now); err != nil {
+			return err
+		}
+		return work(tx)
+	})
+}
+
+// OrderOf returns the order a resource belongs to, whose lock guards it:
+// the order_id of row id (a UUID) of table what+"s" ("charge": charges).
+// It returns notFound when id is not a UUID or there is no such row.
+func OrderOf(ctx context.Context, db Queryer, what, id string, notFound error) (string, error) {
+	if uuid.Validate(id) != nil {
+		return "", notFound
+	}
+	var orderID string
+	err := db.QueryRow(ctx, "SELECT order_id FROM "+what+"s WHERE id = $1", id).Scan(&orderID)
+	switch {
+	case errors.Is(err, pgx.ErrNoRows):
+		return "", notFound
+	case err != nil:
+		return "", fmt.Errorf("find %s %s: %w", what, id, err)
+	}
+	return orderID, nil
 }
 
 // LockOrder takes the order's lock in tx, as Begin does; a compensation by

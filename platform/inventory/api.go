@@ -25,7 +25,11 @@
 // It must never call another service.
 package inventory
 
-import "time"
+import (
+	"time"
+
+	"github.com/stampede-dev/stampede/platform/idempotency"
+)
 
 // Schema is the PostgreSQL schema the service owns.
 const Schema = "inventory"
@@ -33,15 +37,12 @@ const Schema = "inventory"
 // Source names this service in event envelopes.
 const Source = "inventory-service"
 
-// HeaderIdempotencyKey makes a POST safe to repeat; the saga sends "{orderId}:reserve".
-const HeaderIdempotencyKey = "Idempotency-Key"
-
-// Routes.
+// Routes, as the Router registers them (fill the wildcards with web.Path).
 const (
-	PathReservations   = "/v1/reservations"            // POST: reserve; GET ?orderId=: list
-	PathRelease        = "/v1/reservations/%s/release" // POST: release by reservation id (fmt with the id)
-	PathReleaseByOrder = "/v1/reservations/release"    // POST ?orderId=: release whatever the order holds
-	PathStock          = "/v1/stock/%s"                // GET (fmt with the SKU)
+	PathReservations   = "/v1/reservations"              // POST: reserve; GET ?orderId=: list
+	PathRelease        = "/v1/reservations/{id}/release" // POST: release by reservation id
+	PathReleaseByOrder = "/v1/reservations/release"      // POST ?orderId=: release whatever the order holds
+	PathStock          = "/v1/stock/{sku}"               // GET
 )
 
 // Reservation statuses.
@@ -52,9 +53,9 @@ const (
 
 // Error codes in the "error" field of 409 bodies.
 const (
-	ErrCodeOutOfStock  = "out_of_stock"           // {"error":"out_of_stock","sku":...,"requested":n,"available":m[,"reason":"unknown_sku"]}
-	ErrCodeOrderClosed = "order_closed"           // the order's reservation was released; nothing is held
-	ErrCodeKeyReused   = "idempotency_key_reused" // 422: same key or order, different items
+	ErrCodeOutOfStock  = "out_of_stock"              // {"error":"out_of_stock","sku":...,"requested":n,"available":m[,"reason":"unknown_sku"]}
+	ErrCodeOrderClosed = idempotency.CodeOrderClosed // the order's reservation was released; nothing is held
+	ErrCodeKeyReused   = idempotency.CodeKeyReused   // 422: same key or order, different items
 )
 
 // DefaultWarehouse is where the seeded stock sits.

@@ -26,8 +26,8 @@ var (
 
 // Outcomes of a reserve, as metric labels.
 const (
-	OutcomeReserved    = "reserved"
-	OutcomeOutOfStock  = "out_of_stock"
+	OutcomeReserved    = StatusReserved
+	OutcomeOutOfStock  = ErrCodeOutOfStock
 	OutcomeOrderClosed = ErrCodeOrderClosed
 	OutcomeReplayed    = idempotency.OutcomeReplayed
 )
@@ -94,12 +94,7 @@ func (s *Store) Reserve(ctx context.Context, req ReserveRequest, key, correlatio
 	if correlationID == "" {
 		correlationID = req.OrderID // every hop of an order uses its id when no other was given
 	}
-	var in *idempotency.Request
-	err := pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) (err error) {
-		if in, err = keys.Begin(ctx, tx, key, req.OrderID, req, now); err != nil || in.Result.Replayed {
-			return err
-		}
-
+	res, err := keys.Do(ctx, s.db, key, req.OrderID, req, now, func(tx pgx.Tx, in *idempotency.Request) (err error) {
 		// One reservation per order: another key for the same order and
 		// items gets that reservation as it is now.
 		if existing, err := reservationByOrder(ctx, tx, req.OrderID); err == nil {
@@ -190,7 +185,7 @@ func (s *Store) Reserve(ctx context.Context, req ReserveRequest, key, correlatio
 	if err != nil {
 		return Result{}, fmt.Errorf("reserve for order %s: %w", req.OrderID, err)
 	}
-	return in.Result, nil
+	return res, nil
 }
 
 type querier interface {
@@ -265,14 +260,9 @@ func (s *Store) Stock(ctx context.Context, sku string) (Stock, error) {
 // released reservation is returned as it is; released reports whether this
 // call released it.
 func (s *Store) Release(ctx context.Context, id, correlationID string, now time.Time) (r Reservation, released bool, err error) {
-	if uuid.Validate(id) != nil {
-		return r, false, ErrNotFound
-	}
-	var orderID string
-	if err := s.db.QueryRow(ctx, "SELECT order_id FROM reservations WHERE id = $1", id).Scan(&orderID); errors.Is(err, pgx.ErrNoRows) {
-		return r, false, ErrNotFound
-	} else if err != nil {
-		return r, false, fmt.Errorf("find reservation %s: %w", id, err)
+	orderID, err := idempotency.OrderOf(ctx, s.db, "reservation", id, ErrNotFound)
+	if err != nil {
+		return r, false, err
 	}
 	l, n, err := s.ReleaseByOrder(ctx, orderID, correlationID, now)
 	if err != nil {
@@ -298,14 +288,8 @@ func (s *Store) ReleaseByOrder(ctx context.Context, orderID, correlationID strin
 	}
 	var out ReservationList
 	var n int
-	err := pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
+	err := keys.Undo(ctx, s.db, orderID, now, func(tx pgx.Tx) error {
 		n = 0
-		if err := keys.LockOrder(ctx, tx, orderID); err != nil {
-			return err
-		}
-		if err := idempotency.CloseOrder(ctx, tx, orderID, now); err != nil {
-			return err
-		}
 		rs, err := reservations(ctx, tx, "WHERE r.order_id = $1", orderID)
 		if err != nil {
 			return err

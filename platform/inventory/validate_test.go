@@ -75,7 +75,7 @@ func TestHandlersRefuseBadInputWithoutStore(t *testing.T) {
 		{"err/content type", "POST", "/v1/reservations", "text/plain", "", `{}`, 415, "Content-Type"},
 		{"err/invalid json", "POST", "/v1/reservations", "application/json", "", `{`, 400, ""},
 		{"err/bad body", "POST", "/v1/reservations", "application/json", "", `{"orderId":"o","items":[]}`, 400, "items"},
-		{"err/key too long", "POST", "/v1/reservations", "application/json", strings.Repeat("k", 256), `{"orderId":"o","items":[{"sku":"A","qty":1}]}`, 400, HeaderIdempotencyKey},
+		{"err/key too long", "POST", "/v1/reservations", "application/json", strings.Repeat("k", 256), `{"orderId":"o","items":[{"sku":"A","qty":1}]}`, 400, web.HeaderIdempotencyKey},
 		{"err/list without orderId", "GET", "/v1/reservations", "", "", "", 400, "orderId"},
 		{"err/release by order without orderId", "POST", "/v1/reservations/release", "", "", "", 400, "orderId"},
 	}
@@ -86,7 +86,7 @@ func TestHandlersRefuseBadInputWithoutStore(t *testing.T) {
 				r.Header.Set("Content-Type", tt.ctype)
 			}
 			if tt.key != "" {
-				r.Header.Set(HeaderIdempotencyKey, tt.key)
+				r.Header.Set(web.HeaderIdempotencyKey, tt.key)
 			}
 			w := httptest.NewRecorder()
 			h.ServeHTTP(w, r)

@@ -29,18 +29,7 @@ func (s *Service) Router() *http.ServeMux {
 	mux.HandleFunc("GET /v1/notifications", s.list)
 	mux.HandleFunc("PUT /v1/contacts/{userId}", s.putContact)
 	mux.HandleFunc("GET /v1/contacts/{userId}", s.getContact)
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
-		web.WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
-	})
-	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
-		if s.Ready != nil {
-			if err := s.Ready(r.Context()); err != nil {
-				web.WriteJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "not ready", "error": err.Error()})
-				return
-			}
-		}
-		web.WriteJSON(w, http.StatusOK, map[string]string{"status": "ready"})
-	})
+	web.HandleHealth(mux, s.Ready)
 	return mux
 }
 

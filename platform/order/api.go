@@ -19,6 +19,14 @@ const Schema = "orders"
 // Source names this service in event envelopes and Kafka headers.
 const Source = "order-service"
 
+// Routes, as the Router registers them (fill the wildcards with web.Path).
+const (
+	PathOrders  = "/v1/orders"             // POST: create; GET: list
+	PathOrder   = "/v1/orders/{id}"        // GET
+	PathCancel  = "/v1/orders/{id}/cancel" // POST
+	PathOpenAPI = "/openapi.yaml"          // GET: this API's OpenAPI document
+)
+
 // Statuses an order goes through. pending is set by the Orders service on
 // acceptance; the rest come from the saga.
 const (
@@ -48,9 +56,6 @@ const (
 	MaxBodyBytes      = 64 << 10
 	MaxIdempotencyKey = 255
 )
-
-// HeaderIdempotencyKey makes a POST safe to repeat.
-const HeaderIdempotencyKey = "Idempotency-Key"
 
 // CreateRequest is the body of POST /v1/orders.
 type CreateRequest struct {

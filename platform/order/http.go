@@ -44,26 +44,15 @@ type Service struct {
 // Router returns the API's routes.
 func (s *Service) Router() *http.ServeMux {
 	mux := http.NewServeMux()
-	mux.HandleFunc("POST /v1/orders", s.create)
-	mux.HandleFunc("GET /v1/orders", s.list)
-	mux.HandleFunc("GET /v1/orders/{id}", s.get)
-	mux.HandleFunc("POST /v1/orders/{id}/cancel", s.cancel)
-	mux.HandleFunc("GET /openapi.yaml", func(w http.ResponseWriter, r *http.Request) {
+	mux.HandleFunc("POST "+PathOrders, s.create)
+	mux.HandleFunc("GET "+PathOrders, s.list)
+	mux.HandleFunc("GET "+PathOrder, s.get)
+	mux.HandleFunc("POST "+PathCancel, s.cancel)
+	mux.HandleFunc("GET "+PathOpenAPI, func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/yaml")
 		w.Write(OpenAPI)
 	})
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
-		web.WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
-	})
-	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
-		if s.Ready != nil {
-			if err := s.Ready(r.Context()); err != nil {
-				web.WriteJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "unavailable", "error": err.Error()})
-				return
-			}
-		}
-		web.WriteJSON(w, http.StatusOK, map[string]string{"status": "ready"})
-	})
+	web.HandleHealth(mux, s.Ready)
 	return mux
 }
 
@@ -75,12 +64,8 @@ func (s *Service) now() time.Time {
 }
 
 func (s *Service) create(w http.ResponseWriter, r *http.Request) {
-	key := r.Header.Get(HeaderIdempotencyKey)
-	if len(key) > MaxIdempotencyKey {
-		web.WriteError(w, r, s.Log, web.Errorf(http.StatusBadRequest, HeaderIdempotencyKey, "at most %d characters", MaxIdempotencyKey))
-		return
-	}
-	if err := web.CheckText(HeaderIdempotencyKey, key, 0); err != nil {
+	key, err := web.IdempotencyKey(r, MaxIdempotencyKey)
+	if err != nil {
 		web.WriteError(w, r, s.Log, err)
 		return
 	}
@@ -98,10 +83,10 @@ func (s *Service) create(w http.ResponseWriter, r *http.Request) {
 	resp, replayed, err := s.Store.Create(r.Context(), req, key, cid, s.now())
 	switch {
 	case errors.Is(err, ErrKeyInFlight):
-		web.WriteError(w, r, s.Log, web.Errorf(http.StatusConflict, HeaderIdempotencyKey, "a request with this key is still in flight; retry later"))
+		web.WriteError(w, r, s.Log, web.Errorf(http.StatusConflict, web.HeaderIdempotencyKey, "a request with this key is still in flight; retry later"))
 		return
 	case errors.Is(err, ErrKeyReusedOtherBody):
-		web.WriteError(w, r, s.Log, web.Errorf(http.StatusUnprocessableEntity, HeaderIdempotencyKey, "key already used for a different request body"))
+		web.WriteError(w, r, s.Log, web.Errorf(http.StatusUnprocessableEntity, web.HeaderIdempotencyKey, "key already used for a different request body"))
 		return
 	case err != nil:
 		web.WriteError(w, r, s.Log, err)
@@ -113,12 +98,12 @@ func (s *Service) create(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set(web.HeaderCorrelationID, cid)
 	ctx := telemetry.WithCorrelationID(r.Context(), cid)
 	if replayed {
-		w.Header().Set("Idempotent-Replayed", "true")
+		w.Header().Set(web.HeaderReplayed, "true")
 		s.Log.InfoContext(ctx, "order replayed", "order_id", resp.OrderID)
 	} else {
 		s.Log.InfoContext(ctx, "order accepted", "order_id", resp.OrderID, "user_id", req.UserID, "total_cents", resp.TotalCents)
 	}
-	w.Header().Set("Location", "/v1/orders/"+resp.OrderID)
+	w.Header().Set("Location", web.Path(PathOrder, resp.OrderID))
 	web.WriteJSON(w, http.StatusAccepted, resp)
 }
 

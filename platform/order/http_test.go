@@ -17,6 +17,8 @@ import (
 	"github.com/getkin/kin-openapi/openapi3filter"
 	"github.com/getkin/kin-openapi/routers"
 	"github.com/getkin/kin-openapi/routers/gorillamux"
+
+	"github.com/stampede-dev/stampede/platform/web"
 )
 
 // fakeOrders records calls; Create fails the test when bad input reaches it.
@@ -193,7 +195,7 @@ func TestCreateRefusesBadInput(t *testing.T) {
 				req.Header.Set("Content-Type", tt.contentType)
 			}
 			if tt.key != "" {
-				req.Header.Set(HeaderIdempotencyKey, tt.key)
+				req.Header.Set(web.HeaderIdempotencyKey, tt.key)
 			}
 			rec := httptest.NewRecorder()
 			svc.Router().ServeHTTP(rec, req)

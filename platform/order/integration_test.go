@@ -22,6 +22,7 @@ import (
 	"github.com/stampede-dev/stampede/platform/kafka"
 	"github.com/stampede-dev/stampede/platform/order"
 	"github.com/stampede-dev/stampede/platform/stacktest"
+	"github.com/stampede-dev/stampede/platform/web"
 )
 
 func orderBody(user string) string {
@@ -35,7 +36,7 @@ func post(t *testing.T, body, key string) (int, map[string]any) {
 	req, _ := http.NewRequest(http.MethodPost, stacktest.URL(config.Orders)+"/v1/orders", strings.NewReader(body))
 	req.Header.Set("Content-Type", "application/json")
 	if key != "" {
-		req.Header.Set(order.HeaderIdempotencyKey, key)
+		req.Header.Set(web.HeaderIdempotencyKey, key)
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
@@ -167,7 +168,7 @@ func TestIdempotencyKey(t *testing.T) {
 	}
 
 	code3, r3 := post(t, orderBody("u-43"), key)
-	if code3 != http.StatusUnprocessableEntity || r3["field"] != order.HeaderIdempotencyKey {
+	if code3 != http.StatusUnprocessableEntity || r3["field"] != web.HeaderIdempotencyKey {
 		t.Fatalf("same key, other body = %d %v; want 422 naming Idempotency-Key", code3, r3)
 	}
 }

@@ -27,7 +27,11 @@
 // It must never call another service.
 package payment
 
-import "time"
+import (
+	"time"
+
+	"github.com/stampede-dev/stampede/platform/idempotency"
+)
 
 // Schema is the PostgreSQL schema the service owns.
 const Schema = "payments"
@@ -35,14 +39,11 @@ const Schema = "payments"
 // Source names this service in event envelopes.
 const Source = "payment-service"
 
-// HeaderIdempotencyKey is required on POST /v1/charges.
-const HeaderIdempotencyKey = "Idempotency-Key"
-
-// Routes.
+// Routes, as the Router registers them (fill the wildcards with web.Path).
 const (
-	PathCharges       = "/v1/charges"            // POST: charge; GET ?orderId=: list with refunds
-	PathRefund        = "/v1/charges/%s/refunds" // POST: full refund of one charge (fmt with the id)
-	PathRefundByOrder = "/v1/refunds"            // POST ?orderId=: refund every captured charge of the order
+	PathCharges       = "/v1/charges"              // POST: charge; GET ?orderId=: list with refunds
+	PathRefund        = "/v1/charges/{id}/refunds" // POST: full refund of one charge
+	PathRefundByOrder = "/v1/refunds"              // POST ?orderId=: refund every captured charge of the order
 )
 
 // Charge statuses.
@@ -59,9 +60,9 @@ const (
 
 	ErrCodeCardDeclined      = "card_declined"
 	ErrCodeInsufficientFunds = "insufficient_funds"
-	ErrCodeKeyReused         = "idempotency_key_reused" // 422
-	ErrCodeOrderClosed       = "order_closed"           // 409: the order was refunded by order id
-	ErrCodeNotRefundable     = "not_refundable"         // 409: a declined charge has nothing to refund
+	ErrCodeKeyReused         = idempotency.CodeKeyReused   // 422
+	ErrCodeOrderClosed       = idempotency.CodeOrderClosed // 409: the order was refunded by order id
+	ErrCodeNotRefundable     = "not_refundable"            // 409: a declined charge has nothing to refund
 )
 
 // Limits on a charge request.

@@ -9,7 +9,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/stampede-dev/stampede/platform/telemetry"
+	"github.com/stampede-dev/stampede/platform/idempotency"
 	"github.com/stampede-dev/stampede/platform/web"
 )
 
@@ -35,9 +35,32 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	return m
 }
 
+func (m *Metrics) charged(outcome string) {
+	if m != nil {
+		m.charges.WithLabelValues(outcome).Inc()
+	}
+}
+
+func (m *Metrics) refunded(n int) {
+	if m != nil {
+		m.refunds.Add(float64(n))
+	}
+}
+
+// Charger is what the API needs from its store (*Store): the Service's
+// seam for tests without PostgreSQL (paymenttest.Store).
+type Charger interface {
+	Charge(ctx context.Context, req ChargeRequest, key, correlationID string, now time.Time) (Result, error)
+	Charges(ctx context.Context, orderID string) (ChargeList, error)
+	Refund(ctx context.Context, id, correlationID string, now time.Time) (r Refund, created bool, err error)
+	RefundByOrder(ctx context.Context, orderID, correlationID string, now time.Time) (l OrderRefunds, refunded int, err error)
+}
+
+var _ Charger = (*Store)(nil)
+
 // Service is the Payments HTTP API.
 type Service struct {
-	Store   *Store
+	Store   Charger
 	Log     *slog.Logger
 	Metrics *Metrics // optional
 	Ready   func(context.Context) error
@@ -51,22 +74,12 @@ type Service struct {
 // Router returns the API's routes.
 func (s *Service) Router() *http.ServeMux {
 	mux := http.NewServeMux()
-	mux.HandleFunc("POST /v1/charges", s.charge)
-	mux.HandleFunc("GET /v1/charges", s.list)
-	mux.HandleFunc("POST /v1/charges/{id}/refunds", s.refund)
-	mux.HandleFunc("POST /v1/refunds", s.refundByOrder)
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
-		web.WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
-	})
-	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
-		if s.Ready != nil {
-			if err := s.Ready(r.Context()); err != nil {
-				web.WriteJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "unavailable", "error": err.Error()})
-				return
-			}
-		}
-		web.WriteJSON(w, http.StatusOK, map[string]string{"status": "ready"})
-	})
+	mux.Handle("POST "+PathCharges, idempotency.Post[ChargeRequest]{Read: readCharge, Do: s.charge,
+		Reused: ErrKeyReused, Detail: "this key was first used with a different request body", Log: s.Log})
+	mux.HandleFunc("GET "+PathCharges, web.ByOrder(s.Log, s.list))
+	mux.HandleFunc("POST "+PathRefund, s.refund)
+	mux.HandleFunc("POST "+PathRefundByOrder, web.ByOrder(s.Log, s.refundByOrder))
+	web.HandleHealth(mux, s.Ready)
 	return mux
 }
 
@@ -77,139 +90,59 @@ func (s *Service) now() time.Time {
 	return time.Now()
 }
 
-// correlate returns the request's correlation id, or orderID without one,
-// and a context that logs it.
-func correlate(r *http.Request, orderID string) (string, context.Context) {
-	cid := r.Header.Get(web.HeaderCorrelationID)
-	if cid == "" || len(cid) > 128 {
-		cid = orderID
-	}
-	return cid, telemetry.WithCorrelationID(r.Context(), cid)
-}
-
-func writeRaw(w http.ResponseWriter, code int, body []byte) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(code)
-	w.Write(body)
-	w.Write([]byte("\n"))
-}
-
-func (s *Service) charge(w http.ResponseWriter, r *http.Request) {
-	key, err := chargeKey(r)
-	if err != nil {
-		web.WriteError(w, r, s.Log, err)
-		return
-	}
-	body, err := web.ReadJSONBody(r, MaxBodyBytes)
-	if err != nil {
-		web.WriteError(w, r, s.Log, err)
-		return
-	}
-	req, err := decodeCharge(body)
-	if err != nil {
-		web.WriteError(w, r, s.Log, err)
-		return
-	}
-	cid, ctx := correlate(r, req.OrderID)
+func (s *Service) charge(ctx context.Context, req ChargeRequest, key, cid string) (Result, error) {
 	if s.ChargeLatency > 0 {
 		select {
 		case <-time.After(s.ChargeLatency):
 		case <-ctx.Done():
-			return // the caller left; nothing was written, its retry charges
+			return Result{}, idempotency.ErrGone // nothing was written: its retry charges
 		}
 	}
 	res, err := s.Store.Charge(ctx, req, key, cid, s.now())
-	if errors.Is(err, ErrKeyReused) {
-		if s.Metrics != nil {
-			s.Metrics.charges.WithLabelValues("key_reused").Inc()
-		}
-		web.WriteError(w, r, s.Log, &web.Error{Status: http.StatusUnprocessableEntity, Message: ErrCodeKeyReused, Field: HeaderIdempotencyKey,
-			Extra: map[string]any{"detail": "this key was first used with a different request body"}})
-		return
+	switch {
+	case errors.Is(err, ErrKeyReused):
+		s.Metrics.charged("key_reused")
+	case err == nil:
+		// The charge is committed: only now is the answer written.
+		s.Metrics.charged(res.Outcome)
+		s.Log.InfoContext(ctx, "charge", "order_id", req.OrderID, "outcome", res.Outcome, "code", res.Code, "amount_cents", req.AmountCents)
 	}
-	if err != nil {
-		web.WriteError(w, r, s.Log, err)
-		return
-	}
-	// The charge is committed: only now is the answer written.
-	if s.Metrics != nil {
-		s.Metrics.charges.WithLabelValues(res.Outcome).Inc()
-	}
-	if res.Replayed {
-		w.Header().Set("Idempotent-Replayed", "true")
-	}
-	s.Log.InfoContext(ctx, "charge", "order_id", req.OrderID, "outcome", res.Outcome, "code", res.Code, "amount_cents", req.AmountCents)
-	writeRaw(w, res.Code, res.Body)
+	return res, err
 }
 
-func orderIDParam(r *http.Request) (string, error) {
-	id := r.URL.Query().Get("orderId")
-	if id == "" || len(id) > 128 {
-		return "", web.Errorf(http.StatusBadRequest, "orderId", "query parameter orderId is required (at most 128 characters)")
-	}
-	return id, nil
-}
-
-func (s *Service) list(w http.ResponseWriter, r *http.Request) {
-	id, err := orderIDParam(r)
-	if err != nil {
-		web.WriteError(w, r, s.Log, err)
-		return
-	}
-	l, err := s.Store.Charges(r.Context(), id)
-	if err != nil {
-		web.WriteError(w, r, s.Log, err)
-		return
-	}
-	web.WriteJSON(w, http.StatusOK, l)
+func (s *Service) list(ctx context.Context, orderID, _ string) (ChargeList, error) {
+	return s.Store.Charges(ctx, orderID)
 }
 
 func (s *Service) refund(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
-	cid := r.Header.Get(web.HeaderCorrelationID)
-	ref, created, err := s.Store.Refund(r.Context(), id, cid, s.now())
+	ref, created, err := s.Store.Refund(r.Context(), id, r.Header.Get(web.HeaderCorrelationID), s.now())
 	switch {
 	case errors.Is(err, ErrNotFound):
-		web.WriteError(w, r, s.Log, web.Errorf(http.StatusNotFound, "id", "no charge %q", id))
-		return
+		err = web.Errorf(http.StatusNotFound, "id", "no charge %q", id)
 	case errors.Is(err, ErrNotRefundable):
-		web.WriteError(w, r, s.Log, &web.Error{Status: http.StatusConflict, Message: ErrCodeNotRefundable, Field: "id",
-			Extra: map[string]any{"detail": "the charge was declined; no money moved"}})
-		return
-	case err != nil:
+		err = &web.Error{Status: http.StatusConflict, Message: ErrCodeNotRefundable, Field: "id",
+			Extra: map[string]any{"detail": "the charge was declined; no money moved"}}
+	}
+	if err != nil {
 		web.WriteError(w, r, s.Log, err)
 		return
 	}
-	ctx := r.Context()
-	if cid == "" {
-		ctx = telemetry.WithCorrelationID(ctx, ref.OrderID)
-	}
+	_, ctx := web.Correlate(r, ref.OrderID)
 	code := http.StatusOK
 	if created {
 		code = http.StatusCreated
-		if s.Metrics != nil {
-			s.Metrics.refunds.Inc()
-		}
+		s.Metrics.refunded(1)
 	}
 	s.Log.InfoContext(ctx, "refund", "order_id", ref.OrderID, "charge_id", id, "refunded_now", created)
 	web.WriteJSON(w, code, ref)
 }
 
-func (s *Service) refundByOrder(w http.ResponseWriter, r *http.Request) {
-	id, err := orderIDParam(r)
-	if err != nil {
-		web.WriteError(w, r, s.Log, err)
-		return
+func (s *Service) refundByOrder(ctx context.Context, orderID, cid string) (OrderRefunds, error) {
+	l, n, err := s.Store.RefundByOrder(ctx, orderID, cid, s.now())
+	if err == nil {
+		s.Metrics.refunded(n)
+		s.Log.InfoContext(ctx, "refund by order", "order_id", orderID, "refunded_now", n)
 	}
-	cid, ctx := correlate(r, id)
-	l, n, err := s.Store.RefundByOrder(ctx, id, cid, s.now())
-	if err != nil {
-		web.WriteError(w, r, s.Log, err)
-		return
-	}
-	if s.Metrics != nil {
-		s.Metrics.refunds.Add(float64(n))
-	}
-	s.Log.InfoContext(ctx, "refund by order", "order_id", id, "refunded_now", n)
-	web.WriteJSON(w, http.StatusOK, l)
+	return l, err
 }

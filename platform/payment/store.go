@@ -25,7 +25,7 @@ var (
 
 // Outcomes of a charge, as metric labels.
 const (
-	OutcomeCaptured          = "captured"
+	OutcomeCaptured          = StatusCaptured
 	OutcomeCardDeclined      = ErrCodeCardDeclined
 	OutcomeInsufficientFunds = ErrCodeInsufficientFunds
 	OutcomeOrderClosed       = ErrCodeOrderClosed
@@ -55,11 +55,7 @@ func (s *Store) Charge(ctx context.Context, req ChargeRequest, key, correlationI
 	if correlationID == "" {
 		correlationID = req.OrderID // every hop of an order uses its id when no other was given
 	}
-	var in *idempotency.Request
-	err := pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) (err error) {
-		if in, err = keys.Begin(ctx, tx, key, req.OrderID, req, now); err != nil || in.Result.Replayed {
-			return err
-		}
+	res, err := keys.Do(ctx, s.db, key, req.OrderID, req, now, func(tx pgx.Tx, in *idempotency.Request) (err error) {
 		if closed, err := in.RefuseClosed(ctx, ErrCodeOrderClosed); err != nil || closed {
 			return err
 		}
@@ -91,7 +87,7 @@ func (s *Store) Charge(ctx context.Context, req ChargeRequest, key, correlationI
 	if err != nil {
 		return Result{}, fmt.Errorf("charge order %s: %w", req.OrderID, err)
 	}
-	return in.Result, nil
+	return res, nil
 }
 
 type querier interface {
@@ -201,22 +197,14 @@ func refundLocked(ctx context.Context, tx pgx.Tx, id, correlationID string, now 
 // returns its one refund (created false).
 func (s *Store) Refund(ctx context.Context, id, correlationID string, now time.Time) (r Refund, created bool, err error) {
 	now = now.UTC().Truncate(time.Microsecond)
-	if uuid.Validate(id) != nil {
-		return r, false, ErrNotFound
-	}
-	var orderID string
-	if err := s.db.QueryRow(ctx, "SELECT order_id FROM charges WHERE id = $1", id).Scan(&orderID); errors.Is(err, pgx.ErrNoRows) {
-		return r, false, ErrNotFound
-	} else if err != nil {
-		return r, false, fmt.Errorf("find charge %s: %w", id, err)
+	orderID, err := idempotency.OrderOf(ctx, s.db, "charge", id, ErrNotFound)
+	if err != nil {
+		return r, false, err
 	}
 	if correlationID == "" {
 		correlationID = orderID // every hop of an order uses its id when no other was given
 	}
-	err = pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
-		if err := keys.LockOrder(ctx, tx, orderID); err != nil {
-			return err
-		}
+	err = keys.Locked(ctx, s.db, orderID, func(tx pgx.Tx) error {
 		if r, created, err = refundLocked(ctx, tx, id, correlationID, now); err != nil {
 			return err
 		}
@@ -240,14 +228,8 @@ func (s *Store) RefundByOrder(ctx context.Context, orderID, correlationID string
 	}
 	var out OrderRefunds
 	var n int
-	err := pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
+	err := keys.Undo(ctx, s.db, orderID, now, func(tx pgx.Tx) error {
 		n = 0
-		if err := keys.LockOrder(ctx, tx, orderID); err != nil {
-			return err
-		}
-		if err := idempotency.CloseOrder(ctx, tx, orderID, now); err != nil {
-			return err
-		}
 		rows, err := tx.Query(ctx, "SELECT id::text FROM charges WHERE order_id = $1 AND status = $2 ORDER BY id", orderID, StatusCaptured)
 		if err != nil {
 			return fmt.Errorf("find captured charges: %w", err)

@@ -33,19 +33,18 @@ func decodeCharge(body []byte) (ChargeRequest, error) {
 	return req, nil
 }
 
-// chargeKey returns the required Idempotency-Key of a charge.
-func chargeKey(r *http.Request) (string, error) {
-	key := r.Header.Get(HeaderIdempotencyKey)
-	switch {
-	case key == "":
-		return "", web.Errorf(http.StatusBadRequest, HeaderIdempotencyKey, "required: a charge is only safe to retry with an idempotency key (the saga sends {orderId}:charge)")
-	case len(key) > MaxKeyLen:
-		return "", web.Errorf(http.StatusBadRequest, HeaderIdempotencyKey, "at most %d characters", MaxKeyLen)
+// readCharge reads a POST /v1/charges: its Idempotency-Key, required (a
+// charge is only safe to retry with one), then its body.
+func readCharge(r *http.Request) (req ChargeRequest, orderID, key string, err error) {
+	key, err = web.IdempotencyKey(r, MaxKeyLen)
+	if err == nil && key == "" {
+		err = web.Errorf(http.StatusBadRequest, web.HeaderIdempotencyKey, "required: a charge is only safe to retry with an idempotency key (the saga sends {orderId}:charge)")
 	}
-	if err := web.CheckText(HeaderIdempotencyKey, key, 0); err != nil {
-		return "", err
+	if err != nil {
+		return req, "", "", err
 	}
-	return key, nil
+	req, err = web.DecodeBody(r, MaxBodyBytes, decodeCharge)
+	return req, req.OrderID, key, err
 }
 
 // decline returns the decline code a test token produces, or "".

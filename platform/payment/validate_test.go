@@ -66,8 +66,8 @@ func TestHandlersRefuseBadInputWithoutStore(t *testing.T) {
 		wantCode                      int
 		wantField                     string
 	}{
-		{"err/missing key", "POST", "/v1/charges", "", ok, 400, HeaderIdempotencyKey},
-		{"err/key too long", "POST", "/v1/charges", strings.Repeat("k", 256), ok, 400, HeaderIdempotencyKey},
+		{"err/missing key", "POST", "/v1/charges", "", ok, 400, web.HeaderIdempotencyKey},
+		{"err/key too long", "POST", "/v1/charges", strings.Repeat("k", 256), ok, 400, web.HeaderIdempotencyKey},
 		{"err/bad body", "POST", "/v1/charges", "k", `{"orderId":"o"}`, 400, "amountCents"},
 		{"err/list without orderId", "GET", "/v1/charges", "", "", 400, "orderId"},
 		{"err/refund by order without orderId", "POST", "/v1/refunds", "", "", 400, "orderId"},
@@ -77,7 +77,7 @@ func TestHandlersRefuseBadInputWithoutStore(t *testing.T) {
 			r := httptest.NewRequest(tt.method, tt.path, strings.NewReader(tt.body))
 			r.Header.Set("Content-Type", "application/json")
 			if tt.key != "" {
-				r.Header.Set(HeaderIdempotencyKey, tt.key)
+				r.Header.Set(web.HeaderIdempotencyKey, tt.key)
 			}
 			w := httptest.NewRecorder()
 			h.ServeHTTP(w, r)

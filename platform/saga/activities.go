@@ -204,11 +204,11 @@ func (a *Activities) Reserve(ctx context.Context, in Input) (Reservation, error)
 		req.Items = append(req.Items, inventory.Item{SKU: it.SKU, Qty: it.Qty})
 	}
 	var out Reservation
-	err := a.call(ctx, ServiceInventory, http.MethodPost, a.InventoryURL+PathReserve,
+	err := a.call(ctx, ServiceInventory, http.MethodPost, a.InventoryURL+inventory.PathReservations,
 		IdempotencyKey(o.OrderID, "reserve"), in.CorrelationID, req, &out,
 		businessRule{
-			http.StatusConflict:            {[]string{ReasonOutOfStock, ReasonOrderClosed}, ReasonOutOfStock},
-			http.StatusUnprocessableEntity: {[]string{ReasonKeyReused}, ReasonKeyReused},
+			http.StatusConflict:            {[]string{inventory.ErrCodeOutOfStock, inventory.ErrCodeOrderClosed}, inventory.ErrCodeOutOfStock},
+			http.StatusUnprocessableEntity: {[]string{inventory.ErrCodeKeyReused}, inventory.ErrCodeKeyReused},
 		})
 	a.logStep(ctx, log, StepReserve, err, "reservation_id", out.ReservationID)
 	return out, err
@@ -228,12 +228,12 @@ func (a *Activities) Charge(ctx context.Context, in Input) (Charge, error) {
 	}
 	req := payment.ChargeRequest{OrderID: o.OrderID, AmountCents: o.TotalCents, Currency: o.Currency, Token: o.Payment.Token}
 	var out Charge
-	err := a.call(ctx, ServicePayments, http.MethodPost, a.PaymentsURL+PathCharge,
+	err := a.call(ctx, ServicePayments, http.MethodPost, a.PaymentsURL+payment.PathCharges,
 		IdempotencyKey(o.OrderID, "charge"), in.CorrelationID, req, &out,
 		businessRule{
-			http.StatusPaymentRequired:     {nil, ReasonCardDeclined},
-			http.StatusConflict:            {[]string{ReasonOrderClosed}, ReasonOrderClosed},
-			http.StatusUnprocessableEntity: {[]string{ReasonKeyReused}, ReasonKeyReused},
+			http.StatusPaymentRequired:     {nil, payment.ErrCodeCardDeclined},
+			http.StatusConflict:            {[]string{payment.ErrCodeOrderClosed}, payment.ErrCodeOrderClosed},
+			http.StatusUnprocessableEntity: {[]string{payment.ErrCodeKeyReused}, payment.ErrCodeKeyReused},
 		})
 	a.logStep(ctx, log, StepCharge, err, "charge_id", out.ChargeID)
 	return out, err
@@ -256,11 +256,11 @@ func (a *Activities) Ship(ctx context.Context, in Input) (Shipment, error) {
 		req.Items = append(req.Items, shipping.Item{SKU: it.SKU, Qty: it.Qty, PriceCents: it.PriceCents})
 	}
 	var out Shipment
-	err := a.call(ctx, ServiceShipping, http.MethodPost, a.ShippingURL+PathShip,
+	err := a.call(ctx, ServiceShipping, http.MethodPost, a.ShippingURL+shipping.PathShipments,
 		IdempotencyKey(o.OrderID, "ship"), in.CorrelationID, req, &out,
 		businessRule{
-			http.StatusUnprocessableEntity: {nil, ReasonUndeliverable},
-			http.StatusConflict:            {[]string{ReasonOrderClosed}, ReasonOrderClosed},
+			http.StatusUnprocessableEntity: {nil, shipping.ErrCodeUndeliverable},
+			http.StatusConflict:            {[]string{shipping.ErrCodeOrderClosed}, shipping.ErrCodeOrderClosed},
 		})
 	a.logStep(ctx, log, StepShip, err, "shipment_id", out.ShipmentID, "tracking_number", out.TrackingNumber)
 	return out, err
@@ -269,7 +269,7 @@ func (a *Activities) Ship(ctx context.Context, in Input) (Shipment, error) {
 // ReleaseReservation gives back whatever stock the order holds.
 func (a *Activities) ReleaseReservation(ctx context.Context, in CompensationInput) error {
 	return a.compensate(ctx, in, CompRelease, ServiceInventory,
-		byOrder(a.InventoryURL, PathReleaseByOrder, in.OrderID), IdempotencyKey(in.OrderID, "release"))
+		byOrder(a.InventoryURL, inventory.PathReleaseByOrder, in.OrderID), IdempotencyKey(in.OrderID, "release"))
 }
 
 // RefundCharge refunds every captured charge of the order in full.
@@ -282,13 +282,13 @@ func (a *Activities) RefundCharge(ctx context.Context, in CompensationInput) err
 		return nil
 	}
 	return a.compensate(ctx, in, CompRefund, ServicePayments,
-		byOrder(a.PaymentsURL, PathRefundByOrder, in.OrderID), IdempotencyKey(in.OrderID, "refund"))
+		byOrder(a.PaymentsURL, payment.PathRefundByOrder, in.OrderID), IdempotencyKey(in.OrderID, "refund"))
 }
 
 // CancelShipment cancels every live shipment of the order.
 func (a *Activities) CancelShipment(ctx context.Context, in CompensationInput) error {
 	return a.compensate(ctx, in, CompCancel, ServiceShipping,
-		byOrder(a.ShippingURL, PathCancelByOrder, in.OrderID), IdempotencyKey(in.OrderID, "cancel-shipment"))
+		byOrder(a.ShippingURL, shipping.PathCancelByOrder, in.OrderID), IdempotencyKey(in.OrderID, "cancel-shipment"))
 }
 
 func (a *Activities) compensate(ctx context.Context, in CompensationInput, name, service, u, key string) error {

@@ -19,8 +19,12 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/stampede-dev/stampede/platform/event"
+	"github.com/stampede-dev/stampede/platform/inventory"
 	"github.com/stampede-dev/stampede/platform/kafka"
 	"github.com/stampede-dev/stampede/platform/notification"
+	"github.com/stampede-dev/stampede/platform/payment"
+	"github.com/stampede-dev/stampede/platform/shipping"
+	"github.com/stampede-dev/stampede/platform/web"
 )
 
 // seen is one request a fake service received.
@@ -39,7 +43,7 @@ func fakeService(t *testing.T, status int, body string) (*httptest.Server, *[]se
 		var m map[string]any
 		_ = json.Unmarshal(b, &m)
 		mu.Lock()
-		got = append(got, seen{r.Method, r.URL.Path, r.URL.RawQuery, r.Header.Get(HeaderIdempotencyKey), r.Header.Get("X-Correlation-ID"), m})
+		got = append(got, seen{r.Method, r.URL.Path, r.URL.RawQuery, r.Header.Get(web.HeaderIdempotencyKey), r.Header.Get("X-Correlation-ID"), m})
 		mu.Unlock()
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(status)
@@ -59,17 +63,17 @@ func TestStepsSendIdempotencyKeys(t *testing.T) {
 		name, path, key, body string
 		call                  func(a *Activities) (string, error)
 	}{
-		{"reserve", PathReserve, "o-1:reserve", `{"reservationId":"res-9","items":[{"sku":"SKU-00001","qty":1,"warehouseId":"w1"}]}`,
+		{"reserve", inventory.PathReservations, "o-1:reserve", `{"reservationId":"res-9","items":[{"sku":"SKU-00001","qty":1,"warehouseId":"w1"}]}`,
 			func(a *Activities) (string, error) {
 				r, err := a.Reserve(context.Background(), in)
 				return r.ReservationID, err
 			}},
-		{"charge", PathCharge, "o-1:charge", `{"chargeId":"res-9","status":"captured"}`,
+		{"charge", payment.PathCharges, "o-1:charge", `{"chargeId":"res-9","status":"captured"}`,
 			func(a *Activities) (string, error) {
 				r, err := a.Charge(context.Background(), in)
 				return r.ChargeID, err
 			}},
-		{"ship", PathShip, "o-1:ship", `{"shipmentId":"res-9","trackingNumber":"T"}`,
+		{"ship", shipping.PathShipments, "o-1:ship", `{"shipmentId":"res-9","trackingNumber":"T"}`,
 			func(a *Activities) (string, error) {
 				r, err := a.Ship(context.Background(), in)
 				return r.ShipmentID, err
@@ -118,13 +122,13 @@ func TestAnswersMapToFailureClasses(t *testing.T) {
 		body     string
 		business string // "" for retryable
 	}{
-		{"err/out_of_stock", reserve, 409, `{"error":"out_of_stock","sku":"SKU-OOS"}`, ReasonOutOfStock},
+		{"err/out_of_stock", reserve, 409, `{"error":"out_of_stock","sku":"SKU-OOS"}`, inventory.ErrCodeOutOfStock},
 		{"err/reserve_409_in_flight", reserve, 409, `{"error":"key_in_flight"}`, ""},
-		{"err/card_declined", charge, 402, `{"error":"card_declined"}`, ReasonCardDeclined},
-		{"err/insufficient_funds", charge, 402, `{"error":"insufficient_funds"}`, ReasonInsufficientFunds},
-		{"err/402_no_body", charge, 402, ``, ReasonCardDeclined},
-		{"err/order_closed", charge, 409, `{"error":"order_closed"}`, ReasonOrderClosed},
-		{"err/undeliverable", ship, 422, `{"error":"undeliverable","field":"address.country"}`, ReasonUndeliverable},
+		{"err/card_declined", charge, 402, `{"error":"card_declined"}`, payment.ErrCodeCardDeclined},
+		{"err/insufficient_funds", charge, 402, `{"error":"insufficient_funds"}`, payment.ErrCodeInsufficientFunds},
+		{"err/402_no_body", charge, 402, ``, payment.ErrCodeCardDeclined},
+		{"err/order_closed", charge, 409, `{"error":"order_closed"}`, payment.ErrCodeOrderClosed},
+		{"err/undeliverable", ship, 422, `{"error":"undeliverable","field":"address.country"}`, shipping.ErrCodeUndeliverable},
 		{"err/bad_request", ship, 400, `{"error":"missing","field":"items"}`, ReasonInvalidRequest + ": items"},
 		{"err/500", charge, 500, `{"error":"internal error"}`, ""},
 		{"err/503", reserve, 503, `upstream down`, ""},
@@ -182,9 +186,9 @@ func TestCompensationsAddressTheOrder(t *testing.T) {
 		name, path, key string
 		call            func(a *Activities, ctx context.Context, in CompensationInput) error
 	}{
-		{CompRelease, PathReleaseByOrder, "o-1:release", (*Activities).ReleaseReservation},
-		{CompRefund, PathRefundByOrder, "o-1:refund", (*Activities).RefundCharge},
-		{CompCancel, PathCancelByOrder, "o-1:cancel-shipment", (*Activities).CancelShipment},
+		{CompRelease, inventory.PathReleaseByOrder, "o-1:release", (*Activities).ReleaseReservation},
+		{CompRefund, payment.PathRefundByOrder, "o-1:refund", (*Activities).RefundCharge},
+		{CompCancel, shipping.PathCancelByOrder, "o-1:cancel-shipment", (*Activities).CancelShipment},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			srv, got := fakeService(t, http.StatusOK, `{}`)
@@ -247,9 +251,9 @@ func TestPublishStatusAndOutcome(t *testing.T) {
 	p := &fakeProducer{}
 	a := &Activities{Producer: p, Metrics: NewMetrics(prometheus.NewRegistry())}
 	at := time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC)
-	u := StatusUpdate{OrderID: "o-1", UserID: "u-1", CorrelationID: "cid-1", Status: "failed", Seq: 5, At: at, Reason: ReasonCardDeclined,
+	u := StatusUpdate{OrderID: "o-1", UserID: "u-1", CorrelationID: "cid-1", Status: "failed", Seq: 5, At: at, Reason: payment.ErrCodeCardDeclined,
 		Step:  &StepResult{Step: StepCharge, Outcome: "business", Duration: 20 * time.Millisecond},
-		Final: &Final{Outcome: "failed", Reason: ReasonCardDeclined, ReasonCode: ReasonCardDeclined, TotalCents: 2500, Currency: "EUR", CompensationDuration: 40 * time.Millisecond}}
+		Final: &Final{Outcome: "failed", Reason: payment.ErrCodeCardDeclined, ReasonCode: payment.ErrCodeCardDeclined, TotalCents: 2500, Currency: "EUR", CompensationDuration: 40 * time.Millisecond}}
 	if err := a.Publish(context.Background(), u); err != nil {
 		t.Fatal(err)
 	}
@@ -269,7 +273,7 @@ func TestPublishStatusAndOutcome(t *testing.T) {
 		t.Fatalf("status record does not parse: %v", err)
 	}
 	sc := payload.(*event.OrderStatusChanged)
-	if sc.Seq != 5 || sc.Status != "failed" || !sc.At.Equal(at) || sc.Reason != ReasonCardDeclined || env.ID != statusEventID("o-1", 5) {
+	if sc.Seq != 5 || sc.Status != "failed" || !sc.At.Equal(at) || sc.Reason != payment.ErrCodeCardDeclined || env.ID != statusEventID("o-1", 5) {
 		t.Errorf("status event %+v id %s", sc, env.ID)
 	}
 	if _, payload, err := event.Parse(an.Value); err != nil || payload.(*event.AnalyticsOutcome).Status != "failed" {
@@ -283,7 +287,7 @@ func TestPublishStatusAndOutcome(t *testing.T) {
 	if again.ID != env.ID {
 		t.Errorf("republished id %s, first %s", again.ID, env.ID)
 	}
-	if n := value(a.Metrics.Outcomes.WithLabelValues("failed", ReasonCardDeclined)); n != 2 {
+	if n := value(a.Metrics.Outcomes.WithLabelValues("failed", payment.ErrCodeCardDeclined)); n != 2 {
 		t.Errorf("outcomes_total = %v, want 2 (one per first attempt)", n)
 	}
 

@@ -28,6 +28,8 @@ import (
 
 	"github.com/stampede-dev/stampede/platform/config"
 	"github.com/stampede-dev/stampede/platform/kafka"
+	"github.com/stampede-dev/stampede/platform/payment"
+	"github.com/stampede-dev/stampede/platform/shipping"
 	"github.com/stampede-dev/stampede/platform/telemetry"
 )
 
@@ -50,8 +52,8 @@ func TestSagaOnTheRealStack(t *testing.T) {
 		cancelAtStart                        bool
 	}{
 		{"delivered", "tok_visa", "FR", "delivered", "", nil, false},
-		{"declined", "tok_declined", "FR", "failed", ReasonCardDeclined, []string{CompRelease}, false},
-		{"undeliverable", "tok_visa", "XX", "failed", ReasonUndeliverable, []string{CompRefund, CompRelease}, false},
+		{"declined", "tok_declined", "FR", "failed", payment.ErrCodeCardDeclined, []string{CompRelease}, false},
+		{"undeliverable", "tok_visa", "XX", "failed", shipping.ErrCodeUndeliverable, []string{CompRefund, CompRelease}, false},
 		{"cancelled", "tok_visa", "FR", "cancelled", "changed my mind", nil, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

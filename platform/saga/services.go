@@ -14,33 +14,24 @@ import (
 
 	"go.temporal.io/sdk/temporal"
 
-	"github.com/stampede-dev/stampede/platform/event"
+	"github.com/stampede-dev/stampede/platform/inventory"
+	"github.com/stampede-dev/stampede/platform/payment"
+	"github.com/stampede-dev/stampede/platform/shipping"
 	"github.com/stampede-dev/stampede/platform/web"
 )
 
-// The saga calls the three services with their own request types
-// (inventory.ReserveRequest, payment.ChargeRequest, shipping.CreateRequest)
-// and decodes only the few answer fields it keeps, so the results recorded
-// in workflow history stay small.
-
-// HeaderIdempotencyKey makes a mutating call safe to repeat.
-const HeaderIdempotencyKey = "Idempotency-Key"
+// The saga calls the three services with their own contract (api.go): their
+// request types, paths, error codes and answer types; what it adds is below.
 
 // ErrTypeBusiness is the ApplicationError type of a business failure (declined
 // card, out of stock, undeliverable): never retried, compensated at once. Its
-// message is the reason code the service answered.
+// message is the reason code the service answered (inventory.ErrCodeOutOfStock,
+// payment.ErrCodeCardDeclined, ...), or ReasonInvalidRequest.
 const ErrTypeBusiness = "BusinessFailure"
 
-// Reason codes of business failures.
-const (
-	ReasonOutOfStock        = "out_of_stock"
-	ReasonCardDeclined      = "card_declined"
-	ReasonInsufficientFunds = "insufficient_funds"
-	ReasonUndeliverable     = "undeliverable"
-	ReasonInvalidRequest    = "invalid_request"
-	ReasonOrderClosed       = "order_closed"           // the service already undid this order
-	ReasonKeyReused         = "idempotency_key_reused" // same key, other body: repeating cannot help
-)
+// ReasonInvalidRequest is the reason of a 400: the request itself is wrong,
+// repeating it cannot help.
+const ReasonInvalidRequest = "invalid_request"
 
 // Service names, as they appear in "payments unavailable for 10m0s".
 const (
@@ -49,40 +40,17 @@ const (
 	ServiceShipping  = "shipping"
 )
 
-// Paths the saga calls. The compensations address the order, not the
-// resource id, so a step whose response was lost is still undone.
-const (
-	PathReserve         = "/v1/reservations"
-	PathReleaseByOrder  = "/v1/reservations/release" // ?orderId=
-	PathCharge          = "/v1/charges"
-	PathRefundByOrder   = "/v1/refunds" // ?orderId=
-	PathShip            = "/v1/shipments"
-	PathCancelByOrder   = "/v1/shipments/cancel" // ?orderId=
-	PathReleaseByID     = "/v1/reservations/%s/release"
-	PathRefundByCharge  = "/v1/charges/%s/refunds"
-	PathCancelByShipmnt = "/v1/shipments/%s/cancel"
-)
-
 // IdempotencyKey is the key of one step (or compensation) of one order.
 func IdempotencyKey(orderID, step string) string { return orderID + ":" + step }
 
-// Reservation is the answer of POST /v1/reservations.
-type Reservation struct {
-	ReservationID string               `json:"reservationId"`
-	Items         []event.ReservedItem `json:"items"`
-}
-
-// Charge is the answer of POST /v1/charges.
-type Charge struct {
-	ChargeID string `json:"chargeId"`
-	Status   string `json:"status"`
-}
-
-// Shipment is the answer of POST /v1/shipments.
-type Shipment struct {
-	ShipmentID     string `json:"shipmentId"`
-	TrackingNumber string `json:"trackingNumber"`
-}
+// The answers of the forward steps, as the services define them. The
+// compensations address the order (PathReleaseByOrder, ...), not these ids,
+// so a step whose answer was lost is still undone.
+type (
+	Reservation = inventory.Reservation  // 201 of POST inventory.PathReservations
+	Charge      = payment.ChargeResponse // 201 of POST payment.PathCharges
+	Shipment    = shipping.Shipment      // 201 of POST shipping.PathShipments
+)
 
 // serviceError is the error body every service answers with.
 type serviceError struct {
@@ -122,7 +90,7 @@ func (a *Activities) call(ctx context.Context, service, method, u, key, cid stri
 	}
 	req.Header.Set("Accept", "application/json")
 	if key != "" {
-		req.Header.Set(HeaderIdempotencyKey, key)
+		req.Header.Set(web.HeaderIdempotencyKey, key)
 	}
 	if cid != "" {
 		req.Header.Set(web.HeaderCorrelationID, cid)

@@ -14,7 +14,10 @@ import (
 	"go.temporal.io/sdk/testsuite"
 
 	"github.com/stampede-dev/stampede/platform/event"
+	"github.com/stampede-dev/stampede/platform/inventory"
 	"github.com/stampede-dev/stampede/platform/order"
+	"github.com/stampede-dev/stampede/platform/payment"
+	"github.com/stampede-dev/stampede/platform/shipping"
 )
 
 // fakes are the services as the workflow sees them; nil members succeed.
@@ -292,14 +295,14 @@ func TestBusinessFailuresCompensateInReverse(t *testing.T) {
 		step  string
 		comps []string
 	}{
-		{"out_of_stock/reserve", fakes{reserve: func(int) (Reservation, error) { return Reservation{}, business(ReasonOutOfStock) }},
-			ReasonOutOfStock, nil},
-		{"card_declined/charge", fakes{charge: func(int) (Charge, error) { return Charge{}, business(ReasonCardDeclined) }},
-			ReasonCardDeclined, []string{CompRelease}},
-		{"insufficient_funds/charge", fakes{charge: func(int) (Charge, error) { return Charge{}, business(ReasonInsufficientFunds) }},
-			ReasonInsufficientFunds, []string{CompRelease}},
-		{"undeliverable/ship", fakes{ship: func(int) (Shipment, error) { return Shipment{}, business(ReasonUndeliverable) }},
-			ReasonUndeliverable, []string{CompRefund, CompRelease}},
+		{"out_of_stock/reserve", fakes{reserve: func(int) (Reservation, error) { return Reservation{}, business(inventory.ErrCodeOutOfStock) }},
+			inventory.ErrCodeOutOfStock, nil},
+		{"card_declined/charge", fakes{charge: func(int) (Charge, error) { return Charge{}, business(payment.ErrCodeCardDeclined) }},
+			payment.ErrCodeCardDeclined, []string{CompRelease}},
+		{"insufficient_funds/charge", fakes{charge: func(int) (Charge, error) { return Charge{}, business(payment.ErrCodeInsufficientFunds) }},
+			payment.ErrCodeInsufficientFunds, []string{CompRelease}},
+		{"undeliverable/ship", fakes{ship: func(int) (Shipment, error) { return Shipment{}, business(shipping.ErrCodeUndeliverable) }},
+			shipping.ErrCodeUndeliverable, []string{CompRefund, CompRelease}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			env, r := newEnv(t, tc.f)
@@ -407,7 +410,7 @@ func TestOutageLongerThanBudgetCompensates(t *testing.T) {
 
 func TestCompensationRetriedUntilItSucceeds(t *testing.T) {
 	env, r := newEnv(t, fakes{
-		ship: func(int) (Shipment, error) { return Shipment{}, business(ReasonUndeliverable) },
+		ship: func(int) (Shipment, error) { return Shipment{}, business(shipping.ErrCodeUndeliverable) },
 		comp: map[string]func(CompensationInput) error{
 			CompRefund: func(in CompensationInput) error {
 				if in.Attempt <= 5 {
@@ -442,7 +445,7 @@ func TestCompensationRetriedUntilItSucceeds(t *testing.T) {
 
 func TestStuckCompensationIsVisible(t *testing.T) {
 	env, r := newEnv(t, fakes{
-		charge: func(int) (Charge, error) { return Charge{}, business(ReasonCardDeclined) },
+		charge: func(int) (Charge, error) { return Charge{}, business(payment.ErrCodeCardDeclined) },
 		comp: map[string]func(CompensationInput) error{
 			CompRelease: func(in CompensationInput) error {
 				if in.Attempt <= 8 {

@@ -22,7 +22,11 @@
 // It must never call another service.
 package shipping
 
-import "time"
+import (
+	"time"
+
+	"github.com/stampede-dev/stampede/platform/idempotency"
+)
 
 // Schema is the PostgreSQL schema the service owns.
 const Schema = "shipping"
@@ -30,15 +34,12 @@ const Schema = "shipping"
 // Source names this service in event envelopes.
 const Source = "shipping-service"
 
-// HeaderIdempotencyKey makes a create safe to repeat.
-const HeaderIdempotencyKey = "Idempotency-Key"
-
-// Routes.
+// Routes, as the Router registers them (fill the wildcards with web.Path).
 const (
-	PathShipments     = "/v1/shipments"            // POST: create; GET ?orderId=: list
-	PathCancel        = "/v1/shipments/%s/cancel"  // POST (fmt with the id)
-	PathDeliver       = "/v1/shipments/%s/deliver" // POST (fmt with the id)
-	PathCancelByOrder = "/v1/shipments/cancel"     // POST ?orderId=: cancel whatever the order has
+	PathShipments     = "/v1/shipments"              // POST: create; GET ?orderId=: list
+	PathCancel        = "/v1/shipments/{id}/cancel"  // POST
+	PathDeliver       = "/v1/shipments/{id}/deliver" // POST
+	PathCancelByOrder = "/v1/shipments/cancel"       // POST ?orderId=: cancel whatever the order has
 )
 
 // Shipment statuses.
@@ -50,11 +51,11 @@ const (
 
 // Error codes in the "error" field.
 const (
-	ErrCodeUndeliverable    = "undeliverable"          // 422 {"error":"undeliverable","field":"address.country"|"address.postalCode"}
-	ErrCodeKeyReused        = "idempotency_key_reused" // 422
-	ErrCodeOrderClosed      = "order_closed"           // 409
-	ErrCodeAlreadyDelivered = "already_delivered"      // 409 on cancel
-	ErrCodeCancelled        = "shipment_cancelled"     // 409 on deliver
+	ErrCodeUndeliverable    = "undeliverable"             // 422 {"error":"undeliverable","field":"address.country"|"address.postalCode"}
+	ErrCodeKeyReused        = idempotency.CodeKeyReused   // 422
+	ErrCodeOrderClosed      = idempotency.CodeOrderClosed // 409
+	ErrCodeAlreadyDelivered = "already_delivered"         // 409 on cancel
+	ErrCodeCancelled        = "shipment_cancelled"        // 409 on deliver
 )
 
 // Test address values that cannot be delivered.

@@ -9,7 +9,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/stampede-dev/stampede/platform/telemetry"
+	"github.com/stampede-dev/stampede/platform/idempotency"
 	"github.com/stampede-dev/stampede/platform/web"
 )
 
@@ -35,9 +35,33 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	return m
 }
 
+func (m *Metrics) created(outcome string) {
+	if m != nil {
+		m.creates.WithLabelValues(outcome).Inc()
+	}
+}
+
+func (m *Metrics) moved(to string, n int) {
+	if m != nil {
+		m.transitions.WithLabelValues(to).Add(float64(n))
+	}
+}
+
+// Shipper is what the API needs from its store (*Store): the Service's
+// seam for tests without PostgreSQL (shippingtest.Store).
+type Shipper interface {
+	Create(ctx context.Context, req CreateRequest, key, correlationID string, now time.Time) (Result, error)
+	Shipments(ctx context.Context, orderID string) (ShipmentList, error)
+	Cancel(ctx context.Context, id, correlationID string, now time.Time) (sh Shipment, changed bool, err error)
+	Deliver(ctx context.Context, id, correlationID string, now time.Time) (sh Shipment, changed bool, err error)
+	CancelByOrder(ctx context.Context, orderID, correlationID string, now time.Time) (l ShipmentList, cancelled int, err error)
+}
+
+var _ Shipper = (*Store)(nil)
+
 // Service is the Shipping HTTP API.
 type Service struct {
-	Store   *Store
+	Store   Shipper
 	Log     *slog.Logger
 	Metrics *Metrics // optional
 	Ready   func(context.Context) error
@@ -47,23 +71,13 @@ type Service struct {
 // Router returns the API's routes.
 func (s *Service) Router() *http.ServeMux {
 	mux := http.NewServeMux()
-	mux.HandleFunc("POST /v1/shipments", s.create)
-	mux.HandleFunc("GET /v1/shipments", s.list)
-	mux.HandleFunc("POST /v1/shipments/cancel", s.cancelByOrder)
-	mux.HandleFunc("POST /v1/shipments/{id}/cancel", s.transition(StatusCancelled))
-	mux.HandleFunc("POST /v1/shipments/{id}/deliver", s.transition(StatusDelivered))
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
-		web.WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
-	})
-	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
-		if s.Ready != nil {
-			if err := s.Ready(r.Context()); err != nil {
-				web.WriteJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "unavailable", "error": err.Error()})
-				return
-			}
-		}
-		web.WriteJSON(w, http.StatusOK, map[string]string{"status": "ready"})
-	})
+	mux.Handle("POST "+PathShipments, idempotency.Post[CreateRequest]{Read: readCreate, Do: s.create,
+		Reused: ErrKeyReused, Detail: "this key or order already has a shipment for other items or another address", Log: s.Log})
+	mux.HandleFunc("GET "+PathShipments, web.ByOrder(s.Log, s.list))
+	mux.HandleFunc("POST "+PathCancelByOrder, web.ByOrder(s.Log, s.cancelByOrder))
+	mux.HandleFunc("POST "+PathCancel, s.transition(StatusCancelled))
+	mux.HandleFunc("POST "+PathDeliver, s.transition(StatusDelivered))
+	web.HandleHealth(mux, s.Ready)
 	return mux
 }
 
@@ -74,141 +88,61 @@ func (s *Service) now() time.Time {
 	return time.Now()
 }
 
-// correlate returns the request's correlation id, or orderID without one,
-// and a context that logs it.
-func correlate(r *http.Request, orderID string) (string, context.Context) {
-	cid := r.Header.Get(web.HeaderCorrelationID)
-	if cid == "" || len(cid) > 128 {
-		cid = orderID
-	}
-	return cid, telemetry.WithCorrelationID(r.Context(), cid)
-}
-
-func writeRaw(w http.ResponseWriter, code int, body []byte) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(code)
-	w.Write(body)
-	w.Write([]byte("\n"))
-}
-
-func (s *Service) create(w http.ResponseWriter, r *http.Request) {
-	body, err := web.ReadJSONBody(r, MaxBodyBytes)
-	if err != nil {
-		web.WriteError(w, r, s.Log, err)
-		return
-	}
-	req, err := decodeCreate(body)
-	if err != nil {
-		web.WriteError(w, r, s.Log, err)
-		return
-	}
-	key, err := idempotencyKey(r, req.OrderID)
-	if err != nil {
-		web.WriteError(w, r, s.Log, err)
-		return
-	}
-	cid, ctx := correlate(r, req.OrderID)
+func (s *Service) create(ctx context.Context, req CreateRequest, key, cid string) (Result, error) {
 	res, err := s.Store.Create(ctx, req, key, cid, s.now())
-	if errors.Is(err, ErrKeyReused) {
-		web.WriteError(w, r, s.Log, &web.Error{Status: http.StatusUnprocessableEntity, Message: ErrCodeKeyReused, Field: HeaderIdempotencyKey,
-			Extra: map[string]any{"detail": "this key or order already has a shipment for other items or another address"}})
-		return
+	if err == nil {
+		s.Metrics.created(res.Outcome)
+		s.Log.InfoContext(ctx, "create shipment", "order_id", req.OrderID, "outcome", res.Outcome, "code", res.Code)
 	}
-	if err != nil {
-		web.WriteError(w, r, s.Log, err)
-		return
-	}
-	if s.Metrics != nil {
-		s.Metrics.creates.WithLabelValues(res.Outcome).Inc()
-	}
-	if res.Replayed {
-		w.Header().Set("Idempotent-Replayed", "true")
-	}
-	s.Log.InfoContext(ctx, "create shipment", "order_id", req.OrderID, "outcome", res.Outcome, "code", res.Code)
-	writeRaw(w, res.Code, res.Body)
+	return res, err
 }
 
-func orderIDParam(r *http.Request) (string, error) {
-	id := r.URL.Query().Get("orderId")
-	if id == "" || len(id) > 128 {
-		return "", web.Errorf(http.StatusBadRequest, "orderId", "query parameter orderId is required (at most 128 characters)")
-	}
-	return id, nil
+func (s *Service) list(ctx context.Context, orderID, _ string) (ShipmentList, error) {
+	return s.Store.Shipments(ctx, orderID)
 }
 
-func (s *Service) list(w http.ResponseWriter, r *http.Request) {
-	id, err := orderIDParam(r)
-	if err != nil {
-		web.WriteError(w, r, s.Log, err)
-		return
-	}
-	l, err := s.Store.Shipments(r.Context(), id)
-	if err != nil {
-		web.WriteError(w, r, s.Log, err)
-		return
-	}
-	web.WriteJSON(w, http.StatusOK, l)
-}
-
-// writeTransitionError answers the refusals of cancel and deliver.
-func (s *Service) writeTransitionError(w http.ResponseWriter, r *http.Request, err error) {
+// refusal answers the refusals of cancel and deliver of shipment id.
+func refusal(err error, id string) error {
 	switch {
 	case errors.Is(err, ErrNotFound):
-		web.WriteError(w, r, s.Log, web.Errorf(http.StatusNotFound, "id", "no shipment %q", r.PathValue("id")))
+		return web.Errorf(http.StatusNotFound, "id", "no shipment %q", id)
 	case errors.Is(err, ErrAlreadyDelivered):
-		web.WriteError(w, r, s.Log, &web.Error{Status: http.StatusConflict, Message: ErrCodeAlreadyDelivered,
-			Extra: map[string]any{"detail": "a delivered shipment cannot be cancelled"}})
+		return &web.Error{Status: http.StatusConflict, Message: ErrCodeAlreadyDelivered,
+			Extra: map[string]any{"detail": "a delivered shipment cannot be cancelled"}}
 	case errors.Is(err, ErrCancelled):
-		web.WriteError(w, r, s.Log, &web.Error{Status: http.StatusConflict, Message: ErrCodeCancelled,
-			Extra: map[string]any{"detail": "a cancelled shipment cannot be delivered"}})
-	default:
-		web.WriteError(w, r, s.Log, err)
+		return &web.Error{Status: http.StatusConflict, Message: ErrCodeCancelled,
+			Extra: map[string]any{"detail": "a cancelled shipment cannot be delivered"}}
 	}
+	return err
 }
 
 func (s *Service) transition(to string) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		id := r.PathValue("id")
-		cid := r.Header.Get(web.HeaderCorrelationID)
-		var sh Shipment
-		var changed bool
-		var err error
+		change := s.Store.Deliver
 		if to == StatusCancelled {
-			sh, changed, err = s.Store.Cancel(r.Context(), id, cid, s.now())
-		} else {
-			sh, changed, err = s.Store.Deliver(r.Context(), id, cid, s.now())
+			change = s.Store.Cancel
 		}
+		id := r.PathValue("id")
+		sh, changed, err := change(r.Context(), id, r.Header.Get(web.HeaderCorrelationID), s.now())
 		if err != nil {
-			s.writeTransitionError(w, r, err)
+			web.WriteError(w, r, s.Log, refusal(err, id))
 			return
 		}
-		ctx := r.Context()
-		if cid == "" {
-			ctx = telemetry.WithCorrelationID(ctx, sh.OrderID)
-		}
-		if changed && s.Metrics != nil {
-			s.Metrics.transitions.WithLabelValues(to).Inc()
+		_, ctx := web.Correlate(r, sh.OrderID)
+		if changed {
+			s.Metrics.moved(to, 1)
 		}
 		s.Log.InfoContext(ctx, "shipment "+to, "order_id", sh.OrderID, "shipment_id", id, "changed_now", changed)
 		web.WriteJSON(w, http.StatusOK, sh)
 	}
 }
 
-func (s *Service) cancelByOrder(w http.ResponseWriter, r *http.Request) {
-	id, err := orderIDParam(r)
+func (s *Service) cancelByOrder(ctx context.Context, orderID, cid string) (ShipmentList, error) {
+	l, n, err := s.Store.CancelByOrder(ctx, orderID, cid, s.now())
 	if err != nil {
-		web.WriteError(w, r, s.Log, err)
-		return
+		return l, refusal(err, "")
 	}
-	cid, ctx := correlate(r, id)
-	l, n, err := s.Store.CancelByOrder(ctx, id, cid, s.now())
-	if err != nil {
-		s.writeTransitionError(w, r, err)
-		return
-	}
-	if s.Metrics != nil {
-		s.Metrics.transitions.WithLabelValues(StatusCancelled).Add(float64(n))
-	}
-	s.Log.InfoContext(ctx, "cancel by order", "order_id", id, "cancelled_now", n)
-	web.WriteJSON(w, http.StatusOK, l)
+	s.Metrics.moved(StatusCancelled, n)
+	s.Log.InfoContext(ctx, "cancel by order", "order_id", orderID, "cancelled_now", n)
+	return l, nil
 }

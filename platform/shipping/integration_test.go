@@ -64,7 +64,7 @@ func (e *env) do(t *testing.T, method, path, key, body string) (int, []byte) {
 		req.Header.Set("Content-Type", "application/json")
 	}
 	if key != "" {
-		req.Header.Set(shipping.HeaderIdempotencyKey, key)
+		req.Header.Set(web.HeaderIdempotencyKey, key)
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {

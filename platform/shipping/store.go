@@ -28,7 +28,7 @@ var (
 
 // Outcomes of a create, as metric labels.
 const (
-	OutcomeCreated       = "created"
+	OutcomeCreated       = StatusCreated
 	OutcomeUndeliverable = ErrCodeUndeliverable
 	OutcomeOrderClosed   = ErrCodeOrderClosed
 	OutcomeReplayed      = idempotency.OutcomeReplayed
@@ -101,12 +101,7 @@ func (s *Store) Create(ctx context.Context, req CreateRequest, key, correlationI
 		correlationID = req.OrderID // every hop of an order uses its id when no other was given
 	}
 	content := idempotency.Hash([]any{req.Items, req.Address})
-	var in *idempotency.Request
-	err := pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) (err error) {
-		if in, err = keys.Begin(ctx, tx, key, req.OrderID, req, now); err != nil || in.Result.Replayed {
-			return err
-		}
-
+	res, err := keys.Do(ctx, s.db, key, req.OrderID, req, now, func(tx pgx.Tx, in *idempotency.Request) (err error) {
 		// One shipment per order: another key for the same content gets it as it is now.
 		var existingContent []byte
 		err = tx.QueryRow(ctx, "SELECT content_hash FROM shipments WHERE order_id = $1", req.OrderID).Scan(&existingContent)
@@ -150,7 +145,7 @@ func (s *Store) Create(ctx context.Context, req CreateRequest, key, correlationI
 	if err != nil {
 		return Result{}, fmt.Errorf("create shipment for order %s: %w", req.OrderID, err)
 	}
-	return in.Result, nil
+	return res, nil
 }
 
 // Shipments returns the shipments of an order (at most one).
@@ -202,22 +197,14 @@ func transition(ctx context.Context, tx pgx.Tx, sh *Shipment, to, correlationID 
 // change applies transition to shipment id under its order's lock.
 func (s *Store) change(ctx context.Context, id, to, correlationID string, now time.Time) (sh Shipment, changed bool, err error) {
 	now = now.UTC().Truncate(time.Microsecond)
-	if uuid.Validate(id) != nil {
-		return sh, false, ErrNotFound
-	}
-	var orderID string
-	if err := s.db.QueryRow(ctx, "SELECT order_id FROM shipments WHERE id = $1", id).Scan(&orderID); errors.Is(err, pgx.ErrNoRows) {
-		return sh, false, ErrNotFound
-	} else if err != nil {
-		return sh, false, fmt.Errorf("find shipment %s: %w", id, err)
+	orderID, err := idempotency.OrderOf(ctx, s.db, "shipment", id, ErrNotFound)
+	if err != nil {
+		return sh, false, err
 	}
 	if correlationID == "" {
 		correlationID = orderID // every hop of an order uses its id when no other was given
 	}
-	err = pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
-		if err := keys.LockOrder(ctx, tx, orderID); err != nil {
-			return err
-		}
+	err = keys.Locked(ctx, s.db, orderID, func(tx pgx.Tx) error {
 		ss, err := shipments(ctx, tx, "WHERE id = $1", true, id)
 		if err != nil {
 			return err
@@ -259,14 +246,8 @@ func (s *Store) CancelByOrder(ctx context.Context, orderID, correlationID string
 	}
 	var out ShipmentList
 	var n int
-	err := pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
+	err := keys.Undo(ctx, s.db, orderID, now, func(tx pgx.Tx) error {
 		n = 0
-		if err := keys.LockOrder(ctx, tx, orderID); err != nil {
-			return err
-		}
-		if err := idempotency.CloseOrder(ctx, tx, orderID, now); err != nil {
-			return err
-		}
 		ss, err := shipments(ctx, tx, "WHERE order_id = $1", true, orderID)
 		if err != nil {
 			return err

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/http"
 
+	"github.com/stampede-dev/stampede/platform/idempotency"
 	"github.com/stampede-dev/stampede/platform/web"
 )
 
@@ -84,18 +85,12 @@ func undeliverable(a Address) string {
 	return ""
 }
 
-// idempotencyKey returns the key a create is deduplicated on: the header,
-// or the order id without one.
-func idempotencyKey(r *http.Request, orderID string) (string, error) {
-	key := r.Header.Get(HeaderIdempotencyKey)
-	if len(key) > MaxKeyLen {
-		return "", web.Errorf(http.StatusBadRequest, HeaderIdempotencyKey, "at most %d characters", MaxKeyLen)
+// readCreate reads a POST /v1/shipments: its body, then the key it is
+// deduplicated on, the Idempotency-Key or the order without one.
+func readCreate(r *http.Request) (req CreateRequest, orderID, key string, err error) {
+	if req, err = web.DecodeBody(r, MaxBodyBytes, decodeCreate); err != nil {
+		return req, "", "", err
 	}
-	if err := web.CheckText(HeaderIdempotencyKey, key, 0); err != nil {
-		return "", err
-	}
-	if key == "" {
-		key = "order:" + orderID
-	}
-	return key, nil
+	key, err = idempotency.KeyOf(r, MaxKeyLen, req.OrderID)
+	return req, req.OrderID, key, err
 }

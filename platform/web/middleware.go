@@ -1,6 +1,7 @@
 package web
 
 import (
+	"context"
 	"log/slog"
 	"net/http"
 	"strconv"
@@ -37,6 +38,17 @@ func ValidCorrelationID(s string) bool {
 		}
 	}
 	return true
+}
+
+// Correlate returns the request's correlation id, or orderID when it
+// carries none (every hop of an order uses its id when no other was given),
+// and the request's context carrying it for the logs.
+func Correlate(r *http.Request, orderID string) (string, context.Context) {
+	cid := r.Header.Get(HeaderCorrelationID)
+	if cid == "" || len(cid) > MaxCorrelationID {
+		cid = orderID
+	}
+	return cid, telemetry.WithCorrelationID(r.Context(), cid)
 }
 
 // Metrics are the request metrics every service records.

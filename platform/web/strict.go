@@ -123,3 +123,12 @@ func Integer(o map[string]json.RawMessage, key, prefix string, min, max int64) (
 func BadRequest(field, format string, args ...any) *Error {
 	return Errorf(http.StatusBadRequest, field, format, args...)
 }
+
+// Query reads the required query parameter name, at most max bytes long.
+func Query(r *http.Request, name string, max int) (string, error) {
+	v := r.URL.Query().Get(name)
+	if v == "" || len(v) > max {
+		return "", BadRequest(name, "query parameter %s is required (at most %d characters)", name, max)
+	}
+	return v, nil
+}

@@ -1,5 +1,7 @@
-// Package web holds what every Stampede HTTP service shares: JSON responses,
-// errors that name the offending field, request-body limits, and the
+// Package web holds what every Stampede HTTP service shares: JSON responses
+// (and recorded answers replayed byte for byte), errors that name the
+// offending field, request-body limits and the strict decoder, the
+// Idempotency-Key and correlation-id headers, /healthz and /readyz, and the
 // middleware that carries the correlation id and records request metrics.
 //
 // It must never know about any one service's routes or types.
@@ -47,6 +49,15 @@ func WriteJSON(w http.ResponseWriter, status int, v any) {
 	_ = enc.Encode(v)
 }
 
+// WriteRaw writes body, JSON already encoded (a recorded answer replayed
+// byte for byte), with status.
+func WriteRaw(w http.ResponseWriter, status int, body []byte) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	w.Write(body)
+	w.Write([]byte("\n"))
+}
+
 // WriteError writes err as {"error": ..., "field": ...}. Errors that are not
 // *Error are internal: they are logged and answered with a 500 that hides them.
 func WriteError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err error) {
@@ -87,6 +98,17 @@ func ReadJSONBody(r *http.Request, max int64) ([]byte, error) {
 		return nil, Errorf(http.StatusBadRequest, "", "invalid JSON")
 	}
 	return body, nil
+}
+
+// DecodeBody reads r's JSON body as ReadJSONBody does and decodes it with
+// decode, a strict decoder of this package's kind.
+func DecodeBody[T any](r *http.Request, max int64, decode func(body []byte) (T, error)) (T, error) {
+	body, err := ReadJSONBody(r, max)
+	if err != nil {
+		var zero T
+		return zero, err
+	}
+	return decode(body)
 }
 
 // MaxHeaderBytes bounds a request's header block on every Stampede server.

@@ -1,0 +1,74 @@
+package idempotency
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+
+	"github.com/stampede-dev/stampede/platform/web"
+)
+
+// Post is the HTTP side of a called service's forward step (POST
+// /v1/reservations, /v1/charges, /v1/shipments): the request is read, done
+// once per key in the store, and answered with the Result recorded for the
+// key, byte for byte, marked Idempotent-Replayed when it was sent before.
+type Post[Req any] struct {
+	// Read decodes the request and finds its order and its key; bad input
+	// is a *web.Error.
+	Read func(r *http.Request) (req Req, orderID, key string, err error)
+	// Do does the request with the correlation id it carries (the order id
+	// without one) and returns the Result recorded for the key; ErrGone
+	// when the caller left before anything was done.
+	Do func(ctx context.Context, req Req, key, correlationID string) (Result, error)
+	// Reused is the service's error for a key that came back with another
+	// request (Scope.Reused), answered 422 naming Idempotency-Key, with
+	// Detail saying why.
+	Reused error
+	Detail string
+	Log    *slog.Logger
+}
+
+// ErrGone is what Post.Do returns when the caller left before anything was
+// done: nothing is answered.
+var ErrGone = errors.New("idempotency: the caller left before anything was done")
+
+func (p Post[Req]) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	req, orderID, key, err := p.Read(r)
+	if err != nil {
+		web.WriteError(w, r, p.Log, err)
+		return
+	}
+	cid, ctx := web.Correlate(r, orderID)
+	res, err := p.Do(ctx, req, key, cid)
+	switch {
+	case err == nil:
+		res.Write(w)
+	case errors.Is(err, ErrGone):
+	case errors.Is(err, p.Reused):
+		web.WriteError(w, r, p.Log, &web.Error{Status: http.StatusUnprocessableEntity, Message: CodeKeyReused,
+			Field: web.HeaderIdempotencyKey, Extra: map[string]any{"detail": p.Detail}})
+	default:
+		web.WriteError(w, r, p.Log, err)
+	}
+}
+
+// Write sends res as it was recorded: its status and body, byte for byte,
+// marked Idempotent-Replayed when it was sent before.
+func (res Result) Write(w http.ResponseWriter) {
+	if res.Replayed {
+		w.Header().Set(web.HeaderReplayed, "true")
+	}
+	web.WriteRaw(w, res.Code, res.Body)
+}
+
+// KeyOf returns the request's Idempotency-Key (at most max bytes), or
+// "order:"+orderID without one, so a request without a key is still done
+// once per order.
+func KeyOf(r *http.Request, max int, orderID string) (string, error) {
+	key, err := web.IdempotencyKey(r, max)
+	if err == nil && key == "" {
+		key = "order:" + orderID
+	}
+	return key, err
+}

@@ -1,0 +1,28 @@
+package web
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+)
+
+// ByOrder answers a request about one order (…?orderId=, 1 to 128 bytes),
+// such as a list or a compensation by order id, with what do returns for
+// it, 200. do gets the request's correlation id (the order id without one)
+// and a context that logs it; its error is answered by WriteError.
+func ByOrder[T any](log *slog.Logger, do func(ctx context.Context, orderID, correlationID string) (T, error)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		id, err := Query(r, "orderId", 128)
+		if err != nil {
+			WriteError(w, r, log, err)
+			return
+		}
+		cid, ctx := Correlate(r, id)
+		out, err := do(ctx, id, cid)
+		if err != nil {
+			WriteError(w, r, log, err)
+			return
+		}
+		WriteJSON(w, http.StatusOK, out)
+	}
+}
