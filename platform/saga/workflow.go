@@ -123,6 +123,7 @@ type run struct {
 func (s *run) execute(ctx workflow.Context) (Result, error) {
 	stepCtx, cancelStep := workflow.WithCancel(ctx)
 	s.cancelStep = cancelStep
+	s.takePendingCancel(ctx)
 	workflow.Go(ctx, s.listenCancel)
 
 	if !s.set.Grouped {
@@ -182,22 +183,36 @@ func (s *run) listenCancel(ctx workflow.Context) {
 	for {
 		var req CancelRequest
 		ch.Receive(ctx, &req)
-		if req.Reason == "" {
-			req.Reason = DefaultCancelReason
-		}
-		switch {
-		case s.cancelReq != nil:
-			// Already cancelling.
-		case s.finishing && (s.st.Status == order.StatusDelivered || s.st.Status == order.StatusFailed || s.st.Status == order.StatusCancelled):
-			s.st.CancelRefused = "order is already " + s.st.Status
-		case s.finishing:
-			s.st.CancelRefused = "order is already being compensated: " + s.st.FailureReason
-		case s.shipped:
-			s.st.CancelRefused = "order has shipped (shipment " + s.st.ShipmentID + "); it can no longer be cancelled"
-		default:
-			s.cancelReq = &req
-			s.cancelStep()
-		}
+		s.onCancel(req)
+	}
+}
+
+// takePendingCancel handles a cancel that arrived with the start (signal
+// with start) before anything runs, so such an order runs no step at all.
+func (s *run) takePendingCancel(ctx workflow.Context) {
+	var req CancelRequest
+	for workflow.GetSignalChannel(ctx, SignalCancel).ReceiveAsync(&req) {
+		s.onCancel(req)
+		req = CancelRequest{}
+	}
+}
+
+func (s *run) onCancel(req CancelRequest) {
+	if req.Reason == "" {
+		req.Reason = DefaultCancelReason
+	}
+	switch {
+	case s.cancelReq != nil:
+		// Already cancelling.
+	case s.finishing && (s.st.Status == order.StatusDelivered || s.st.Status == order.StatusFailed || s.st.Status == order.StatusCancelled):
+		s.st.CancelRefused = "order is already " + s.st.Status
+	case s.finishing:
+		s.st.CancelRefused = "order is already being compensated: " + s.st.FailureReason
+	case s.shipped:
+		s.st.CancelRefused = "order has shipped (shipment " + s.st.ShipmentID + "); it can no longer be cancelled"
+	default:
+		s.cancelReq = &req
+		s.cancelStep()
 	}
 }
 
