@@ -2,8 +2,9 @@ package stampedetest
 
 import (
 	"context"
-	"errors"
 	"net"
+	"os"
+	"os/exec"
 	"strconv"
 	"strings"
 	"testing"
@@ -105,30 +106,43 @@ func TestPortClashNamesThePort(t *testing.T) {
 	}
 }
 
-// No engine at DOCKER_HOST: a quick error naming DOCKER_HOST and podman,
-// which Start turns into a skip (or a failure when the engine is required).
+// No engine at DOCKER_HOST: Start skips the test quickly, naming
+// DOCKER_HOST and podman, or fails it when the engine is required. It runs
+// in a child process: testcontainers settles on its Docker host once per
+// process.
 func TestNoEngine(t *testing.T) {
-	t.Setenv("DOCKER_HOST", "unix://"+t.TempDir()+"/no-engine.sock")
-	t.Setenv(EnvRequireContainers, "")
-	t0 := time.Now()
-	_, err := start(context.Background(), t, WithParts(Redis))
-	var ee *EngineError
-	if !errors.As(err, &ee) {
-		t.Fatalf("got %v, want an *EngineError", err)
+	for _, tt := range []struct {
+		name, require, want string
+		wantFail            bool
+	}{
+		{"skips", "", "--- SKIP: TestNoEngineChild", false},
+		{"fails when required", "1", "--- FAIL: TestNoEngineChild", true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			cmd := exec.Command(os.Args[0], "-test.run", "^TestNoEngineChild$", "-test.v")
+			cmd.Env = append(os.Environ(), "STAMPEDE_TEST_NO_ENGINE_CHILD=1",
+				"DOCKER_HOST=unix://"+t.TempDir()+"/no-engine.sock", EnvRequireContainers+"="+tt.require)
+			t0 := time.Now()
+			out, err := cmd.CombinedOutput()
+			if (err != nil) != tt.wantFail {
+				t.Errorf("child exited with %v, want failure %v", err, tt.wantFail)
+			}
+			for _, want := range []string{tt.want, "DOCKER_HOST unix://", "podman system service"} {
+				if !strings.Contains(string(out), want) {
+					t.Errorf("child output lacks %q:\n%s", want, out)
+				}
+			}
+			if d := time.Since(t0); d > 30*time.Second {
+				t.Errorf("took %s to give up: want a quick answer, not a hang", d)
+			}
+		})
 	}
-	for _, want := range []string{"DOCKER_HOST", "podman system service"} {
-		if !strings.Contains(err.Error(), want) {
-			t.Errorf("error does not mention %q:\n%v", want, err)
-		}
+}
+
+func TestNoEngineChild(t *testing.T) {
+	if os.Getenv("STAMPEDE_TEST_NO_ENGINE_CHILD") != "1" {
+		t.Skip("run by TestNoEngine")
 	}
-	if ee.required {
-		t.Error("engine required without RequireEngine or " + EnvRequireContainers)
-	}
-	if d := time.Since(t0); d > 25*time.Second {
-		t.Errorf("took %s to give up: want a quick answer, not a hang", d)
-	}
-	_, err = start(context.Background(), t, WithParts(Redis), RequireEngine())
-	if !errors.As(err, &ee) || !ee.required {
-		t.Fatalf("with RequireEngine: got %v, want a required *EngineError", err)
-	}
+	Start(context.Background(), t, WithParts(Redis))
+	t.Error("Start returned without an engine")
 }
