@@ -117,23 +117,18 @@ func (r *runner) keep(name string, c testcontainers.Container) {
 	})
 }
 
-// endpoint is host:port of a container port as the test reaches it.
+// endpoint is 127.0.0.1:port of a container port: where publish bound it.
+// Not the container's Host(): testcontainers answers a bridge gateway when
+// it thinks it runs in a container, where nothing listens. A remote engine
+// (DOCKER_HOST=tcp://...) cannot serve a test on this host's loopback.
 func endpoint(ctx context.Context, c interface {
-	Host(context.Context) (string, error)
 	MappedPort(context.Context, string) (mobynet.Port, error)
 }, port int) (string, error) {
-	host, err := c.Host(ctx)
-	if err != nil {
-		return "", err
-	}
-	if host == "localhost" {
-		host = "127.0.0.1" // published there only; "localhost" may try ::1 first
-	}
 	p, err := c.MappedPort(ctx, fmt.Sprintf("%d/tcp", port))
 	if err != nil {
 		return "", err
 	}
-	return net.JoinHostPort(host, p.Port()), nil
+	return net.JoinHostPort("127.0.0.1", p.Port()), nil
 }
 
 // explain turns an engine's refusal to bind a fixed port into one naming it.
@@ -286,7 +281,7 @@ func (r *runner) temporal(ctx context.Context) error {
 	c, err := testcontainers.Run(ctx, r.s.images["temporal"], append(r.common("temporal"),
 		testcontainers.WithExposedPorts("7233/tcp", "8233/tcp"),
 		testcontainers.WithWaitStrategyAndDeadline(3*time.Minute,
-			wait.ForHTTP("/").WithPort("8233/tcp"),
+			wait.ForHTTP("/").WithPort("8233/tcp").WithStatusCodeMatcher(func(status int) bool { return status < 500 }),
 			temporalHealthy{port: 7233}),
 		r.publish("temporal"),
 	)...)

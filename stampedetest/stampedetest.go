@@ -262,6 +262,13 @@ func preflight(ctx context.Context, s *settings) error {
 		return &EngineError{Err: err, required: s.requireEngine}
 	}
 	defer cli.Close()
+	// Every port is published on 127.0.0.1, so that is where testcontainers'
+	// wait strategies must look. Left to itself, a test process that runs in
+	// a container (as CI jobs often do) would look at the bridge's gateway.
+	// Process-wide, but harmless: its other containers publish there too.
+	if os.Getenv("TESTCONTAINERS_HOST_OVERRIDE") == "" {
+		os.Setenv("TESTCONTAINERS_HOST_OVERRIDE", "127.0.0.1")
+	}
 	if os.Getenv("TESTCONTAINERS_RYUK_DISABLED") != "true" {
 		if err := imagePresent(ctx, cli, ryukImage); err != nil {
 			return fmt.Errorf("stampedetest: testcontainers' reaper (Ryuk) is on and its image %s is not here (%v): "+
@@ -343,6 +350,11 @@ func tail(ctx context.Context, c testcontainers.Container, n int) string {
 	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
 	if len(lines) > n {
 		lines = lines[len(lines)-n:]
+	}
+	for i, l := range lines {
+		if len(l) > 600 { // a Go stack trace in one JSON log line
+			lines[i] = l[:600] + " ..."
+		}
 	}
 	return strings.Join(lines, "\n")
 }
