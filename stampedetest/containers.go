@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"slices"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -117,6 +118,40 @@ func (r *runner) keep(name string, c testcontainers.Container) {
 	})
 }
 
+// runFunc starts a container as testcontainers.Run or a module's Run does.
+type runFunc func(ctx context.Context, img string, opts ...testcontainers.ContainerCustomizer) (testcontainers.Container, error)
+
+// generic is testcontainers.Run, with no container as a nil interface (not
+// a nil *DockerContainer in one).
+func generic(ctx context.Context, img string, opts ...testcontainers.ContainerCustomizer) (testcontainers.Container, error) {
+	c, err := testcontainers.Run(ctx, img, opts...)
+	if c == nil {
+		return nil, err
+	}
+	return c, err
+}
+
+// run starts container name from img with the common options, ports
+// published last. Podman picks an ephemeral host port by binding and
+// releasing it, so with many containers starting at once another may take it
+// first ("address already in use"): that start is tried again, twice at most.
+// A fixed port (WithHostPorts) is not: its clash is reported, naming it.
+func (r *runner) run(ctx context.Context, name, img string, run runFunc, opts ...testcontainers.ContainerCustomizer) (testcontainers.Container, error) {
+	opts = append(append(r.common(name), opts...), r.publish(name))
+	for attempt := 1; ; attempt++ {
+		c, err := run(ctx, img, opts...)
+		if err != nil && attempt < 3 && r.s.portOffset == 0 && strings.Contains(err.Error(), "address already in use") {
+			if c != nil {
+				testcontainers.TerminateContainer(c)
+			}
+			r.t.Logf("stampedetest: %s: an ephemeral port was taken as it started; starting it again", name)
+			continue
+		}
+		r.keep(name, c)
+		return c, explain(err)
+	}
+}
+
 // endpoint is 127.0.0.1:port of a container port: where publish bound it.
 // Not the container's Host(): testcontainers answers a bridge gateway when
 // it thinks it runs in a container, where nothing listens. A remote engine
@@ -143,7 +178,13 @@ func explain(err error) error {
 }
 
 func (r *runner) postgres(ctx context.Context) error {
-	c, err := tcpostgres.Run(ctx, r.s.images["postgres"], append(r.common("postgres"),
+	c, err := r.run(ctx, "postgres", r.s.images["postgres"], func(ctx context.Context, img string, opts ...testcontainers.ContainerCustomizer) (testcontainers.Container, error) {
+		c, err := tcpostgres.Run(ctx, img, opts...)
+		if c == nil {
+			return nil, err
+		}
+		return c, err
+	},
 		tcpostgres.WithDatabase("stampede"),
 		tcpostgres.WithUsername("postgres"),
 		tcpostgres.WithPassword(postgresPassword),
@@ -154,11 +195,9 @@ func (r *runner) postgres(ctx context.Context) error {
 		testcontainers.WithWaitStrategyAndDeadline(2*time.Minute,
 			wait.ForLog("database system is ready to accept connections"),
 			wait.ForListeningPort("5432/tcp")),
-		r.publish("postgres"),
-	)...)
-	r.keep("postgres", c)
+	)
 	if err != nil {
-		return explain(err)
+		return err
 	}
 	addr, err := endpoint(ctx, c, 5432)
 	if err != nil {
@@ -169,10 +208,15 @@ func (r *runner) postgres(ctx context.Context) error {
 }
 
 func (r *runner) redis(ctx context.Context) error {
-	c, err := tcredis.Run(ctx, r.s.images["redis"], append(r.common("redis"), r.publish("redis"))...)
-	r.keep("redis", c)
+	c, err := r.run(ctx, "redis", r.s.images["redis"], func(ctx context.Context, img string, opts ...testcontainers.ContainerCustomizer) (testcontainers.Container, error) {
+		c, err := tcredis.Run(ctx, img, opts...)
+		if c == nil {
+			return nil, err
+		}
+		return c, err
+	})
 	if err != nil {
-		return explain(err)
+		return err
 	}
 	addr, err := endpoint(ctx, c, 6379)
 	if err != nil {
@@ -202,7 +246,7 @@ const kafkaStarterPath = "/usr/sbin/stampedetest_start.sh"
 
 func (r *runner) kafka(ctx context.Context) error {
 	public := fmt.Sprintf("%d/tcp", kafkaPublicPort)
-	c, err := testcontainers.Run(ctx, r.s.images["kafka"], append(r.common("kafka"),
+	c, err := r.run(ctx, "kafka", r.s.images["kafka"], generic,
 		testcontainers.WithExposedPorts(public),
 		testcontainers.WithEntrypoint("sh"),
 		testcontainers.WithCmd("-c", "while [ ! -f "+kafkaStarterPath+" ]; do sleep 0.1; done; exec bash "+kafkaStarterPath),
@@ -254,11 +298,9 @@ func (r *runner) kafka(ctx context.Context) error {
 					WithStartupTimeout(3*time.Minute).WaitUntilReady(ctx, c)
 			}},
 		}),
-		r.publish("kafka"),
-	)...)
-	r.keep("kafka", c)
+	)
 	if err != nil {
-		return explain(err)
+		return err
 	}
 	addr, err := endpoint(ctx, c, kafkaPublicPort)
 	if err != nil {
@@ -278,16 +320,14 @@ func (r *runner) kafka(ctx context.Context) error {
 }
 
 func (r *runner) temporal(ctx context.Context) error {
-	c, err := testcontainers.Run(ctx, r.s.images["temporal"], append(r.common("temporal"),
+	c, err := r.run(ctx, "temporal", r.s.images["temporal"], generic,
 		testcontainers.WithExposedPorts("7233/tcp", "8233/tcp"),
 		testcontainers.WithWaitStrategyAndDeadline(3*time.Minute,
 			wait.ForHTTP("/").WithPort("8233/tcp").WithStatusCodeMatcher(func(status int) bool { return status < 500 }),
 			temporalHealthy{port: 7233}),
-		r.publish("temporal"),
-	)...)
-	r.keep("temporal", c)
+	)
 	if err != nil {
-		return explain(err)
+		return err
 	}
 	if r.st.TemporalAddress, err = endpoint(ctx, c, 7233); err != nil {
 		return err
@@ -347,16 +387,14 @@ func (quietLogger) Error(string, ...any) {}
 // toxiproxy`): its API, and proxy "payments" that the workers call Payments
 // through.
 func (r *runner) toxiproxy(ctx context.Context) error {
-	c, err := testcontainers.Run(ctx, r.s.images["stampede"], append(r.common("toxiproxy"),
+	c, err := r.run(ctx, "toxiproxy", r.s.images["stampede"], generic,
 		testcontainers.WithCmd("serve", "toxiproxy",
 			"--api", "0.0.0.0:8474", "--payments-listen", "0.0.0.0:18082", "--payments-upstream", "payments:8082"),
 		testcontainers.WithExposedPorts("8474/tcp", "18082/tcp"),
 		testcontainers.WithWaitStrategyAndDeadline(time.Minute, wait.ForHTTP("/version").WithPort("8474/tcp")),
-		r.publish("toxiproxy"),
-	)...)
-	r.keep("toxiproxy", c)
+	)
 	if err != nil {
-		return explain(err)
+		return err
 	}
 	addr, err := endpoint(ctx, c, 8474)
 	if err != nil {
@@ -422,17 +460,15 @@ func (r *runner) platform(ctx context.Context) error {
 	for _, p := range r.s.processes() {
 		g.Go(func() error {
 			return r.timed(p.name, func() error {
-				c, err := testcontainers.Run(gctx, r.s.images["stampede"], append(r.common(p.name),
+				c, err := r.run(gctx, p.name, r.s.images["stampede"], generic,
 					testcontainers.WithCmd(append([]string{"serve"}, p.args...)...),
 					testcontainers.WithEnv(env),
 					testcontainers.WithExposedPorts(fmt.Sprintf("%d/tcp", p.port)),
 					testcontainers.WithWaitStrategyAndDeadline(2*time.Minute,
 						wait.ForHTTP(p.ready).WithPort(fmt.Sprintf("%d/tcp", p.port))),
-					r.publish(p.name),
-				)...)
-				r.keep(p.name, c)
+				)
 				if err != nil {
-					return explain(err)
+					return err
 				}
 				if u, ok := urls[p.name]; ok {
 					addr, err := endpoint(gctx, c, p.port)

@@ -21,9 +21,12 @@ import (
 // call reaches it as a signal through Kafka and the orchestrator.
 func TestOrderDelivered(t *testing.T) {
 	st := stampedetest.Start(context.Background(), t)
+	loopbackOnly(t, st)
 
+	t0 := time.Now()
 	id := placeOrder(t, st.OrdersURL, fmt.Sprintf("tc-delivered-%d", time.Now().UnixNano()))
 	waitStatus(t, st.OrdersURL, id, "in_transit", 90*time.Second)
+	t.Logf("order %s in_transit %s after it was placed", id, time.Since(t0).Round(100*time.Millisecond))
 
 	var list struct {
 		Shipments []struct {
@@ -34,8 +37,10 @@ func TestOrderDelivered(t *testing.T) {
 	if len(list.Shipments) != 1 {
 		t.Fatalf("order %s has %d shipments, want 1", id, len(list.Shipments))
 	}
+	t0 = time.Now()
 	post(t, st.ShippingURL+"/v1/shipments/"+list.Shipments[0].ShipmentID+"/deliver", nil, http.StatusOK)
 	waitStatus(t, st.OrdersURL, id, "delivered", 60*time.Second)
+	t.Logf("order %s delivered %s after Shipping's deliver", id, time.Since(t0).Round(100*time.Millisecond))
 }
 
 // TestPaymentsDownOrderWaits disables the Payments proxy in the toxiproxy
@@ -66,6 +71,31 @@ func TestPaymentsDownOrderWaits(t *testing.T) {
 	t0 := time.Now()
 	waitStatus(t, st.OrdersURL, id, "delivered", 90*time.Second)
 	t.Logf("order %s delivered %s after Payments came back", id, time.Since(t0).Round(100*time.Millisecond))
+}
+
+// loopbackOnly checks what the engine says each container publishes: every
+// port on 127.0.0.1, none on another address of the host.
+func loopbackOnly(t *testing.T, st *stampedetest.Stack) {
+	t.Helper()
+	n := 0
+	for _, name := range st.Names() {
+		info, err := st.Container(name).Inspect(context.Background())
+		if err != nil {
+			t.Fatalf("inspect %s: %v", name, err)
+		}
+		for port, bindings := range info.NetworkSettings.Ports {
+			for _, b := range bindings {
+				n++
+				if b.HostIP.String() != "127.0.0.1" {
+					t.Errorf("%s publishes %s on %s, want 127.0.0.1 only", name, port, b.HostIP)
+				}
+			}
+		}
+	}
+	if n == 0 {
+		t.Error("no published port found")
+	}
+	t.Logf("%d containers, %d published ports, all on 127.0.0.1", len(st.Names()), n)
 }
 
 func placeOrder(t *testing.T, ordersURL, key string) string {
