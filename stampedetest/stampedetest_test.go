@@ -146,3 +146,18 @@ func TestNoEngineChild(t *testing.T) {
 	Start(context.Background(), t, WithParts(Redis))
 	t.Error("Start returned without an engine")
 }
+
+// An image that is not built fails at once, naming it and `make images`,
+// instead of a pull from a registry that may not answer.
+func TestMissingImageIsNamed(t *testing.T) {
+	cli, err := engine(context.Background())
+	if err != nil {
+		t.Skipf("no container engine: %v", err)
+	}
+	cli.Close()
+	t.Setenv("TESTCONTAINERS_RYUK_DISABLED", "true")
+	_, err = start(context.Background(), t, WithParts(Redis), WithImage("redis", "localhost/stampede/not-built:0"))
+	if err == nil || !strings.Contains(err.Error(), "localhost/stampede/not-built:0") || !strings.Contains(err.Error(), "make images") {
+		t.Fatalf("got %v, want an error naming the image and make images", err)
+	}
+}
