@@ -59,6 +59,14 @@ demo: up ## demo: start the stack, place sample orders, print the ports and wher
 test: build temporal k6 test-unit ## test: unit tests, then integration tests against the real stack (started and stopped here)
 	./scripts/integration.sh
 
+.PHONY: images
+images: build ## images: build the platform's container images locally with Podman or Docker, no registry (`bin/stampede images --help`)
+	$(STAMPEDE) images build
+
+.PHONY: test-containers
+test-containers: images ## test-containers: [RUN=regexp] place orders on the platform started in containers by stampedetest (testcontainers-go); starts Podman's Docker API unless DOCKER_HOST is set
+	./scripts/test-containers.sh
+
 .PHONY: test-unit
 test-unit: ## test-unit: unit tests of every module (kfake, Temporal test suite, k6 module runtime; no stack needed)
 	go test -count=1 $(GO_PKGS)
@@ -69,7 +77,7 @@ test-unit: ## test-unit: unit tests of every module (kfake, Temporal test suite,
 lint: ## lint: gofmt and go vet on every module
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 	go vet $(GO_PKGS)
-	@for m in cmd/stampede-temporal xk6-orders; do if [ -f $$m/go.mod ]; then (cd $$m && go vet ./...) || exit 1; fi; done
+	@for m in cmd/stampede-temporal xk6-orders stampedetest; do if [ -f $$m/go.mod ]; then (cd $$m && go vet -tags containers ./...) || exit 1; fi; done
 
 .PHONY: chaos
 chaos: up k6 ## chaos: PROFILE=short|full [SEED=N CHAOS_FLAGS=...]: kill Payments under 5x load, audit every order, exit 0 only if every gate holds

@@ -16,6 +16,7 @@ import (
 	"github.com/compose-spec/compose-go/v2/types"
 	"go.yaml.in/yaml/v3"
 
+	"github.com/stampede-dev/stampede/harness/images"
 	"github.com/stampede-dev/stampede/harness/stack"
 )
 
@@ -76,8 +77,10 @@ func TestComposeLoads(t *testing.T) {
 				t.Errorf("%s: port %d published on %q, want 127.0.0.1", name, port.Target, port.HostIP)
 			}
 		}
-		if s.Image != "stampede:local" && s.Build == nil {
-			// Third-party servers default to all interfaces: each must be told loopback.
+		{
+			// Every image listens on all interfaces unless told otherwise
+			// (the platform's own too, for the container networks of
+			// stampedetest): on the host's network each must be told loopback.
 			all := strings.Join(s.Command, " ") + " " + strings.Join(s.Entrypoint, " ")
 			for _, v := range s.Environment {
 				if v != nil {
@@ -87,6 +90,43 @@ func TestComposeLoads(t *testing.T) {
 			if !strings.Contains(all, "127.0.0.1") {
 				t.Errorf("%s: nothing in its command or environment binds it to 127.0.0.1", name)
 			}
+		}
+	}
+}
+
+// TestComposeUsesTheBuiltImages: the platform runs from the images `stampede
+// images build` makes (the ones stampedetest runs), nothing is built here, and
+// on the host's network no Stampede process or Temporal listens beyond
+// loopback.
+func TestComposeUsesTheBuiltImages(t *testing.T) {
+	p, _ := load(t)
+	want := map[string]string{"postgres": images.Postgres, "redis": images.Redis, "kafka": images.Kafka, "temporal": images.Temporal,
+		"prometheus": "prom/prometheus:v2.53.2"} // no local image: Debian's prometheus would need a base of its own
+	for _, name := range stack.New(stack.Options{Orchestrators: 5, Workers: 2}).Names() {
+		if _, ok := want[name]; !ok {
+			want[name] = images.Stampede
+		}
+	}
+	want["setup"] = images.Stampede
+	for name, ref := range want {
+		s, err := p.GetService(name)
+		if err != nil {
+			t.Errorf("%s: %v", name, err)
+			continue
+		}
+		if s.Image != ref {
+			t.Errorf("%s: image %q, want %q (harness/images)", name, s.Image, ref)
+		}
+		if s.Build != nil {
+			t.Errorf("%s: has a build section; `stampede images build` makes the images", name)
+		}
+		if ref == images.Stampede {
+			if v := s.Environment["STAMPEDE_LISTEN_HOST"]; v == nil || *v != "127.0.0.1" {
+				t.Errorf("%s: STAMPEDE_LISTEN_HOST must be 127.0.0.1 on the host's network (the image says 0.0.0.0)", name)
+			}
+		}
+		if ref == images.Temporal && (len(s.Entrypoint) == 0 || strings.Contains(strings.Join(s.Entrypoint, " ")+strings.Join(s.Command, " "), "--listen-all")) {
+			t.Errorf("%s: must replace the image's entrypoint, whose --listen-all binds every interface", name)
 		}
 	}
 }

@@ -20,6 +20,7 @@ const (
 // Each flag falls back to an environment variable, then to a default.
 type options struct {
 	IP            string
+	ListenAll     bool // bind the frontend, UI and metrics on every interface (in a container)
 	Port          int
 	UIPort        int
 	MetricsPort   int
@@ -71,6 +72,10 @@ func parseOptions(args []string, getenv func(string) string, usageOut io.Writer)
 
 	str(&o.IP, "ip", "STAMPEDE_TEMPORAL_IP", "127.0.0.1",
 		"address every listener binds to; must be a loopback address")
+	listenAll := getenv("STAMPEDE_TEMPORAL_LISTEN_ALL")
+	fs.BoolVar(&o.ListenAll, "listen-all", listenAll == "1" || listenAll == "true",
+		"bind the frontend, the Web UI and /metrics on every interface, not just --ip: for a container,\n"+
+			"whose own network is the boundary (the image sets it); Temporal's internal services stay on --ip (env STAMPEDE_TEMPORAL_LISTEN_ALL)")
 	num(&o.Port, "port", "STAMPEDE_TEMPORAL_PORT", 7233,
 		"frontend gRPC port: SDK clients, the Web UI and the grpc.health.v1 readiness check")
 	num(&o.UIPort, "ui-port", "STAMPEDE_TEMPORAL_UI_PORT", 8233,
@@ -124,6 +129,15 @@ func parseOptions(args []string, getenv func(string) string, usageOut io.Writer)
 		o.HistoryShards = defaultShards(o.Persistence)
 	}
 	return o, o.validate()
+}
+
+// bindIP is the address the public listeners (frontend, UI, metrics) bind:
+// every interface with --listen-all, else --ip.
+func (o options) bindIP() string {
+	if o.ListenAll {
+		return "0.0.0.0"
+	}
+	return o.IP
 }
 
 // defaultShards is the shard count used when none was asked for. SQLite has

@@ -65,6 +65,16 @@ func TestParseOptions(t *testing.T) {
 			want: func(o *options) { o.DynamicConfig = []string{"a=1", "b=true"} },
 		},
 		{
+			name: "ok/listen-all in a container keeps --ip for the internal services",
+			args: []string{"--listen-all"},
+			want: func(o *options) { o.ListenAll = true },
+		},
+		{
+			name: "ok/listen-all from env",
+			env:  map[string]string{"STAMPEDE_TEMPORAL_LISTEN_ALL": "1"},
+			want: func(o *options) { o.ListenAll = true },
+		},
+		{
 			name: "ok/dynamic config from env",
 			env:  map[string]string{"STAMPEDE_TEMPORAL_DYNAMIC_CONFIG": "c=2 d=3"},
 			want: func(o *options) { o.DynamicConfig = []string{"c=2", "d=3"} },
@@ -84,6 +94,9 @@ func TestParseOptions(t *testing.T) {
 			}
 			if !reflect.DeepEqual(got, want) {
 				t.Errorf("got  %+v\nwant %+v", got, want)
+			}
+			if wantBind := map[bool]string{true: "0.0.0.0", false: "127.0.0.1"}[want.ListenAll]; got.bindIP() != wantBind {
+				t.Errorf("bindIP() = %q, want %q", got.bindIP(), wantBind)
 			}
 		})
 	}

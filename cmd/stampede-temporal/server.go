@@ -50,10 +50,10 @@ func portsFree(o options) error {
 		if p.port == 0 {
 			continue
 		}
-		addr := net.JoinHostPort(o.IP, strconv.Itoa(p.port))
+		addr := net.JoinHostPort(o.bindIP(), strconv.Itoa(p.port))
 		l, err := net.Listen("tcp", addr)
 		if err != nil {
-			return fmt.Errorf("%s %d is in use on %s (%w): stop what listens there or pick another port", p.name, p.port, o.IP, err)
+			return fmt.Errorf("%s %d is in use on %s (%w): stop what listens there or pick another port", p.name, p.port, o.bindIP(), err)
 		}
 		_ = l.Close()
 	}
@@ -84,7 +84,7 @@ func serverConfig(o options, st store) (*config.Config, error) {
 	conf.Global.Membership.BroadcastAddress = o.IP
 	if o.MetricsPort > 0 {
 		conf.Global.Metrics = &metrics.Config{Prometheus: &metrics.PrometheusConfig{
-			ListenAddress: net.JoinHostPort(o.IP, strconv.Itoa(o.MetricsPort)),
+			ListenAddress: net.JoinHostPort(o.bindIP(), strconv.Itoa(o.MetricsPort)),
 			HandlerPath:   "/metrics",
 		}}
 	}
@@ -118,6 +118,9 @@ func serverConfig(o options, st store) (*config.Config, error) {
 		var s config.Service
 		s.RPC.BindOnIP = o.IP
 		if svc == primitives.FrontendService {
+			// Clients reach the frontend from outside a container; the
+			// other services, and membership, still use o.IP.
+			s.RPC.BindOnIP = o.bindIP()
 			s.RPC.GRPCPort = o.Port
 			s.RPC.HTTPPort = httpPort
 		} else if s.RPC.GRPCPort, err = freePort(o.IP); err != nil {
@@ -156,7 +159,7 @@ func newServer(o options, conf *config.Config, logger log.Logger, gate *readines
 // newUI builds the Web UI server that talks to the frontend.
 func newUI(o options) *uiserver.Server {
 	return uiserver.NewServer(uiserveroptions.WithConfigProvider(&uiconfig.Config{
-		Host:                o.IP,
+		Host:                o.bindIP(),
 		Port:                o.UIPort,
 		TemporalGRPCAddress: net.JoinHostPort(o.IP, strconv.Itoa(o.Port)),
 		EnableUI:            true,

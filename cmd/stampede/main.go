@@ -30,6 +30,7 @@ var commands = []command{
 	{"deadletter", "list dead-lettered outbox rows, give them back to the relay", runDeadletter},
 	{"demo", "start the stack, place sample orders and show where to look", runDemo},
 	{"down", "stop what up started (keeps data unless --wipe)", runDown},
+	{"images", "build the platform's container images locally (Podman or Docker, no registry); list them", runImages},
 	{"kill", "send a signal (default SIGKILL) to one running component, as a fault", runKill},
 	{"logs", "print or follow a component's log", runLogs},
 	{"noise", "burn CPU on purpose for a while (the busy neighbour of chaos --noise)", runNoise},

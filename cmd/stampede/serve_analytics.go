@@ -112,9 +112,9 @@ undecodable records go to analytics.dlq. GET /v1/rules lists the loaded rules.`)
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return router.Run(gctx) })
 	g.Go(func() error {
-		log.Info("analytics router listening", "addr", fmt.Sprintf("%s:%d", config.Host, port),
+		log.Info("analytics router listening", "addr", config.ListenAddr(port),
 			"topics", rules.ConsumedTopics(), "rules", len(rules.Rules), "data_dir", dataDir)
-		return web.Serve(gctx, fmt.Sprintf("%s:%d", config.Host, port), handler, 10*time.Second)
+		return web.Serve(gctx, config.ListenAddr(port), handler, 10*time.Second)
 	})
 	return g.Wait()
 }

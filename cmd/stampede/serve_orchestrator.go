@@ -129,7 +129,7 @@ in order. Serves /metrics, /healthz and /readyz on 127.0.0.1.`)
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return cons.Run(gctx, cl) })
 	g.Go(func() error {
-		return web.Serve(gctx, fmt.Sprintf("%s:%d", config.Host, port), mux, 5*time.Second)
+		return web.Serve(gctx, config.ListenAddr(port), mux, 5*time.Second)
 	})
 	log.Info("orchestrator running", "group", group, "protocol", protocol, "port", port, "temporal", temporal)
 	return g.Wait()

@@ -109,7 +109,7 @@ relay.before-commit, relay.before-mark.`)
 	}
 	g.Go(func() error { return relay.Run(gctx) })
 	g.Go(func() error {
-		return web.Serve(gctx, fmt.Sprintf("%s:%d", config.Host, port), telemetry.AdminMux(reg), 5*time.Second)
+		return web.Serve(gctx, config.ListenAddr(port), telemetry.AdminMux(reg), 5*time.Second)
 	})
 	log.Info("relay running", "schemas", schemas, "compression", compression)
 	return g.Wait()

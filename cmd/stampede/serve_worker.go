@@ -136,8 +136,8 @@ refund compensation claims success without refunding), to prove stampede chaos f
 
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error {
-		log.Info("worker admin listening", "addr", fmt.Sprintf("%s:%d", config.Host, port))
-		return web.Serve(gctx, fmt.Sprintf("%s:%d", config.Host, port), telemetry.AdminMux(reg), 5*time.Second)
+		log.Info("worker admin listening", "addr", config.ListenAddr(port))
+		return web.Serve(gctx, config.ListenAddr(port), telemetry.AdminMux(reg), 5*time.Second)
 	})
 	g.Go(func() error {
 		c, err := dialTemporal(gctx, log, client.Options{

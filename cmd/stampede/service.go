@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"io/fs"
 	"log/slog"
 	"net/http"
@@ -39,7 +38,7 @@ func newService(fs *config.FlagSet, name string) *service {
 // attrs go on the "listening" log line.
 func (s *service) serve(ctx context.Context, mux *http.ServeMux, attrs ...any) error {
 	mux.Handle("GET /metrics", telemetry.MetricsHandler(s.reg))
-	addr := fmt.Sprintf("%s:%d", config.Host, s.port)
+	addr := config.ListenAddr(s.port)
 	s.log.Info(s.name+" listening", append([]any{"addr", addr}, attrs...)...)
 	return web.Serve(ctx, addr, web.Middleware(mux, s.log, web.NewMetrics(s.reg, s.name)), 10*time.Second)
 }

@@ -235,7 +235,7 @@ func Kafka(replication int16, heap string) Component {
 		if java, err = s.ensureCommand(ctx, "java", "openjdk-17-jre-headless"); err != nil {
 			return err
 		}
-		if jars, err = s.kafkaJars(ctx); err != nil {
+		if jars, err = s.KafkaJars(ctx); err != nil {
 			return err
 		}
 		return s.kafkaConfig(ctx, java, jars, port, ctrl)
@@ -252,8 +252,10 @@ func Kafka(replication int16, heap string) Component {
 	return c
 }
 
-// kafkaJars fetches the broker jars from Maven Central once into the cache.
-func (s *Stack) kafkaJars(ctx context.Context) (string, error) {
+// KafkaJars fetches the broker jars from Maven Central once into the cache
+// (Home/cache/kafka-VERSION) and returns that directory. The Kafka container
+// image is built from the same jars.
+func (s *Stack) KafkaJars(ctx context.Context) (string, error) {
 	dir := filepath.Join(s.Home, "cache", "kafka-"+KafkaVersion)
 	done := filepath.Join(dir, ".complete")
 	if _, err := os.Stat(done); err == nil {

@@ -61,6 +61,22 @@ var DefaultPorts = map[string]int{
 // Host is the only interface Stampede binds: loopback.
 const Host = "127.0.0.1"
 
+// EnvListenHost moves every server's listener off loopback. Only container
+// images set it (to 0.0.0.0): there the container's own network is the
+// boundary, and the engine publishes the ports on the host's 127.0.0.1.
+const EnvListenHost = "STAMPEDE_LISTEN_HOST"
+
+// ListenHost returns the address servers bind: Host unless
+// STAMPEDE_LISTEN_HOST says otherwise. Clients still reach them through Addr.
+func ListenHost() string {
+	return Env(EnvListenHost, Host)
+}
+
+// ListenAddr returns the host:port a server listens on for port.
+func ListenAddr(port int) string {
+	return fmt.Sprintf("%s:%d", ListenHost(), port)
+}
+
 // PortEnv returns the env var that overrides the port of a component.
 func PortEnv(name string) string {
 	return "STAMPEDE_" + strings.ToUpper(name) + "_PORT"

@@ -113,3 +113,16 @@ func TestPortOffset(t *testing.T) {
 		t.Errorf("Validate() = %v, want an error naming %s", err, EnvPortOffset)
 	}
 }
+
+func TestListenHost(t *testing.T) {
+	if got, want := ListenAddr(8080), "127.0.0.1:8080"; got != want {
+		t.Errorf("ListenAddr(8080) = %q, want %q (loopback unless told)", got, want)
+	}
+	t.Setenv(EnvListenHost, "0.0.0.0")
+	if got, want := ListenAddr(8080), "0.0.0.0:8080"; got != want {
+		t.Errorf("ListenAddr(8080) with %s = %q, want %q", EnvListenHost, got, want)
+	}
+	if got, want := Addr(Orders), "127.0.0.1:8080"; got != want {
+		t.Errorf("Addr(orders) = %q, want %q: clients keep loopback", got, want)
+	}
+}

@@ -36,7 +36,15 @@ type Execer interface {
 }
 
 // Table is the DDL of the outbox table, created in the current schema.
+//
+// CREATE ... IF NOT EXISTS is not safe against itself: two sessions creating
+// the same table at once fail one with a duplicate key in pg_type/pg_class.
+// The relay ensures every schema's outbox while that schema's service does
+// the same, which happens when they start together (compose, stampedetest),
+// so the statements run under a lock on the schema's outbox, held until the
+// implicit transaction of this one multi-statement string ends.
 const Table = `
+SELECT pg_advisory_xact_lock(hashtext(current_schema() || '.outbox'));
 CREATE TABLE IF NOT EXISTS outbox (
 	id         bigserial PRIMARY KEY,
 	event_id   uuid NOT NULL UNIQUE,
