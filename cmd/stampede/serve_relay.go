@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"golang.org/x/sync/errgroup"
 
@@ -89,6 +90,8 @@ relay.before-commit, relay.before-mark.`)
 		urgentSet[s] = true
 	}
 	g, gctx := errgroup.WithContext(ctx)
+	var stores []*outbox.PGStore
+	var claimPool *pgxpool.Pool
 	for _, schema := range splitComma(schemas) {
 		db, err := postgres.Open(ctx, pgURL, schema, 4, 30*time.Second)
 		if err != nil {
@@ -100,6 +103,10 @@ relay.before-commit, relay.before-mark.`)
 		}
 		store := outbox.NewPGStore(db, schema, log)
 		defer store.Close()
+		stores = append(stores, store)
+		if claimPool == nil {
+			claimPool = db // tables are schema-qualified: any schema's pool claims for all
+		}
 		src := outbox.Source{Name: schema, Store: store, Linger: linger}
 		if urgentSet[schema] {
 			src.Linger = 0
@@ -107,6 +114,7 @@ relay.before-commit, relay.before-mark.`)
 		relay.Sources = append(relay.Sources, src)
 		g.Go(func() error { store.Maintain(gctx, metrics, retention); return nil })
 	}
+	relay.Claimer = outbox.NewPGGroup(claimPool, stores...)
 	g.Go(func() error { return relay.Run(gctx) })
 	g.Go(func() error {
 		return web.Serve(gctx, config.ListenAddr(port), telemetry.AdminMux(reg), 5*time.Second)

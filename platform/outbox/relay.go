@@ -57,6 +57,25 @@ type Store interface {
 	Wait(ctx context.Context, poll time.Duration) error
 }
 
+// Claimer claims the unsent rows of several sources at once, so that a step
+// publishing the rows of several outboxes costs one store transaction.
+type Claimer interface {
+	// ClaimAll claims up to limit unsent rows, in id order, of each source
+	// in which (indexes into Relay.Sources).
+	ClaimAll(ctx context.Context, which []int, limit int) (Claim, error)
+}
+
+// Claim is the rows a ClaimAll claimed. Until Finish or Release, no other
+// relay can claim them.
+type Claim interface {
+	Rows() map[int][]Row // by source
+	// Finish records the rows of sent as published and those of dead as
+	// dead-lettered (by source), leaves the others unsent, and releases all.
+	Finish(ctx context.Context, sent map[int][]int64, dead map[int][]Dead) error
+	// Release gives every row back unsent.
+	Release(ctx context.Context)
+}
+
 // Producer is the part of *kgo.Client the relay uses: a transactional producer.
 type Producer interface {
 	BeginTransaction() error
@@ -94,7 +113,10 @@ type Source struct {
 // cost before (four, one per service, each with its commit markers and
 // transaction-log writes): the most expensive thing the broker did per order.
 type Relay struct {
-	Sources  []Source
+	Sources []Source
+	// Claimer claims for several sources at once; nil: each source's Store
+	// claims on its own (one store transaction per source and step).
+	Claimer  Claimer
 	Producer Producer
 	Log      *slog.Logger
 	Metrics  *Metrics
@@ -108,13 +130,6 @@ type Relay struct {
 type rowKey struct {
 	source int
 	id     int64
-}
-
-// claim is one source's batch in a step.
-type claim struct {
-	src   int
-	batch Batch
-	rows  []Row
 }
 
 // Run publishes until ctx is done. Errors from Kafka or the store are logged
@@ -238,29 +253,18 @@ func (r *Relay) publishStep(ctx context.Context, which []int) (int, []int, error
 	if limit <= 0 {
 		limit = 500
 	}
-	var (
-		claims []claim
-		rows   []Row
-		keys   []rowKey
-		full   []int
-	)
-	release := func() {
-		for _, c := range claims {
-			c.batch.Release(context.WithoutCancel(ctx))
-		}
+	c, err := r.claimer().ClaimAll(ctx, which, limit)
+	if err != nil {
+		return 0, nil, err
 	}
+	claimed := c.Rows()
+	var (
+		rows []Row
+		keys []rowKey
+		full []int
+	)
 	for _, i := range which {
-		b, err := r.Sources[i].Store.Claim(ctx, limit)
-		if err != nil {
-			release()
-			return 0, nil, fmt.Errorf("claim rows of %s: %w", r.Sources[i].Name, err)
-		}
-		rs := b.Rows()
-		if len(rs) == 0 {
-			b.Release(ctx)
-			continue
-		}
-		claims = append(claims, claim{src: i, batch: b, rows: rs})
+		rs := claimed[i]
 		if len(rs) >= limit {
 			full = append(full, i)
 		}
@@ -270,13 +274,14 @@ func (r *Relay) publishStep(ctx context.Context, which []int) (int, []int, error
 		}
 	}
 	if len(rows) == 0 {
+		c.Release(context.WithoutCancel(ctx))
 		return 0, nil, nil
 	}
 	failpoint.Hit(FailBeforePublish)
 	start := time.Now()
 	sent, dead, perr := r.publishAll(ctx, rows, keys)
 	if len(sent) == 0 && len(dead) == 0 {
-		release()
+		c.Release(context.WithoutCancel(ctx))
 		return 0, nil, fmt.Errorf("publish %d rows: %w", len(rows), perr)
 	}
 	published := time.Now()
@@ -289,16 +294,10 @@ func (r *Relay) publishStep(ctx context.Context, which []int) (int, []int, error
 	for _, d := range dead {
 		deadBy[d.source] = append(deadBy[d.source], Dead{ID: d.id, Reason: d.reason})
 	}
-	var markErr error
-	for _, c := range claims {
-		if err := c.batch.Finish(context.WithoutCancel(ctx), sentBy[c.src], deadBy[c.src]); err != nil {
-			// The rows are on Kafka but still unsent here: they will be
-			// published again with the same event ids, which consumers dedupe.
-			markErr = errors.Join(markErr, fmt.Errorf("mark %d published rows of %s sent (they will be republished): %w",
-				len(sentBy[c.src]), r.Sources[c.src].Name, err))
-			delete(sentBy, c.src)
-			delete(deadBy, c.src)
-		}
+	if err := c.Finish(context.WithoutCancel(ctx), sentBy, deadBy); err != nil {
+		// The rows are on Kafka but still unsent here: they will be
+		// published again with the same event ids, which consumers dedupe.
+		return 0, nil, fmt.Errorf("mark %d published rows sent (they will be republished): %w", len(sent), err)
 	}
 	for src, ds := range deadBy {
 		for _, d := range ds {
@@ -307,31 +306,77 @@ func (r *Relay) publishStep(ctx context.Context, which []int) (int, []int, error
 		}
 	}
 	if m := r.Metrics; m != nil {
-		for _, c := range claims {
-			name := r.Sources[c.src].Name
-			m.published.WithLabelValues(name).Add(float64(len(sentBy[c.src])))
-			m.dead.WithLabelValues(name).Add(float64(len(deadBy[c.src])))
+		for _, i := range which {
+			if len(claimed[i]) == 0 {
+				continue
+			}
+			name := r.Sources[i].Name
+			m.published.WithLabelValues(name).Add(float64(len(sentBy[i])))
+			m.dead.WithLabelValues(name).Add(float64(len(deadBy[i])))
 			m.publishDur.WithLabelValues(name).Observe(published.Sub(start).Seconds())
-			created := make(map[int64]time.Time, len(c.rows))
-			for _, row := range c.rows {
+			created := make(map[int64]time.Time, len(claimed[i]))
+			for _, row := range claimed[i] {
 				created[row.ID] = row.CreatedAt
 			}
-			for _, id := range sentBy[c.src] {
+			for _, id := range sentBy[i] {
 				m.delay.WithLabelValues(name).Observe(published.Sub(created[id]).Seconds())
 			}
 		}
 	}
-	n := 0
-	for _, ids := range sentBy {
-		n += len(ids)
-	}
-	if markErr != nil {
-		return n, nil, markErr
-	}
 	if perr != nil {
-		return n, nil, fmt.Errorf("publish %d of %d rows: %w", len(rows)-len(sent)-len(dead), len(rows), perr)
+		return len(sent), nil, fmt.Errorf("publish %d of %d rows: %w", len(rows)-len(sent)-len(dead), len(rows), perr)
 	}
-	return n, full, nil
+	return len(sent), full, nil
+}
+
+func (r *Relay) claimer() Claimer {
+	if r.Claimer != nil {
+		return r.Claimer
+	}
+	return storeClaimer(r.Sources)
+}
+
+// storeClaimer claims through each source's own Store.
+type storeClaimer []Source
+
+func (sc storeClaimer) ClaimAll(ctx context.Context, which []int, limit int) (Claim, error) {
+	c := &storeClaim{rows: map[int][]Row{}, batches: map[int]Batch{}}
+	for _, i := range which {
+		b, err := sc[i].Store.Claim(ctx, limit)
+		if err != nil {
+			c.Release(context.WithoutCancel(ctx))
+			return nil, fmt.Errorf("claim rows of %s: %w", sc[i].Name, err)
+		}
+		if rs := b.Rows(); len(rs) > 0 {
+			c.rows[i], c.batches[i] = rs, b
+		} else {
+			b.Release(ctx)
+		}
+	}
+	return c, nil
+}
+
+type storeClaim struct {
+	rows    map[int][]Row
+	batches map[int]Batch
+}
+
+func (c *storeClaim) Rows() map[int][]Row { return c.rows }
+
+func (c *storeClaim) Finish(ctx context.Context, sent map[int][]int64, dead map[int][]Dead) error {
+	var errs error
+	for i, b := range c.batches {
+		if err := b.Finish(ctx, sent[i], dead[i]); err != nil {
+			errs = errors.Join(errs, err)
+		}
+	}
+	return errs
+}
+
+func (c *storeClaim) Release(ctx context.Context) {
+	for _, b := range c.batches {
+		b.Release(ctx)
+	}
 }
 
 // deadRow is a row given up on, with why.

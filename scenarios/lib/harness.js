@@ -97,8 +97,11 @@ export function perUnit(perSecond, unit) {
 
 // vus sizes the VU pool for a peak rate: an iteration holds its VU for the
 // placement, and for a sampled order until its outcome (up to WAIT_TIMEOUT).
+// Every VU a sampled wait may hold is allocated before the start: after an
+// outage the waits grow to tens of seconds, and a VU allocated mid-run takes
+// the time its JavaScript runtime needs to start, during which arrivals drop.
 export function vus(peak) {
-  const pre = cfg.preVUs ?? Math.ceil(peak * (1 + cfg.confirmSample * 10)) + 5;
+  const pre = cfg.preVUs ?? Math.ceil(peak * (1 + cfg.confirmSample * cfg.waitTimeout)) + 5;
   const max = cfg.maxVUs ?? Math.max(pre, Math.ceil(peak * (2 + cfg.confirmSample * cfg.waitTimeout)) + 10);
   return { preAllocatedVUs: pre, maxVUs: max };
 }
