@@ -406,10 +406,26 @@ func Toxiproxy() Component {
 func Service(name string, port int, readyPath string, args ...string) Component {
 	c := Component{Name: name, Port: port, Timeout: 60 * time.Second, MetricsAddr: fmt.Sprintf("%s:%d", config.Host, port)}
 	c.Command = func(s *Stack) (*exec.Cmd, *syscall.Credential, error) {
-		return s.self(append([]string{"serve"}, args...)...), nil, nil
+		cmd := s.self(append([]string{"serve"}, args...)...)
+		cmd.Env = serviceEnv(os.Environ())
+		return cmd, nil, nil
 	}
 	c.Ready = httpReady(fmt.Sprintf("http://%s:%d%s", config.Host, port, readyPath))
 	return c
+}
+
+// serviceEnv is the environment of a platform process: env with GOMAXPROCS=1
+// unless env sets it. Seventeen Go processes share two cores here and each
+// spends most of its time waiting on I/O; with one P each, their runtimes stop
+// spinning idle threads looking for work: CPU per saga of these processes
+// about -12% (21.6 -> 19.0 ms at 10/s, stampede bench cost).
+func serviceEnv(env []string) []string {
+	for _, kv := range env {
+		if strings.HasPrefix(kv, "GOMAXPROCS=") {
+			return env
+		}
+	}
+	return append(env, "GOMAXPROCS=1")
 }
 
 // self is a command running this stampede binary.

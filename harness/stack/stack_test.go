@@ -96,3 +96,14 @@ func TestSelectFamily(t *testing.T) {
 		t.Errorf("Select with an unknown name: err = %v", err)
 	}
 }
+
+// TestServiceEnvOneProc: platform processes run with GOMAXPROCS=1 unless the
+// environment sets it.
+func TestServiceEnvOneProc(t *testing.T) {
+	if got := serviceEnv([]string{"A=1"}); !slices.Equal(got, []string{"A=1", "GOMAXPROCS=1"}) {
+		t.Errorf("serviceEnv = %v, want GOMAXPROCS=1 added", got)
+	}
+	if got := serviceEnv([]string{"GOMAXPROCS=2"}); !slices.Equal(got, []string{"GOMAXPROCS=2"}) {
+		t.Errorf("serviceEnv = %v, want the user's GOMAXPROCS kept", got)
+	}
+}
