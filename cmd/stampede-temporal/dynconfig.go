@@ -37,6 +37,15 @@ import (
 //     visibility 9000) are left at their defaults: they are an order of
 //     magnitude above what this load needs (~400 writes/s) and above what
 //     SQLite on this disk can do, so raising them would change nothing.
+//   - history.hostLevelCacheMaxSize 128000 -> 2048 workflows. The mutable
+//     state cache kept every saga of the last hour (TTL 1 h): each order's
+//     saga is touched at its start and first task and then waits for days, so
+//     a chaos run's 3000 sagas stayed cached, the live heap grew to ~350 MB,
+//     and every garbage collection (every ~80 s at GOGC 400) marked all of it:
+//     one core for one to two seconds, and the orchestrators' workflow starts
+//     waited behind it (consumer lag spikes in `stampede chaos`). 2048 holds
+//     more than a minute of sagas at a 20/s peak; a later touch (the delivery
+//     signal) reads the workflow back from the store.
 //   - Eager activity dispatch (system.enableActivityEagerExecution) and eager
 //     workflow start are on by default in v1.32: a workflow task completion that
 //     schedules an activity on the same task queue gets the activity back in
@@ -55,6 +64,7 @@ func tunedDynamicConfig() map[string]any {
 		dynamicconfig.FrontendMaxNamespaceRPSPerInstance.Key().String():           10000,
 		dynamicconfig.FrontendMaxNamespaceVisibilityRPSPerInstance.Key().String(): 100,
 		dynamicconfig.ShardIOTimeout.Key().String():                               15 * time.Second,
+		dynamicconfig.HistoryCacheHostLevelMaxSize.Key().String():                 2048,
 		dynamicconfig.EnableActivityEagerExecution.Key().String():                 true,
 		dynamicconfig.EnableEagerWorkflowStart.Key().String():                     true,
 	}
