@@ -58,6 +58,7 @@ projected from the saga's status events; POST /v1/orders/{id}/cancel asks the sa
 
 	svc := &order.Service{Store: store, Log: proc.log, Canceller: &saga.Canceller{Client: tc}, Ready: db.Ping}
 	mux := svc.Router()
+	proc.access, proc.users = order.Access, true
 
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error {

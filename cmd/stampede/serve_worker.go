@@ -118,15 +118,22 @@ refund compensation claims success without refunding), to prove stampede chaos f
 	tasks := asynq.NewClient(redisOpt)
 	defer tasks.Close()
 
+	// The services take the stack's service token. A 401 (a worker left
+	// running across a rotation) is retried as an outage is, within the
+	// outage budget: restarting the worker lets its sagas go on.
+	hc, err := web.ServiceClient(&http.Client{Transport: &http.Transport{
+		MaxIdleConns:        512,
+		MaxIdleConnsPerHost: 256,
+		IdleConnTimeout:     90 * time.Second,
+	}})
+	if err != nil {
+		return err
+	}
 	acts := &saga.Activities{
 		InventoryURL: inventoryURL,
 		PaymentsURL:  paymentsURL,
 		ShippingURL:  shippingURL,
-		HTTP: &http.Client{Transport: &http.Transport{
-			MaxIdleConns:        512,
-			MaxIdleConnsPerHost: 256,
-			IdleConnTimeout:     90 * time.Second,
-		}},
+		HTTP:         hc,
 		Producer: producer,
 		Tasks:    tasks,
 		Metrics:  metrics,

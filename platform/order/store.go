@@ -161,8 +161,9 @@ func (s *Store) Get(ctx context.Context, id string) (Order, error) {
 }
 
 // List returns up to limit orders created at or after since, oldest first,
-// continuing after cursor (the last order id of the previous page).
-func (s *Store) List(ctx context.Context, since time.Time, cursor string, limit int) (List, error) {
+// continuing after cursor (the last order id of the previous page); only
+// userID's when userID is not empty.
+func (s *Store) List(ctx context.Context, since time.Time, cursor, userID string, limit int) (List, error) {
 	var afterAt time.Time
 	afterID := "00000000-0000-0000-0000-000000000000"
 	if cursor != "" {
@@ -178,8 +179,8 @@ func (s *Store) List(ctx context.Context, since time.Time, cursor string, limit 
 		afterAt, afterID = since, "00000000-0000-0000-0000-000000000000"
 	}
 	rows, err := s.db.Query(ctx, `SELECT id::text, user_id, status, created_at FROM orders
-		WHERE (created_at, id) > ($1, $2::uuid)
-		ORDER BY created_at, id LIMIT $3`, afterAt, afterID, limit+1)
+		WHERE (created_at, id) > ($1, $2::uuid) AND ($4 = '' OR user_id = $4)
+		ORDER BY created_at, id LIMIT $3`, afterAt, afterID, limit+1, userID)
 	if err != nil {
 		return List{}, fmt.Errorf("list orders: %w", err)
 	}
