@@ -134,11 +134,11 @@ refund compensation claims success without refunding), to prove stampede chaos f
 		PaymentsURL:  paymentsURL,
 		ShippingURL:  shippingURL,
 		HTTP:         hc,
-		Producer: producer,
-		Tasks:    tasks,
-		Metrics:  metrics,
-		Pacer:    saga.NewPacer(retryRate, retryBurst),
-		Log:      log,
+		Producer:     producer,
+		Tasks:        tasks,
+		Metrics:      metrics,
+		Pacer:        saga.NewPacer(retryRate, retryBurst),
+		Log:          log,
 	}
 
 	g, gctx := errgroup.WithContext(ctx)
