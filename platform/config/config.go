@@ -23,6 +23,7 @@ const (
 	Analytics       = "analytics"
 	Kafka           = "kafka"
 	KafkaController = "kafka_controller"
+	KafkaSASL       = "kafka_sasl"
 	Temporal        = "temporal"
 	TemporalUI      = "temporal_ui"
 	TemporalMetrics = "temporal_metrics"
@@ -46,6 +47,7 @@ var DefaultPorts = map[string]int{
 	Analytics:       8085,
 	Kafka:           9092,
 	KafkaController: 9093,
+	KafkaSASL:       9094, // a SASL_PLAINTEXT SCRAM-SHA-256 listener, to test the SASL path
 	Temporal:        7233,
 	TemporalUI:      8233,
 	TemporalMetrics: 8234,
