@@ -14,6 +14,7 @@ import (
 	"github.com/stampede-dev/stampede/platform/kafka"
 	"github.com/stampede-dev/stampede/platform/order"
 	"github.com/stampede-dev/stampede/platform/saga"
+	"github.com/stampede-dev/stampede/platform/temporalclient"
 )
 
 func serveOrders(ctx context.Context, args []string) error {
@@ -50,7 +51,11 @@ projected from the saga's status events; POST /v1/orders/{id}/cancel asks the sa
 
 	// Lazy: the Orders API starts and takes orders while Temporal is down;
 	// only cancellation needs it, and connects on first use.
-	tc, err := client.NewLazyClient(client.Options{HostPort: tempo, Namespace: tempoNS, Logger: sdklog.NewStructuredLogger(proc.log)})
+	topts, err := temporalclient.Options(client.Options{HostPort: tempo, Namespace: tempoNS, Logger: sdklog.NewStructuredLogger(proc.log)})
+	if err != nil {
+		return err
+	}
+	tc, err := client.NewLazyClient(topts)
 	if err != nil {
 		return fmt.Errorf("temporal client: %w", err)
 	}

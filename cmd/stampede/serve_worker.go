@@ -19,6 +19,7 @@ import (
 	"github.com/stampede-dev/stampede/platform/kafka"
 	"github.com/stampede-dev/stampede/platform/saga"
 	"github.com/stampede-dev/stampede/platform/telemetry"
+	"github.com/stampede-dev/stampede/platform/temporalclient"
 	"github.com/stampede-dev/stampede/platform/web"
 )
 
@@ -185,6 +186,10 @@ refund compensation claims success without refunding), to prove stampede chaos f
 // dialTemporal connects to Temporal, retrying until it answers or ctx ends,
 // so a worker started before the server waits for it instead of exiting.
 func dialTemporal(ctx context.Context, log *slog.Logger, opts client.Options) (client.Client, error) {
+	opts, err := temporalclient.Options(opts)
+	if err != nil {
+		return nil, err
+	}
 	delay := time.Second
 	for {
 		c, err := client.DialContext(ctx, opts)

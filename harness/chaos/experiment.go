@@ -23,6 +23,7 @@ import (
 	"github.com/stampede-dev/stampede/harness/stack"
 	"github.com/stampede-dev/stampede/harness/stats"
 	"github.com/stampede-dev/stampede/harness/verify"
+	"github.com/stampede-dev/stampede/platform/temporalclient"
 )
 
 // Stack is what the experiment needs of the launcher (*stack.Stack).
@@ -543,7 +544,11 @@ func (e *Experiment) histogramLag(ctx context.Context, from, to time.Time) ([]ve
 }
 
 func (e *Experiment) temporalFacts(ctx context.Context, byOrder map[string]*verify.Facts) error {
-	c, err := client.Dial(client.Options{HostPort: e.cfg.TemporalAddr, Namespace: e.cfg.Namespace, Logger: quiet{}})
+	opts, err := temporalclient.Options(client.Options{HostPort: e.cfg.TemporalAddr, Namespace: e.cfg.Namespace, Logger: quiet{}})
+	if err != nil {
+		return err
+	}
+	c, err := client.Dial(opts)
 	if err != nil {
 		return err
 	}

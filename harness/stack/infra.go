@@ -27,6 +27,7 @@ import (
 
 	"github.com/stampede-dev/stampede/platform/config"
 	"github.com/stampede-dev/stampede/platform/kafka"
+	"github.com/stampede-dev/stampede/platform/temporalclient"
 )
 
 //go:embed assets/kafka-pom.xml
@@ -547,7 +548,11 @@ func Temporal() Component {
 }
 
 func pingTemporal(ctx context.Context, addr, namespace string) error {
-	c, err := client.NewLazyClient(client.Options{HostPort: addr, Namespace: namespace, Logger: quietLogger{}})
+	opts, err := temporalclient.Options(client.Options{HostPort: addr, Namespace: namespace, Logger: quietLogger{}})
+	if err != nil {
+		return err
+	}
+	c, err := client.NewLazyClient(opts)
 	if err != nil {
 		return err
 	}
