@@ -15,6 +15,7 @@ import (
 	"github.com/stampede-dev/stampede/platform/order"
 	"github.com/stampede-dev/stampede/platform/saga"
 	"github.com/stampede-dev/stampede/platform/temporalclient"
+	"github.com/stampede-dev/stampede/platform/vault"
 )
 
 func serveOrders(ctx context.Context, args []string) error {
@@ -39,6 +40,9 @@ projected from the saga's status events; POST /v1/orders/{id}/cancel asks the sa
 		return err
 	}
 	defer db.Close()
+	if err := vault.Ensure(ctx, db); err != nil {
+		return err
+	}
 	store := order.NewStore(db)
 
 	km := kafka.NewMetrics(proc.reg)
