@@ -252,7 +252,9 @@ func (p *flakyProxy) url() string { return "http://" + p.addr }
 func (p *flakyProxy) serve(ln net.Listener) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.srv = &http.Server{Handler: httputil.NewSingleHostReverseProxy(p.target)}
+	// The Host sent on is the target's: Payments answers only to its own
+	// names (and to its toxiproxy address).
+	p.srv = &http.Server{Handler: &httputil.ReverseProxy{Rewrite: func(r *httputil.ProxyRequest) { r.SetURL(p.target) }}}
 	go p.srv.Serve(ln)
 }
 
