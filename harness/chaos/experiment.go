@@ -23,6 +23,7 @@ import (
 	"github.com/stampede-dev/stampede/harness/stack"
 	"github.com/stampede-dev/stampede/harness/stats"
 	"github.com/stampede-dev/stampede/harness/verify"
+	"github.com/stampede-dev/stampede/platform/config"
 	"github.com/stampede-dev/stampede/platform/temporalclient"
 )
 
@@ -610,6 +611,8 @@ func (e *Experiment) startK6(ctx context.Context, done chan<- int) (time.Time, e
 		"BASE_RATE="+fmt.Sprint(cfg.BaseRate),
 		"DURATION="+fmt.Sprintf("%ds", int(cfg.Duration.Seconds())),
 		"ORDERS_URL="+cfg.OrdersURL,
+		// Sampled orders are followed with the service token (a path, never the token).
+		"ORDERS_TOKEN_FILE="+config.SecretPath(config.SecretServiceToken),
 		"LEDGER="+filepath.Join(cfg.Out, "ledger.jsonl"),
 		"SEED="+fmt.Sprint(cfg.Seed),
 		"RUN_ID="+cfg.Run,
