@@ -35,6 +35,11 @@ func (s *Stack) SecretsDir() string {
 // It never prints one.
 func (s *Stack) EnsureSecrets() error {
 	dir := s.SecretsDir()
+	// The home first, traversable: PostgreSQL's own user reaches its data
+	// through it (MkdirAll would give it the secrets' 0700).
+	if err := os.MkdirAll(filepath.Dir(dir), 0o755); err != nil {
+		return fmt.Errorf("secrets: %w", err)
+	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("secrets: %w", err)
 	}
