@@ -117,8 +117,15 @@ func (s *Stack) Up(ctx context.Context, names []string) error {
 	if err != nil {
 		return err
 	}
-	if err := s.EnsureSecrets(); err != nil {
-		return err
+	// Secrets for what this up may start (a run that only checks external
+	// infrastructure, as compose's setup does, writes none).
+	for _, c := range comps {
+		if c.External == "" {
+			if err := s.EnsureSecrets(); err != nil {
+				return err
+			}
+			break
+		}
 	}
 	for _, c := range comps {
 		if err := s.up(ctx, c); err != nil {

@@ -76,6 +76,9 @@ func TestServiceTokenRefusesShortOnes(t *testing.T) {
 
 func TestURLsCarryGeneratedPasswords(t *testing.T) {
 	secretsHome(t)
+	t.Setenv(EnvPortOffset, "")
+	t.Setenv(EnvPostgresURL, "")
+	t.Setenv(EnvRedisURL, "")
 	writeSecret(t, SecretPostgresPassword, "pg-secret/+", 0o600)
 	writeSecret(t, SecretRedisPassword, "redis-secret", 0o600)
 	if got, want := PostgresURL(), "postgres://postgres:pg-secret%2F+@127.0.0.1:5432/stampede?sslmode=disable"; got != want {

@@ -356,3 +356,32 @@ func TestOrdersBelongToTheirUser(t *testing.T) {
 		})
 	}
 }
+
+// The OpenAPI document says which operations are anonymous (security: [])
+// exactly where the Guard lets anyone in: Access, and the health routes
+// every service opens.
+func TestOpenAPISecurityMatchesAccess(t *testing.T) {
+	doc, err := openapi3.NewLoader().LoadFromData(OpenAPI)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for path, item := range doc.Paths.Map() {
+		for method, op := range item.Operations() {
+			pattern := method + " " + path
+			documented := op.Security != nil && len(*op.Security) == 0
+			a, listed := Access[pattern]
+			open := (listed && a == web.AccessPublic) || path == web.PathHealth || path == web.PathReady
+			if documented != open {
+				t.Errorf("%s: anonymous in openapi.yaml %v, in Access %v", pattern, documented, open)
+			}
+			if !open && (!listed || a != web.AccessUser) {
+				t.Errorf("%s: documented for user and service tokens, Access says %v (listed %v)", pattern, a, listed)
+			}
+			n++
+		}
+	}
+	if n < 6 {
+		t.Fatalf("checked %d operations", n)
+	}
+}
