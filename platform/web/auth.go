@@ -159,7 +159,7 @@ func (g *Guard) authenticate(r *http.Request, access Access) (Principal, *Error)
 	}
 	h := r.Header.Get(HeaderAuthorization)
 	if h == "" {
-		return Principal{}, Errorf(http.StatusUnauthorized, HeaderAuthorization, "missing: send %s: Bearer with %s", HeaderAuthorization, who)
+		return Principal{}, Errorf(http.StatusUnauthorized, HeaderAuthorization, "missing: send \"%s: Bearer TOKEN\" with %s", HeaderAuthorization, who)
 	}
 	scheme, tok, ok := strings.Cut(h, " ")
 	if !ok || !strings.EqualFold(scheme, "Bearer") || tok == "" {
