@@ -31,6 +31,7 @@ import (
 	"github.com/stampede-dev/stampede/platform/payment"
 	"github.com/stampede-dev/stampede/platform/shipping"
 	"github.com/stampede-dev/stampede/platform/telemetry"
+	"github.com/stampede-dev/stampede/platform/web"
 )
 
 // EnvRecordHistory names a directory: when set, the histories of this
@@ -202,11 +203,15 @@ func startWorker(t *testing.T, ctx context.Context, paymentsURL string) (client.
 	tasks := asynq.NewClient(redisOpt)
 	t.Cleanup(func() { tasks.Close() })
 
+	hc, err := web.ServiceClient(&http.Client{Timeout: 10 * time.Second}) // as the real worker calls
+	if err != nil {
+		t.Fatal(err)
+	}
 	acts := &Activities{
 		InventoryURL: config.ServiceURL(config.Inventory),
 		PaymentsURL:  paymentsURL,
 		ShippingURL:  config.ServiceURL(config.Shipping),
-		HTTP:         &http.Client{Timeout: 10 * time.Second},
+		HTTP:         hc,
 		Producer:     producer,
 		Tasks:        tasks,
 		Metrics:      NewMetrics(prometheus.NewRegistry()),
