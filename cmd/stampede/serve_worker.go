@@ -114,7 +114,7 @@ refund compensation claims success without refunding), to prove stampede chaos f
 
 	redisOpt, err := asynq.ParseRedisURI(redisURL)
 	if err != nil {
-		return fmt.Errorf("--redis-url %q: %w", redisURL, err)
+		return fmt.Errorf("--redis-url %q: %w", config.RedactURL(redisURL), err)
 	}
 	tasks := asynq.NewClient(redisOpt)
 	defer tasks.Close()
