@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stampede-dev/stampede/platform/config"
 	"github.com/stampede-dev/stampede/platform/order"
 	"github.com/stampede-dev/stampede/platform/stacktest"
 )
@@ -40,6 +41,7 @@ func TestBlackFridayShortRun(t *testing.T) {
 	cmd.Env = append(os.Environ(),
 		"DURATION=20s", "BASE_RATE=4", "SEED=7", "RUN_ID="+run, "LEDGER="+ledger,
 		"ORDERS_URL="+stacktest.URL("orders"), "K6_WEB_DASHBOARD=false",
+		"ORDERS_TOKEN_FILE="+config.SecretPath(config.SecretServiceToken),
 	)
 	out, err := cmd.CombinedOutput()
 	if err != nil {

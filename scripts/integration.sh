@@ -5,6 +5,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 stampede=./bin/stampede
+# The tests read the stack's secrets (service token, passwords) where it keeps them.
+export STAMPEDE_HOME="${STAMPEDE_HOME:-$PWD/.stampede}"
 
 started=0
 if ! $stampede status >/dev/null 2>&1; then

@@ -41,6 +41,12 @@ else
 	echo "load: Prometheus is not answering on 127.0.0.1:$prom_port; k6 metrics stay in $out only"
 fi
 
+export ORDERS_URL=${ORDERS_URL:-http://127.0.0.1:${STAMPEDE_ORDERS_PORT:-$((8080 + ${STAMPEDE_PORT_OFFSET:-0}))}}
+# Sampled orders are followed (read) with the stack's service token.
+token_file=${STAMPEDE_SECRETS_DIR:-${STAMPEDE_HOME:-.stampede}/secrets}/service-token
+if [ -z "${ORDERS_TOKEN:-}" ] && [ -f "$token_file" ]; then
+	export ORDERS_TOKEN_FILE=${ORDERS_TOKEN_FILE:-$token_file}
+fi
 export LEDGER=${LEDGER:-$out/ledger.jsonl}
 export RUN_ID=${RUN_ID:-$run}
 export K6_WEB_DASHBOARD=true

@@ -2,6 +2,8 @@ package stampedetest
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/base64"
 	"fmt"
 	"net"
 	"net/netip"
@@ -448,6 +450,11 @@ func (r *runner) platform(ctx context.Context) error {
 		"STAMPEDE_PAYMENTS_URL":   "http://toxiproxy:18082", // through toxiproxy, as on the native stack
 		"STAMPEDE_SHIPPING_URL":   "http://shipping:8083",
 		config.EnvListenHost:      "0.0.0.0",
+		// Secrets as env (no .stampede here); any Host, since the parts
+		// reach each other by container name and the tests by published port.
+		config.SecretEnv(config.SecretServiceToken): r.st.ServiceToken,
+		config.SecretEnv(config.SecretUserTokenKey): randomToken(),
+		config.EnvAllowedHosts:                      "*",
 	}
 	for k, v := range r.s.env {
 		env[k] = v
@@ -485,3 +492,10 @@ func (r *runner) platform(ctx context.Context) error {
 }
 
 var _ wait.Strategy = temporalHealthy{}
+
+// randomToken is 32 random bytes, base64url: a token or key for one stack.
+func randomToken() string {
+	b := make([]byte, 32)
+	rand.Read(b)
+	return base64.RawURLEncoding.EncodeToString(b)
+}

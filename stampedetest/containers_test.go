@@ -21,6 +21,7 @@ import (
 // call reaches it as a signal through Kafka and the orchestrator.
 func TestOrderDelivered(t *testing.T) {
 	st := stampedetest.Start(context.Background(), t)
+	serviceToken = st.ServiceToken
 	loopbackOnly(t, st)
 
 	t0 := time.Now()
@@ -48,6 +49,7 @@ func TestOrderDelivered(t *testing.T) {
 // at its charge instead of failing, and completes once Payments is back.
 func TestPaymentsDownOrderWaits(t *testing.T) {
 	st := stampedetest.Start(context.Background(), t, stampedetest.WithDeliveryWait(2*time.Second))
+	serviceToken = st.ServiceToken
 
 	proxy, err := st.Toxiproxy.Proxy("payments")
 	if err != nil {
@@ -117,6 +119,10 @@ func placeOrder(t *testing.T, ordersURL, key string) string {
 	return out.OrderID
 }
 
+// serviceToken is the bearer of the stack under test: reading orders and
+// calling Shipping take it (placing an order does not, but it does no harm).
+var serviceToken string
+
 func post(t *testing.T, url string, body any, want int, header ...string) []byte {
 	t.Helper()
 	var r io.Reader = http.NoBody
@@ -126,6 +132,7 @@ func post(t *testing.T, url string, body any, want int, header ...string) []byte
 	}
 	req, _ := http.NewRequest(http.MethodPost, url, r)
 	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+serviceToken)
 	for i := 0; i+1 < len(header); i += 2 {
 		req.Header.Set(header[i], header[i+1])
 	}
@@ -143,7 +150,9 @@ func post(t *testing.T, url string, body any, want int, header ...string) []byte
 
 func getJSON(t *testing.T, url string, v any) {
 	t.Helper()
-	resp, err := http.Get(url)
+	req, _ := http.NewRequest(http.MethodGet, url, nil)
+	req.Header.Set("Authorization", "Bearer "+serviceToken)
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatalf("GET %s: %v", url, err)
 	}

@@ -45,7 +45,11 @@ import (
 // Stack is a running platform: where each part answers from the test (all
 // on 127.0.0.1), and its containers. Fields of parts not started are empty.
 type Stack struct {
-	OrdersURL        string // POST /v1/orders, GET /v1/orders/{id} (platform/order/openapi.yaml)
+	OrdersURL string // POST /v1/orders, GET /v1/orders/{id} (platform/order/openapi.yaml)
+	// ServiceToken is the bearer (Authorization: Bearer ServiceToken) the
+	// internal services take, and the Orders API for reading any order:
+	// random per Start. Placing an order needs none.
+	ServiceToken     string
 	InventoryURL     string
 	PaymentsURL      string // Payments itself; the workers reach it through toxiproxy
 	ShippingURL      string // POST /v1/shipments/{id}/deliver delivers an order
@@ -155,7 +159,7 @@ func start(ctx context.Context, t testing.TB, opts ...Option) (*Stack, error) {
 		return nil, err
 	}
 
-	st := &Stack{containers: map[string]testcontainers.Container{}}
+	st := &Stack{containers: map[string]testcontainers.Container{}, ServiceToken: randomToken()}
 	st.Network = s.network
 	if st.Network == "" {
 		nw, err := network.New(ctx)

@@ -21,6 +21,7 @@ import (
 	"github.com/stampede-dev/stampede/harness/stats"
 	"github.com/stampede-dev/stampede/platform/config"
 	"github.com/stampede-dev/stampede/platform/saga"
+	"github.com/stampede-dev/stampede/platform/temporalclient"
 )
 
 // costRun is one run of `stampede bench cost`.
@@ -354,7 +355,11 @@ func countRecords(ctx context.Context, from, to map[string]map[int32]int64, orde
 
 // historyLengths reads the Temporal history length of up to n sagas.
 func historyLengths(ctx context.Context, addr, ns string, ids []string, n int) ([]int64, error) {
-	c, err := client.DialContext(ctx, client.Options{HostPort: addr, Namespace: ns, Logger: sdklog.NewStructuredLogger(slog.New(slog.DiscardHandler))})
+	opts, err := temporalclient.Options(client.Options{HostPort: addr, Namespace: ns, Logger: sdklog.NewStructuredLogger(slog.New(slog.DiscardHandler))})
+	if err != nil {
+		return nil, err
+	}
+	c, err := client.DialContext(ctx, opts)
 	if err != nil {
 		return nil, err
 	}

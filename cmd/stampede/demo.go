@@ -46,6 +46,12 @@ after `+"`make up`"+`.`)
 		return err
 	}
 	base := config.ServiceURL(config.Orders)
+	// Orders are placed anonymously, as a shop's customers do; reading them
+	// and confirming a delivery takes the stack's service token.
+	hc, err := web.ServiceClient(nil)
+	if err != nil {
+		return err
+	}
 	fmt.Printf("Placing %d sample orders on %s ...\n", len(demoOrders), base)
 	ids := make([]string, len(demoOrders))
 	for i, d := range demoOrders {
@@ -59,7 +65,7 @@ after `+"`make up`"+`.`)
 
 	fmt.Printf("\nFollowing them through the saga (up to %s):\n", wait)
 	deadline := time.Now().Add(wait)
-	statuses, err := followDemoOrders(ctx, base, ids, deadline, func(i int, o order.Order) bool {
+	statuses, err := followDemoOrders(ctx, hc, base, ids, deadline, func(i int, o order.Order) bool {
 		return order.Terminal(o.Status) || o.Status == order.StatusInTransit
 	})
 	if err != nil {
@@ -68,12 +74,12 @@ after `+"`make up`"+`.`)
 	// The delivery confirmation reaches the workflow as a signal: confirm the
 	// first order's shipment and watch it become delivered.
 	if statuses[0].Status == order.StatusInTransit {
-		ship, err := confirmDemoDelivery(ctx, ids[0])
+		ship, err := confirmDemoDelivery(ctx, hc, ids[0])
 		if err != nil {
 			return fmt.Errorf("confirm delivery of %s: %w", ids[0], err)
 		}
 		fmt.Printf("  confirmed delivery of shipment %s (POST %s/v1/shipments/%s/deliver)\n", ship, config.ServiceURL(config.Shipping), ship)
-		statuses, err = followDemoOrders(ctx, base, ids, deadline, func(i int, o order.Order) bool {
+		statuses, err = followDemoOrders(ctx, hc, base, ids, deadline, func(i int, o order.Order) bool {
 			return o.Status == demoOrders[i].final || order.Terminal(o.Status)
 		})
 		if err != nil {
@@ -101,8 +107,9 @@ after `+"`make up`"+`.`)
 	tw.Flush()
 
 	fmt.Printf(`
-Where to look:
+Where to look (internal services and reads take a token: see README, Security):
   Orders API         %[1]s/v1/orders/%[2]s
+                     curl -H "Authorization: Bearer $(bin/stampede token user u-1)" %[1]s/v1/orders/%[2]s
   Temporal Web UI    http://%[3]s/namespaces/default/workflows/order-%[2]s
                      (search: OrderId = "%[2]s")
   Notifications      %[10]s/v1/notifications?orderId=%[2]s
@@ -110,16 +117,17 @@ Where to look:
   Prometheus         http://%[11]s   (dashboards: dashboards/*.json, docs/observability.md)
   toxiproxy API      http://%[4]s/proxies   (payments: %[5]s -> %[6]s)
   Kafka              %[7]s   e.g. kcat -b %[7]s -C -t orders -X isolation.level=read_committed -f '%%k %%h\n%%s\n\n'
-  PostgreSQL         %[8]s
-  Redis              %[9]s
+  PostgreSQL         %[8]s   (password: %[12]s)
+  Redis              %[9]s   (password: %[13]s)
   Logs               .stampede/logs/NAME.log   (stampede logs NAME -f)
 
 Place your own:
   curl -si -X POST %[1]s/v1/orders -H 'Content-Type: application/json' -H 'Idempotency-Key: my-first-order' \
     -d '{"userId":"u-1","currency":"USD","items":[{"sku":"SKU-00001","qty":2,"priceCents":1999}],"shippingAddress":{"name":"Ada","line1":"1 Main St","city":"Springfield","postalCode":"12345","country":"US"},"payment":{"method":"card","token":"tok_visa"}}'
 `, base, ids[0], config.Addr(config.TemporalUI), config.Addr(config.Toxiproxy), config.Addr(config.PaymentsProxy),
-		config.Addr(config.Payments), strings.Join(config.KafkaBrokers(), ","), config.PostgresURL(), config.RedisURL(),
-		config.ServiceURL(config.Notifications), config.Addr(config.Prometheus))
+		config.Addr(config.Payments), strings.Join(config.KafkaBrokers(), ","), config.RedactURL(config.PostgresURL()), config.RedactURL(config.RedisURL()),
+		config.ServiceURL(config.Notifications), config.Addr(config.Prometheus),
+		config.SecretPath(config.SecretPostgresPassword), config.SecretPath(config.SecretRedisPassword))
 	if stuck > 0 {
 		return fmt.Errorf("%d of %d sample orders did not end as expected within %s: check `stampede status` and `stampede logs worker-1`", stuck, len(ids), wait)
 	}
@@ -154,10 +162,10 @@ func placeDemoOrder(ctx context.Context, base string, i int, d demoOrder) (strin
 	return r.OrderID, nil
 }
 
-func getDemoOrder(ctx context.Context, base, id string) (order.Order, error) {
+func getDemoOrder(ctx context.Context, hc *http.Client, base, id string) (order.Order, error) {
 	var o order.Order
 	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, base+web.Path(order.PathOrder, id), nil)
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := hc.Do(req)
 	if err != nil {
 		return o, err
 	}
@@ -170,12 +178,12 @@ func getDemoOrder(ctx context.Context, base, id string) (order.Order, error) {
 
 // followDemoOrders polls the orders until done says each is where it should
 // be, or the deadline passes, and returns their last state.
-func followDemoOrders(ctx context.Context, base string, ids []string, deadline time.Time, done func(int, order.Order) bool) ([]order.Order, error) {
+func followDemoOrders(ctx context.Context, hc *http.Client, base string, ids []string, deadline time.Time, done func(int, order.Order) bool) ([]order.Order, error) {
 	statuses := make([]order.Order, len(ids))
 	for {
 		settled := 0
 		for i, id := range ids {
-			o, err := getDemoOrder(ctx, base, id)
+			o, err := getDemoOrder(ctx, hc, base, id)
 			if err != nil {
 				return nil, err
 			}
@@ -193,10 +201,10 @@ func followDemoOrders(ctx context.Context, base string, ids []string, deadline t
 
 // confirmDemoDelivery marks the order's shipment delivered at the Shipping
 // service, as a carrier would, and returns the shipment id.
-func confirmDemoDelivery(ctx context.Context, orderID string) (string, error) {
+func confirmDemoDelivery(ctx context.Context, hc *http.Client, orderID string) (string, error) {
 	ship := config.ServiceURL(config.Shipping)
 	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, ship+shipping.PathShipments+"?orderId="+url.QueryEscape(orderID), nil)
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := hc.Do(req)
 	if err != nil {
 		return "", err
 	}
@@ -210,7 +218,7 @@ func confirmDemoDelivery(ctx context.Context, orderID string) (string, error) {
 	}
 	id := list.Shipments[0].ShipmentID
 	req, _ = http.NewRequestWithContext(ctx, http.MethodPost, ship+web.Path(shipping.PathDeliver, id), nil)
-	resp, err = http.DefaultClient.Do(req)
+	resp, err = hc.Do(req)
 	if err != nil {
 		return "", err
 	}

@@ -15,6 +15,13 @@ func portFlag(fs *config.FlagSet, p *int, name, usage string) {
 	fs.IntVar(p, "port", config.PortEnv(name), config.Port(name), usage)
 }
 
+// allowedHostsFlag registers --allowed-hosts, the Host values an HTTP
+// service answers (its default, empty, means 127.0.0.1:PORT,localhost:PORT).
+func allowedHostsFlag(fs *config.FlagSet, p *string) {
+	fs.StringVar(p, "allowed-hosts", config.EnvAllowedHosts, "",
+		"comma-separated Host header values answered, others get 421 (\"*\": any, for containers); default 127.0.0.1:PORT,localhost:PORT")
+}
+
 // postgresURLFlag registers --postgres-url.
 func postgresURLFlag(fs *config.FlagSet, p *string) {
 	fs.StringVar(p, "postgres-url", config.EnvPostgresURL, config.PostgresURL(), "PostgreSQL URL of the stampede database")

@@ -38,6 +38,7 @@ var commands = []command{
 	{"restart", "stop and start components (a killed one is just started)", runRestart},
 	{"serve", "run one platform process (orders, relay, toxiproxy, ...)", runServe},
 	{"status", "show each component: running, pid, port, ready", runStatus},
+	{"token", "issue a user token for the Orders API (stampede token user ID)", runToken},
 	{"up", "start the stack on 127.0.0.1 (installs what is missing)", runUp},
 }
 

@@ -34,8 +34,10 @@ undecodable records go to analytics.dlq. GET /v1/rules lists the loaded rules.`)
 		ebOn       bool
 		ebEndpoint string
 		ebRegion   string
+		hosts      string
 	)
 	portFlag(fs, &port, config.Analytics, "HTTP port on 127.0.0.1")
+	allowedHostsFlag(fs, &hosts)
 	kafkaBrokersFlag(fs, &brokers, "Kafka seed brokers")
 	fs.StringVar(&rulesPath, "rules", "STAMPEDE_ANALYTICS_RULES", "", "rules YAML file (default: the built-in rules, platform/analytics/rules/default.yaml)")
 	fs.StringVar(&dataDir, "data-dir", "STAMPEDE_ANALYTICS_DATA_DIR", filepath.Join(config.Env("STAMPEDE_HOME", ".stampede"), "data", "analytics"), "directory of file targets with relative paths")
@@ -105,7 +107,11 @@ undecodable records go to analytics.dlq. GET /v1/rules lists the loaded rules.`)
 	svc := &analytics.Service{Rules: rules, Ready: func(ctx context.Context) error { return kafka.Ping(ctx, seeds) }}
 	mux := svc.Router()
 	mux.Handle("GET /metrics", telemetry.MetricsHandler(reg))
-	handler := web.Middleware(mux, log, web.NewMetrics(reg, "analytics"))
+	guard, err := newGuard(config.Analytics, port, hosts, nil, false)
+	if err != nil {
+		return err
+	}
+	handler := web.Middleware(guard.Wrap(mux), log, web.NewMetrics(reg, "analytics"))
 
 	router := &analytics.Router{Client: cl, Group: group, Rules: rules, Targets: targets, Log: log,
 		Metrics: analytics.NewMetrics(reg), Kafka: km}

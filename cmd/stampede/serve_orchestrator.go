@@ -17,6 +17,7 @@ import (
 	"github.com/stampede-dev/stampede/platform/orchestrator"
 	"github.com/stampede-dev/stampede/platform/saga"
 	"github.com/stampede-dev/stampede/platform/telemetry"
+	"github.com/stampede-dev/stampede/platform/temporalclient"
 	"github.com/stampede-dev/stampede/platform/web"
 )
 
@@ -81,12 +82,16 @@ in order. Serves /metrics, /healthz and /readyz on 127.0.0.1.`)
 	defer closeMetrics.Close()
 
 	// Lazy: a member starts (and waits, paused) while Temporal is still down.
-	tc, err := client.NewLazyClient(client.Options{
+	topts, err := temporalclient.Options(client.Options{
 		HostPort:       temporal,
 		Namespace:      namespace,
 		Logger:         tlog.NewStructuredLogger(log.With("component", "temporal-sdk")),
 		MetricsHandler: sdkMetrics,
 	})
+	if err != nil {
+		return err
+	}
+	tc, err := client.NewLazyClient(topts)
 	if err != nil {
 		return fmt.Errorf("temporal client for %s: %w", temporal, err)
 	}

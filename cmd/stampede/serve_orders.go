@@ -14,6 +14,8 @@ import (
 	"github.com/stampede-dev/stampede/platform/kafka"
 	"github.com/stampede-dev/stampede/platform/order"
 	"github.com/stampede-dev/stampede/platform/saga"
+	"github.com/stampede-dev/stampede/platform/temporalclient"
+	"github.com/stampede-dev/stampede/platform/vault"
 )
 
 func serveOrders(ctx context.Context, args []string) error {
@@ -38,6 +40,9 @@ projected from the saga's status events; POST /v1/orders/{id}/cancel asks the sa
 		return err
 	}
 	defer db.Close()
+	if err := vault.Ensure(ctx, db); err != nil {
+		return err
+	}
 	store := order.NewStore(db)
 
 	km := kafka.NewMetrics(proc.reg)
@@ -50,7 +55,11 @@ projected from the saga's status events; POST /v1/orders/{id}/cancel asks the sa
 
 	// Lazy: the Orders API starts and takes orders while Temporal is down;
 	// only cancellation needs it, and connects on first use.
-	tc, err := client.NewLazyClient(client.Options{HostPort: tempo, Namespace: tempoNS, Logger: sdklog.NewStructuredLogger(proc.log)})
+	topts, err := temporalclient.Options(client.Options{HostPort: tempo, Namespace: tempoNS, Logger: sdklog.NewStructuredLogger(proc.log)})
+	if err != nil {
+		return err
+	}
+	tc, err := client.NewLazyClient(topts)
 	if err != nil {
 		return fmt.Errorf("temporal client: %w", err)
 	}
@@ -58,6 +67,7 @@ projected from the saga's status events; POST /v1/orders/{id}/cancel asks the sa
 
 	svc := &order.Service{Store: store, Log: proc.log, Canceller: &saga.Canceller{Client: tc}, Ready: db.Ping}
 	mux := svc.Router()
+	proc.access, proc.users = order.Access, true
 
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error {

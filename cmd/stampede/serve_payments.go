@@ -7,6 +7,7 @@ import (
 
 	"github.com/stampede-dev/stampede/platform/config"
 	"github.com/stampede-dev/stampede/platform/payment"
+	"github.com/stampede-dev/stampede/platform/vault"
 )
 
 func servePayments(ctx context.Context, args []string) error {
@@ -30,6 +31,9 @@ GET /v1/charges?orderId= lists the charges with their refunds.`)
 		return err
 	}
 	defer db.Close()
+	if err := vault.Ensure(ctx, db); err != nil {
+		return err
+	}
 	svc := &payment.Service{Store: payment.NewStore(db), Log: proc.log, Metrics: payment.NewMetrics(proc.reg), ChargeLatency: latency,
 		Ready: db.Ping}
 	return proc.serve(ctx, svc.Router(), "charge_latency", latency.String())

@@ -19,6 +19,7 @@ import (
 	"github.com/stampede-dev/stampede/platform/kafka"
 	"github.com/stampede-dev/stampede/platform/saga"
 	"github.com/stampede-dev/stampede/platform/telemetry"
+	"github.com/stampede-dev/stampede/platform/temporalclient"
 	"github.com/stampede-dev/stampede/platform/web"
 )
 
@@ -113,25 +114,32 @@ refund compensation claims success without refunding), to prove stampede chaos f
 
 	redisOpt, err := asynq.ParseRedisURI(redisURL)
 	if err != nil {
-		return fmt.Errorf("--redis-url %q: %w", redisURL, err)
+		return fmt.Errorf("--redis-url %q: %w", config.RedactURL(redisURL), err)
 	}
 	tasks := asynq.NewClient(redisOpt)
 	defer tasks.Close()
 
+	// The services take the stack's service token. A 401 (a worker left
+	// running across a rotation) is retried as an outage is, within the
+	// outage budget: restarting the worker lets its sagas go on.
+	hc, err := web.ServiceClient(&http.Client{Transport: &http.Transport{
+		MaxIdleConns:        512,
+		MaxIdleConnsPerHost: 256,
+		IdleConnTimeout:     90 * time.Second,
+	}})
+	if err != nil {
+		return err
+	}
 	acts := &saga.Activities{
 		InventoryURL: inventoryURL,
 		PaymentsURL:  paymentsURL,
 		ShippingURL:  shippingURL,
-		HTTP: &http.Client{Transport: &http.Transport{
-			MaxIdleConns:        512,
-			MaxIdleConnsPerHost: 256,
-			IdleConnTimeout:     90 * time.Second,
-		}},
-		Producer: producer,
-		Tasks:    tasks,
-		Metrics:  metrics,
-		Pacer:    saga.NewPacer(retryRate, retryBurst),
-		Log:      log,
+		HTTP:         hc,
+		Producer:     producer,
+		Tasks:        tasks,
+		Metrics:      metrics,
+		Pacer:        saga.NewPacer(retryRate, retryBurst),
+		Log:          log,
 	}
 
 	g, gctx := errgroup.WithContext(ctx)
@@ -178,6 +186,10 @@ refund compensation claims success without refunding), to prove stampede chaos f
 // dialTemporal connects to Temporal, retrying until it answers or ctx ends,
 // so a worker started before the server waits for it instead of exiting.
 func dialTemporal(ctx context.Context, log *slog.Logger, opts client.Options) (client.Client, error) {
+	opts, err := temporalclient.Options(opts)
+	if err != nil {
+		return nil, err
+	}
 	delay := time.Second
 	for {
 		c, err := client.DialContext(ctx, opts)

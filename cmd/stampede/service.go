@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"io/fs"
 	"log/slog"
 	"net/http"
@@ -18,29 +19,73 @@ import (
 )
 
 // service is the start-up the HTTP platform services share: their --port,
-// logger and metrics registry, and serving the router until ctx ends.
+// logger and metrics registry, and serving the router behind the
+// authentication guard until ctx ends.
 type service struct {
-	name string // the component's config name: port, log and metrics label
-	port int
-	log  *slog.Logger
-	reg  *prometheus.Registry
+	name  string // the component's config name: port, log and metrics label
+	port  int
+	hosts string // --allowed-hosts
+	log   *slog.Logger
+	reg   *prometheus.Registry
+	// access and users widen the guard beyond "service token only" (the
+	// Orders API: anonymous placing, user tokens for reading).
+	access map[string]web.Access
+	users  bool
 }
 
-// newService registers --port for the service name on fs.
+// newService registers --port and --allowed-hosts for the service name on fs.
 func newService(fs *config.FlagSet, name string) *service {
 	s := &service{name: name, log: telemetry.NewLogger(name, nil), reg: telemetry.NewRegistry()}
 	portFlag(fs, &s.port, name, "HTTP port on 127.0.0.1")
+	allowedHostsFlag(fs, &s.hosts)
 	return s
 }
 
-// serve adds /metrics to mux and serves it behind the middleware on
-// 127.0.0.1:port until ctx ends, then gives requests in flight 10 s.
-// attrs go on the "listening" log line.
+// serve adds /metrics to mux and serves it behind the guard and the
+// middleware on 127.0.0.1:port until ctx ends, then gives requests in flight
+// 10 s. attrs go on the "listening" log line.
 func (s *service) serve(ctx context.Context, mux *http.ServeMux, attrs ...any) error {
 	mux.Handle("GET /metrics", telemetry.MetricsHandler(s.reg))
+	g, err := newGuard(s.name, s.port, s.hosts, s.access, s.users)
+	if err != nil {
+		return err
+	}
 	addr := config.ListenAddr(s.port)
-	s.log.Info(s.name+" listening", append([]any{"addr", addr}, attrs...)...)
-	return web.Serve(ctx, addr, web.Middleware(mux, s.log, web.NewMetrics(s.reg, s.name)), 10*time.Second)
+	s.log.Info(s.name+" listening", append([]any{"addr", addr, "allowed_hosts", g.Hosts}, attrs...)...)
+	return web.Serve(ctx, addr, web.Middleware(g.Wrap(mux), s.log, web.NewMetrics(s.reg, s.name)), 10*time.Second)
+}
+
+// newGuard returns the guard of the service name on port: the stack's
+// service token, the Host values it answers (hosts, comma-separated, or
+// 127.0.0.1:PORT and localhost:PORT, and for Payments its toxiproxy port
+// too, through which the saga reaches it) and, with users, user tokens on
+// the routes access names.
+func newGuard(name string, port int, hosts string, access map[string]web.Access, users bool) (*web.Guard, error) {
+	tok, err := config.ServiceToken()
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	allowed := splitComma(hosts)
+	if len(allowed) == 0 {
+		ports := []int{port}
+		if name == config.Payments {
+			ports = append(ports, config.Port(config.PaymentsProxy))
+		}
+		allowed = config.DefaultHosts(ports...)
+	}
+	g, err := web.NewGuard(tok, allowed)
+	if err != nil {
+		return nil, err
+	}
+	g.Routes = access
+	if users {
+		key, err := config.UserTokenKey()
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", name, err)
+		}
+		g.Users = web.NewUserTokens(key)
+	}
+	return g, nil
 }
 
 // pgService is a service whose state and outbox live in its own PostgreSQL

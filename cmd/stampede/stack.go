@@ -52,6 +52,10 @@ func (f *stackFlags) stack(out io.Writer) (*stack.Stack, error) {
 	if err != nil {
 		return nil, err
 	}
+	// This process (URLs carrying the generated passwords) and every process
+	// it starts read the secrets under the same home, whatever the working
+	// directory.
+	os.Setenv(config.EnvHome, home)
 	return stack.New(stack.Options{
 		Home: home, BinDir: bin, Out: out,
 		Replication: int16(f.replication), KafkaHeap: f.kafkaHeap,

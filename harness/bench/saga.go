@@ -36,7 +36,7 @@ type SagaOptions struct {
 	Poll time.Duration
 	// Concurrency of the final GET /v1/orders/{id} pass; 0 means 8.
 	Concurrency int
-	Client      *http.Client // nil: a client with a 30 s timeout
+	Client      *http.Client // nil: a client with a 30 s timeout and the service token
 	Progress    io.Writer    // one line per second; nil for none
 	// RunID prefixes the Idempotency-Key of every order, so two runs never
 	// share a key; empty means one derived from the start time.
@@ -100,7 +100,13 @@ func Saga(ctx context.Context, o SagaOptions) (SagaResult, error) {
 	}
 	c := o.Client
 	if c == nil {
-		c = &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 256}}
+		// Orders are placed anonymously; following them (GET /v1/orders...)
+		// takes the service token.
+		var err error
+		c, err = web.ServiceClient(&http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 256}})
+		if err != nil {
+			return res, err
+		}
 	}
 	api := &ordersAPI{base: o.OrdersURL, c: c, maxLines: 3, street: "Saga St"}
 	runID := o.RunID

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stampede-dev/stampede/platform/config"
 	"github.com/stampede-dev/stampede/platform/order"
 )
 
@@ -52,9 +53,17 @@ func (f *fakeOrders) status(o *fakeOrder) string {
 	return fakeSteps[min(o.step, len(fakeSteps)-1)]
 }
 
+// fakeServiceToken is the service token the bench presents on its reads.
+const fakeServiceToken = "bench-test-service-token-0123456789abcdef"
+
 func (f *fakeOrders) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	// As the Orders API's guard: placing is anonymous, reading is not.
+	if r.Method == http.MethodGet && r.Header.Get("Authorization") != "Bearer "+fakeServiceToken {
+		http.Error(w, `{"error":"missing or wrong token","field":"Authorization"}`, http.StatusUnauthorized)
+		return
+	}
 	switch {
 	case r.Method == http.MethodPost && r.URL.Path == "/v1/orders":
 		key := r.Header.Get("Idempotency-Key")
@@ -142,6 +151,7 @@ func (f *fakeOrders) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 func TestSaga(t *testing.T) {
+	t.Setenv(config.SecretEnv(config.SecretServiceToken), fakeServiceToken)
 	tests := []struct {
 		name                                  string
 		fail, stuck                           []int
@@ -198,6 +208,7 @@ func TestSaga(t *testing.T) {
 }
 
 func TestSagaRejectedOrderIsNotComplete(t *testing.T) {
+	t.Setenv(config.SecretEnv(config.SecretServiceToken), fakeServiceToken)
 	f := newFakeOrders()
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		f.mu.Lock()

@@ -23,6 +23,8 @@ import (
 	"github.com/stampede-dev/stampede/harness/stack"
 	"github.com/stampede-dev/stampede/harness/stats"
 	"github.com/stampede-dev/stampede/harness/verify"
+	"github.com/stampede-dev/stampede/platform/config"
+	"github.com/stampede-dev/stampede/platform/temporalclient"
 )
 
 // Stack is what the experiment needs of the launcher (*stack.Stack).
@@ -543,7 +545,11 @@ func (e *Experiment) histogramLag(ctx context.Context, from, to time.Time) ([]ve
 }
 
 func (e *Experiment) temporalFacts(ctx context.Context, byOrder map[string]*verify.Facts) error {
-	c, err := client.Dial(client.Options{HostPort: e.cfg.TemporalAddr, Namespace: e.cfg.Namespace, Logger: quiet{}})
+	opts, err := temporalclient.Options(client.Options{HostPort: e.cfg.TemporalAddr, Namespace: e.cfg.Namespace, Logger: quiet{}})
+	if err != nil {
+		return err
+	}
+	c, err := client.Dial(opts)
 	if err != nil {
 		return err
 	}
@@ -605,6 +611,8 @@ func (e *Experiment) startK6(ctx context.Context, done chan<- int) (time.Time, e
 		"BASE_RATE="+fmt.Sprint(cfg.BaseRate),
 		"DURATION="+fmt.Sprintf("%ds", int(cfg.Duration.Seconds())),
 		"ORDERS_URL="+cfg.OrdersURL,
+		// Sampled orders are followed with the service token (a path, never the token).
+		"ORDERS_TOKEN_FILE="+config.SecretPath(config.SecretServiceToken),
 		"LEDGER="+filepath.Join(cfg.Out, "ledger.jsonl"),
 		"SEED="+fmt.Sprint(cfg.Seed),
 		"RUN_ID="+cfg.Run,

@@ -5,24 +5,29 @@ import (
 	"crypto/rand"
 	_ "embed"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"net/http"
 	"os"
 	"os/exec"
 	"os/user"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/redis/go-redis/v9"
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"go.temporal.io/sdk/client"
 
 	"github.com/stampede-dev/stampede/platform/config"
 	"github.com/stampede-dev/stampede/platform/kafka"
+	"github.com/stampede-dev/stampede/platform/temporalclient"
 )
 
 //go:embed assets/kafka-pom.xml
@@ -42,7 +47,7 @@ func Postgres() Component {
 	port := config.Port(config.Postgres)
 	c := Component{Name: config.Postgres, Port: port, Timeout: 60 * time.Second}
 	if config.External(config.Postgres) {
-		c.External = config.PostgresURL()
+		c.External = config.RedactURL(config.PostgresURL())
 		c.Ready = func(ctx context.Context) error { return pingPostgres(ctx, config.PostgresURL()) }
 		return c
 	}
@@ -73,7 +78,20 @@ func Postgres() Component {
 		if err != nil {
 			return err
 		}
-		cmd := exec.CommandContext(ctx, initdb, "-D", dir, "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-instructions")
+		// SCRAM-SHA-256 for every connection, local ones too: any process on
+		// the machine can reach loopback. The password goes to initdb in a
+		// file only it (the postgres user) can read, removed right after.
+		pw, err := config.Secret(config.SecretPostgresPassword)
+		if err != nil {
+			return err
+		}
+		pwfile, err := postgresPasswordFile(filepath.Dir(dir), pw, cred)
+		if err != nil {
+			return err
+		}
+		defer os.Remove(pwfile)
+		cmd := exec.CommandContext(ctx, initdb, "-D", dir, "-U", "postgres", "--auth=scram-sha-256", "--pwfile="+pwfile,
+			"-E", "UTF8", "--no-instructions")
 		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred}
 		if out, err := cmd.CombinedOutput(); err != nil {
 			os.RemoveAll(dir)
@@ -114,9 +132,112 @@ func Postgres() Component {
 		return nil
 	}
 	c.After = func(ctx context.Context, s *Stack) error {
-		return createDatabase(ctx, fmt.Sprintf("postgres://postgres@%s/postgres?sslmode=disable", config.Addr(config.Postgres)), "stampede")
+		if err := s.migrateTrust(ctx); err != nil {
+			return err
+		}
+		err := createDatabase(ctx, config.PostgresAdminURL(), "stampede")
+		var pgErr *pgconn.PgError
+		if errors.As(err, &pgErr) && pgErr.Code == "28P01" { // invalid_password
+			return fmt.Errorf("%w\nthe cluster in %s was made with another password than %s: restore that file, or start over with `stampede down --wipe`",
+				err, s.DataDir(config.Postgres), config.SecretPath(config.SecretPostgresPassword))
+		}
+		return err
 	}
 	return c
+}
+
+// postgresPasswordFile writes pw for initdb --pwfile into dir, readable by
+// the user initdb runs as only.
+func postgresPasswordFile(dir, pw string, cred *syscall.Credential) (string, error) {
+	f, err := os.CreateTemp(dir, ".pwfile-*")
+	if err != nil {
+		return "", err
+	}
+	name := f.Name()
+	err = f.Chmod(0o600)
+	if err == nil && cred != nil {
+		err = f.Chown(int(cred.Uid), int(cred.Gid))
+	}
+	if err == nil {
+		_, err = f.WriteString(pw + "\n")
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		os.Remove(name)
+		return "", fmt.Errorf("initdb password file: %w", err)
+	}
+	return name, nil
+}
+
+// pgHBA is the stack's client authentication: SCRAM-SHA-256 for everyone,
+// on the socket and on loopback alike.
+const pgHBA = `# Written by stampede up: every connection authenticates with SCRAM-SHA-256.
+local   all   all                  scram-sha-256
+host    all   all   127.0.0.1/32   scram-sha-256
+host    all   all   ::1/128        scram-sha-256
+`
+
+// trustedHBA reports whether the cluster's pg_hba.conf lets anyone in
+// without a password (a data directory from before SCRAM: initdb --auth=trust).
+func trustedHBA(dir string) (bool, error) {
+	b, err := os.ReadFile(filepath.Join(dir, "pg_hba.conf"))
+	if err != nil {
+		return false, err
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(line); len(f) >= 4 && !strings.HasPrefix(f[0], "#") && slices.Contains(f, "trust") {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+// migrateTrust moves a running cluster made with trust to SCRAM: while trust
+// still lets it in, it sets the postgres role's password (as a SCRAM
+// verifier, so the password never reaches the server), then replaces
+// pg_hba.conf and reloads it. A cluster already on SCRAM is left alone.
+func (s *Stack) migrateTrust(ctx context.Context) error {
+	dir := s.DataDir(config.Postgres)
+	trust, err := trustedHBA(dir)
+	if err != nil || !trust {
+		return err
+	}
+	s.logf("%-16s %s lets clients in without a password (trust): moving it to scram-sha-256", config.Postgres, filepath.Join(dir, "pg_hba.conf"))
+	pw, err := config.Secret(config.SecretPostgresPassword)
+	if err != nil {
+		return err
+	}
+	verifier, err := scramVerifier(pw)
+	if err != nil {
+		return err
+	}
+	conn, err := pgx.Connect(ctx, config.PostgresAdminURL())
+	if err != nil {
+		return fmt.Errorf("connect to move %s off trust: %w", dir, err)
+	}
+	defer conn.Close(ctx)
+	// A verifier is base64 and $ : only: safe inside a literal.
+	if _, err := conn.Exec(ctx, "ALTER ROLE postgres PASSWORD '"+verifier+"'"); err != nil {
+		return fmt.Errorf("set the postgres role's password: %w", err)
+	}
+	path := filepath.Join(dir, "pg_hba.conf")
+	st, err := os.Stat(path)
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(path, []byte(pgHBA), 0o600); err != nil {
+		return fmt.Errorf("rewrite %s: %w", path, err)
+	}
+	if sys, ok := st.Sys().(*syscall.Stat_t); ok {
+		os.Lchown(path, int(sys.Uid), int(sys.Gid))
+	}
+	if _, err := conn.Exec(ctx, "SELECT pg_reload_conf()"); err != nil {
+		return fmt.Errorf("reload %s: %w", path, err)
+	}
+	s.logf("%-16s now scram-sha-256 only (password in %s)", config.Postgres, config.SecretPath(config.SecretPostgresPassword))
+	return nil
 }
 
 // postgresUser returns the credential to run PostgreSQL with: it refuses to
@@ -182,10 +303,14 @@ func Redis() Component {
 		}
 		rdb := redis.NewClient(opts)
 		defer rdb.Close()
-		return rdb.Ping(ctx).Err()
+		err = rdb.Ping(ctx).Err()
+		if err != nil && strings.Contains(err.Error(), "without any password configured") {
+			return fmt.Errorf("%w: this Redis runs without requirepass (started before it had one): `stampede restart redis` starts it with %s", err, config.SecretPath(config.SecretRedisPassword))
+		}
+		return err
 	}
 	if config.External(config.Redis) {
-		c.External = config.RedisURL()
+		c.External = config.RedactURL(config.RedisURL())
 		return c
 	}
 	var bin string
@@ -195,10 +320,19 @@ func Redis() Component {
 		if err != nil {
 			return err
 		}
-		return os.MkdirAll(s.DataDir(config.Redis), 0o755)
+		if err := os.MkdirAll(s.DataDir(config.Redis), 0o755); err != nil {
+			return err
+		}
+		// requirepass in a file of mode 0600, not on the command line where
+		// ps shows it to every user.
+		pw, err := config.Secret(config.SecretRedisPassword)
+		if err != nil {
+			return err
+		}
+		return writeSecret(redisConf(s), "# Written by stampede up.\nrequirepass "+pw)
 	}
 	c.Command = func(s *Stack) (*exec.Cmd, *syscall.Credential, error) {
-		return exec.Command(bin,
+		return exec.Command(bin, redisConf(s),
 			"--bind", config.Host, "--port", strconv.Itoa(port),
 			"--dir", s.DataDir(config.Redis),
 			"--appendonly", "yes", "--appendfsync", "everysec",
@@ -208,12 +342,15 @@ func Redis() Component {
 	return c
 }
 
+func redisConf(s *Stack) string { return filepath.Join(s.DataDir(config.Redis), "redis.conf") }
+
 // Kafka is a single-node KRaft Apache Kafka broker run from Maven Central jars,
 // or the external cluster named by STAMPEDE_KAFKA_BROKERS.
 func Kafka(replication int16, heap string) Component {
 	port := config.Port(config.Kafka)
 	ctrl := config.Port(config.KafkaController)
-	c := Component{Name: config.Kafka, Port: port, Ports: []int{ctrl}, Timeout: 120 * time.Second}
+	saslPort := config.Port(config.KafkaSASL)
+	c := Component{Name: config.Kafka, Port: port, Ports: []int{ctrl, saslPort}, Timeout: 120 * time.Second}
 	c.Ready = func(ctx context.Context) error { return kafka.Ping(ctx, config.KafkaBrokers()) }
 	c.After = func(ctx context.Context, s *Stack) error {
 		cl, err := kgo.NewClient(kafka.BaseOpts("stampede-up", config.KafkaBrokers())...)
@@ -223,10 +360,17 @@ func Kafka(replication int16, heap string) Component {
 		defer cl.Close()
 		cctx, cancel := context.WithTimeout(ctx, 60*time.Second)
 		defer cancel()
-		return kafka.EnsureTopics(cctx, cl, kafka.Topics, replication)
+		if err := kafka.EnsureTopics(cctx, cl, kafka.Topics, replication); err != nil {
+			return err
+		}
+		if config.External(config.Kafka) {
+			return nil
+		}
+		return upsertSCRAMUser(cctx, cl)
 	}
 	if config.External(config.Kafka) {
 		c.External = strings.Join(config.KafkaBrokers(), ",")
+		c.Ports = nil
 		return c
 	}
 	var java, jars string
@@ -238,7 +382,7 @@ func Kafka(replication int16, heap string) Component {
 		if jars, err = s.KafkaJars(ctx); err != nil {
 			return err
 		}
-		return s.kafkaConfig(ctx, java, jars, port, ctrl)
+		return s.kafkaConfig(ctx, java, jars, port, ctrl, saslPort)
 	}
 	c.Command = func(s *Stack) (*exec.Cmd, *syscall.Credential, error) {
 		dir := s.DataDir(config.Kafka)
@@ -284,8 +428,31 @@ func (s *Stack) KafkaJars(ctx context.Context) (string, error) {
 	return dir, nil
 }
 
-// kafkaConfig writes the broker's configuration and formats its storage on first start.
-func (s *Stack) kafkaConfig(ctx context.Context, java, jars string, port, ctrl int) error {
+// upsertSCRAMUser creates (or sets the password of) the SCRAM-SHA-256 user
+// of the broker's SASL listener, with the stack's generated password.
+func upsertSCRAMUser(ctx context.Context, cl *kgo.Client) error {
+	user := config.Env(kafka.EnvSASLUser, kafka.DefaultSASLUser)
+	pw, err := config.Secret(config.SecretKafkaSASLPassword)
+	if err != nil {
+		return err
+	}
+	res, err := kadm.NewClient(cl).AlterUserSCRAMs(ctx, nil, []kadm.UpsertSCRAM{
+		{User: user, Mechanism: kadm.ScramSha256, Iterations: 4096, Password: pw},
+	})
+	if err == nil {
+		err = res.Error()
+	}
+	if err != nil {
+		return fmt.Errorf("create the SCRAM user %s of the SASL listener: %w", user, err)
+	}
+	return nil
+}
+
+// kafkaConfig writes the broker's configuration and formats its storage on
+// first start. Beside PLAINTEXT, which the platform uses, it listens with
+// SASL_PLAINTEXT and SCRAM-SHA-256 on saslPort, so the SASL path
+// (STAMPEDE_KAFKA_SASL_*) is tested against a real broker.
+func (s *Stack) kafkaConfig(ctx context.Context, java, jars string, port, ctrl, saslPort int) error {
 	dir := s.DataDir(config.Kafka)
 	logs := filepath.Join(dir, "logs")
 	if err := os.MkdirAll(logs, 0o755); err != nil {
@@ -294,10 +461,13 @@ func (s *Stack) kafkaConfig(ctx context.Context, java, jars string, port, ctrl i
 	props := fmt.Sprintf(`# Written by stampede up; single-node KRaft broker on loopback.
 process.roles=broker,controller
 node.id=1
-listeners=PLAINTEXT://127.0.0.1:%[1]d,CONTROLLER://127.0.0.1:%[2]d
-advertised.listeners=PLAINTEXT://127.0.0.1:%[1]d
+listeners=PLAINTEXT://127.0.0.1:%[1]d,CONTROLLER://127.0.0.1:%[2]d,SASL://127.0.0.1:%[4]d
+advertised.listeners=PLAINTEXT://127.0.0.1:%[1]d,SASL://127.0.0.1:%[4]d
 controller.listener.names=CONTROLLER
-listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
+inter.broker.listener.name=PLAINTEXT
+listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT,SASL:SASL_PLAINTEXT
+listener.name.sasl.sasl.enabled.mechanisms=SCRAM-SHA-256
+listener.name.sasl.scram-sha-256.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
 controller.quorum.bootstrap.servers=127.0.0.1:%[2]d
 log.dirs=%[3]s
 num.partitions=6
@@ -320,7 +490,7 @@ log.retention.hours=24
 log.segment.bytes=268435456
 num.network.threads=2
 num.io.threads=4
-`, port, ctrl, logs)
+`, port, ctrl, logs, saslPort)
 	if err := os.WriteFile(filepath.Join(dir, "server.properties"), []byte(props), 0o644); err != nil {
 		return err
 	}
@@ -378,7 +548,11 @@ func Temporal() Component {
 }
 
 func pingTemporal(ctx context.Context, addr, namespace string) error {
-	c, err := client.NewLazyClient(client.Options{HostPort: addr, Namespace: namespace, Logger: quietLogger{}})
+	opts, err := temporalclient.Options(client.Options{HostPort: addr, Namespace: namespace, Logger: quietLogger{}})
+	if err != nil {
+		return err
+	}
+	c, err := client.NewLazyClient(opts)
 	if err != nil {
 		return err
 	}

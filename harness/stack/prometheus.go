@@ -3,7 +3,6 @@ package stack
 import (
 	"context"
 	"fmt"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -46,8 +45,10 @@ func Prometheus() Component {
 			"--storage.tsdb.path="+filepath.Join(dir, "tsdb"),
 			"--storage.tsdb.retention.time=7d",
 			"--web.listen-address="+config.Addr(config.Prometheus),
+			// k6 pushes its metrics here. The lifecycle API (/-/reload,
+			// /-/quit) stays off: any local process could stop Prometheus
+			// through it; the launcher reloads with SIGHUP instead.
 			"--web.enable-remote-write-receiver",
-			"--web.enable-lifecycle",
 			"--enable-feature=native-histograms,exemplar-storage",
 		), nil, nil
 	}
@@ -103,17 +104,9 @@ func (s *Stack) ReloadPrometheus(ctx context.Context) error {
 	if err := os.WriteFile(path, []byte(want), 0o644); err != nil {
 		return err
 	}
-	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+config.Addr(config.Prometheus)+"/-/reload", nil)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
+	if _, err := s.Kill(config.Prometheus, syscall.SIGHUP); err != nil {
 		return fmt.Errorf("reload prometheus: %w", err)
 	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("reload prometheus: %s", resp.Status)
-	}
-	s.logf("%-16s scrape configuration updated and reloaded", config.Prometheus)
+	s.logf("%-16s scrape configuration updated and reloaded (SIGHUP)", config.Prometheus)
 	return nil
 }

@@ -117,6 +117,16 @@ func (s *Stack) Up(ctx context.Context, names []string) error {
 	if err != nil {
 		return err
 	}
+	// Secrets for what this up may start (a run that only checks external
+	// infrastructure, as compose's setup does, writes none).
+	for _, c := range comps {
+		if c.External == "" {
+			if err := s.EnsureSecrets(); err != nil {
+				return err
+			}
+			break
+		}
+	}
 	for _, c := range comps {
 		if err := s.up(ctx, c); err != nil {
 			return err
@@ -237,7 +247,9 @@ func (s *Stack) notReady(c Component, timeout time.Duration, err error) error {
 }
 
 // Down stops the selected components in reverse order. With wipe it also
-// deletes their data directories.
+// deletes their data directories. Down of the whole stack also deletes the
+// service token and user-token key (and with wipe the data's passwords), so
+// the next up rotates them.
 func (s *Stack) Down(names []string, wipe bool) error {
 	comps, err := s.Select(names)
 	if err != nil {
@@ -264,6 +276,12 @@ func (s *Stack) Down(names []string, wipe bool) error {
 	}
 	if wipe {
 		s.logf("data wiped under %s/data", s.Home)
+	}
+	// A full down rotates the tokens: every process that held them is gone.
+	if len(names) == 0 && len(errs) == 0 {
+		if err := s.RotateOnDown(wipe); err != nil {
+			errs = append(errs, err)
+		}
 	}
 	return errors.Join(errs...)
 }

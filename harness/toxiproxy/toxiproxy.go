@@ -6,9 +6,15 @@
 package toxiproxy
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
+	"io"
+	"net"
+	"net/http"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/Shopify/toxiproxy/v2"
@@ -40,5 +46,79 @@ func Serve(ctx context.Context, apiAddr string, proxies []Proxy) error {
 		}
 	}
 	defer srv.Collection.Clear()
-	return web.Serve(ctx, apiAddr, srv.Routes(), 5*time.Second)
+	return web.Serve(ctx, apiAddr, LoopbackOnly(srv.Routes()), 5*time.Second)
+}
+
+// LoopbackOnly refuses, with a 400 naming "listen", a request to create or
+// move a proxy (POST /proxies, POST /populate, POST|PATCH /proxies/NAME)
+// that would listen beyond loopback: the API has no authentication, and a
+// proxy on 0.0.0.0 would open a service to the network.
+func LoopbackOnly(api http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		segs := strings.Split(strings.Trim(r.URL.Path, "/"), "/")
+		creates := (r.Method == http.MethodPost || r.Method == http.MethodPatch) &&
+			((len(segs) == 1 && (segs[0] == "proxies" || segs[0] == "populate")) || (len(segs) == 2 && segs[0] == "proxies"))
+		if !creates {
+			api.ServeHTTP(w, r)
+			return
+		}
+		body, err := io.ReadAll(io.LimitReader(r.Body, 1<<20))
+		if err != nil {
+			refuse(w, "", "read body: "+err.Error())
+			return
+		}
+		var proxies []struct {
+			Listen *string `json:"listen"`
+		}
+		if segs[0] == "populate" {
+			err = json.Unmarshal(body, &proxies)
+		} else {
+			proxies = append(proxies, struct {
+				Listen *string `json:"listen"`
+			}{})
+			err = json.Unmarshal(body, &proxies[0])
+		}
+		if err != nil {
+			refuse(w, "", "body: "+err.Error())
+			return
+		}
+		for _, p := range proxies {
+			if p.Listen == nil && segs[0] == "proxies" && len(segs) == 2 {
+				continue // an update that keeps its address
+			}
+			listen := ""
+			if p.Listen != nil {
+				listen = *p.Listen
+			}
+			if !loopback(listen) {
+				refuse(w, "listen", fmt.Sprintf("listen %q: a proxy may only listen on loopback (127.0.0.1:PORT, [::1]:PORT or localhost:PORT)", listen))
+				return
+			}
+		}
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		r.ContentLength = int64(len(body))
+		api.ServeHTTP(w, r)
+	})
+}
+
+// loopback reports whether addr (host:port) listens on loopback only.
+func loopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil || host == "" {
+		return false // "" or ":8080" listens on every interface
+	}
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// refuse answers 400 in toxiproxy's own error shape, plus the field.
+func refuse(w http.ResponseWriter, field, msg string) {
+	body := map[string]any{"error": msg, "status": http.StatusBadRequest}
+	if field != "" {
+		body["field"] = field
+	}
+	web.WriteJSON(w, http.StatusBadRequest, body)
 }

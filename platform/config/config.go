@@ -7,6 +7,7 @@ package config
 
 import (
 	"fmt"
+	"net/url"
 	"os"
 	"strconv"
 	"strings"
@@ -22,6 +23,7 @@ const (
 	Analytics       = "analytics"
 	Kafka           = "kafka"
 	KafkaController = "kafka_controller"
+	KafkaSASL       = "kafka_sasl"
 	Temporal        = "temporal"
 	TemporalUI      = "temporal_ui"
 	TemporalMetrics = "temporal_metrics"
@@ -45,6 +47,7 @@ var DefaultPorts = map[string]int{
 	Analytics:       8085,
 	Kafka:           9092,
 	KafkaController: 9093,
+	KafkaSASL:       9094, // a SASL_PLAINTEXT SCRAM-SHA-256 listener, to test the SASL path
 	Temporal:        7233,
 	TemporalUI:      8233,
 	TemporalMetrics: 8234,
@@ -166,20 +169,41 @@ func TemporalNamespace() string {
 	return "default"
 }
 
-// PostgresURL returns the URL of the stampede database.
+// PostgresURL returns the URL of the stampede database: STAMPEDE_POSTGRES_URL,
+// or the stack's own with the postgres role's password (SecretPostgresPassword).
+// It carries the password: show it only through RedactURL.
 func PostgresURL() string {
 	if v := os.Getenv(EnvPostgresURL); v != "" {
 		return v
 	}
-	return fmt.Sprintf("postgres://postgres@%s/stampede?sslmode=disable", Addr(Postgres))
+	return postgresURL("stampede")
 }
 
-// RedisURL returns the Redis URL.
+// PostgresAdminURL returns the URL of the stack's own cluster's postgres
+// database, where the launcher creates the stampede database.
+func PostgresAdminURL() string { return postgresURL("postgres") }
+
+func postgresURL(db string) string {
+	u := url.URL{Scheme: "postgres", User: url.User("postgres"), Host: Addr(Postgres), Path: "/" + db, RawQuery: "sslmode=disable"}
+	// Without the secret the URL has no password, and the server's refusal
+	// says so; the launcher writes it before anything connects.
+	if pw, err := Secret(SecretPostgresPassword); err == nil {
+		u.User = url.UserPassword("postgres", pw)
+	}
+	return u.String()
+}
+
+// RedisURL returns the Redis URL: STAMPEDE_REDIS_URL, or the stack's own with
+// its requirepass (SecretRedisPassword). Show it only through RedactURL.
 func RedisURL() string {
 	if v := os.Getenv(EnvRedisURL); v != "" {
 		return v
 	}
-	return fmt.Sprintf("redis://%s/0", Addr(Redis))
+	u := url.URL{Scheme: "redis", Host: Addr(Redis), Path: "/0"}
+	if pw, err := Secret(SecretRedisPassword); err == nil {
+		u.User = url.UserPassword("", pw)
+	}
+	return u.String()
 }
 
 // External reports whether a component is external infrastructure (not started by the stack).

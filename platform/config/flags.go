@@ -111,7 +111,8 @@ func (fs *FlagSet) PrintUsage(w io.Writer) {
 		fmt.Fprintln(w, line)
 		fmt.Fprintf(w, "      %s", usage)
 		if f.DefValue != "" && f.DefValue != "0" && f.DefValue != "false" {
-			fmt.Fprintf(w, " (default %s)", f.DefValue)
+			// A default URL may carry a generated password (PostgresURL, RedisURL).
+			fmt.Fprintf(w, " (default %s)", RedactURL(f.DefValue))
 		}
 		fmt.Fprintln(w)
 		if env := fs.envs[f.Name]; env != "" {

@@ -70,10 +70,15 @@ type Address struct {
 	Country    string `json:"country"`
 }
 
-// Payment is how the customer pays: a method and a tokenized instrument.
+// Payment is how the customer pays: a method and the instrument. In
+// order.created the instrument is Ref, a platform/vault reference that
+// Payments resolves; the token itself never travels in an event. Token is
+// the customer's token as the Orders API takes it, and as events written
+// before the vault still carry it (their sagas charge with it).
 type Payment struct {
 	Method string `json:"method"`
-	Token  string `json:"token"`
+	Token  string `json:"token,omitempty"`
+	Ref    string `json:"ref,omitempty"`
 }
 
 // OrderCreated is published once an order and its outbox rows are committed.
@@ -102,8 +107,8 @@ func (e OrderCreated) Validate() error {
 		return fieldErr("data.currency", "want an ISO 4217 code")
 	case len(e.Items) == 0:
 		return fieldErr("data.items", "empty")
-	case e.Payment.Token == "":
-		return fieldErr("data.payment.token", "missing")
+	case e.Payment.Ref == "" && e.Payment.Token == "":
+		return fieldErr("data.payment.ref", "missing")
 	case e.ShippingAddress.Country == "":
 		return fieldErr("data.shippingAddress.country", "missing")
 	}

@@ -47,9 +47,10 @@ var Topics = []TopicSpec{
 	{"analytics.high-value", 6, nil}, // the default analytics rules route high-value orders here
 }
 
-// BaseOpts returns the options every Stampede client starts from.
+// BaseOpts returns the options every Stampede client starts from, TLS and
+// SASL from the environment (SecurityFromEnv) included.
 func BaseOpts(clientID string, brokers []string) []kgo.Opt {
-	return []kgo.Opt{
+	return append([]kgo.Opt{
 		kgo.SeedBrokers(brokers...),
 		kgo.ClientID(clientID),
 		// Loopback brokers answer in microseconds; fail fast and retry instead of
@@ -62,7 +63,7 @@ func BaseOpts(clientID string, brokers []string) []kgo.Opt {
 			}
 			return d
 		}),
-	}
+	}, securityOpts()...)
 }
 
 // EnsureTopics creates every topic in specs that does not exist yet, and

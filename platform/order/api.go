@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/stampede-dev/stampede/platform/event"
+	"github.com/stampede-dev/stampede/platform/web"
 )
 
 // Schema is the PostgreSQL schema the service owns.
@@ -26,6 +27,19 @@ const (
 	PathCancel  = "/v1/orders/{id}/cancel" // POST
 	PathOpenAPI = "/openapi.yaml"          // GET: this API's OpenAPI document
 )
+
+// Access is who may call each route (platform/web.Guard): placing an order
+// is anonymous, as in a shop; reading, listing and cancelling orders takes
+// the user's token (only that user's orders: another's answer 404) or the
+// service token. Refunds, releases and deliveries live on the internal
+// services, behind the service token only.
+var Access = map[string]web.Access{
+	"POST " + PathOrders: web.AccessPublic,
+	"GET " + PathOpenAPI: web.AccessPublic,
+	"GET " + PathOrders:  web.AccessUser,
+	"GET " + PathOrder:   web.AccessUser,
+	"POST " + PathCancel: web.AccessUser,
+}
 
 // Statuses an order goes through. pending is set by the Orders service on
 // acceptance; the rest come from the saga.

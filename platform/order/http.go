@@ -27,7 +27,7 @@ func (e *CancelRefused) Error() string { return "order: cancel refused: " + e.Re
 type Orders interface {
 	Create(ctx context.Context, req CreateRequest, key, correlationID string, now time.Time) (CreateResponse, bool, error)
 	Get(ctx context.Context, id string) (Order, error)
-	List(ctx context.Context, since time.Time, cursor string, limit int) (List, error)
+	List(ctx context.Context, since time.Time, cursor, userID string, limit int) (List, error)
 }
 
 var _ Orders = (*Store)(nil)
@@ -109,6 +109,9 @@ func (s *Service) create(w http.ResponseWriter, r *http.Request) {
 
 func (s *Service) get(w http.ResponseWriter, r *http.Request) {
 	o, err := s.Store.Get(r.Context(), r.PathValue("id"))
+	if err == nil && !web.Allowed(r.Context(), o.UserID) {
+		err = ErrNotFound // another user's order: as if there were none
+	}
 	if errors.Is(err, ErrNotFound) {
 		web.WriteError(w, r, s.Log, web.Errorf(http.StatusNotFound, "id", "no order %q", r.PathValue("id")))
 		return
@@ -140,7 +143,13 @@ func (s *Service) list(w http.ResponseWriter, r *http.Request) {
 		}
 		limit = n
 	}
-	l, err := s.Store.List(r.Context(), since, q.Get("cursor"), limit)
+	// A user lists its own orders; the service token lists everyone's.
+	p := web.PrincipalOf(r.Context())
+	if !p.Service && p.User == "" {
+		web.WriteError(w, r, s.Log, web.Errorf(http.StatusUnauthorized, web.HeaderAuthorization, "listing orders needs the user's token or the service token"))
+		return
+	}
+	l, err := s.Store.List(r.Context(), since, q.Get("cursor"), p.User, limit)
 	if err != nil {
 		web.WriteError(w, r, s.Log, err)
 		return
@@ -151,6 +160,9 @@ func (s *Service) list(w http.ResponseWriter, r *http.Request) {
 func (s *Service) cancel(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
 	o, err := s.Store.Get(r.Context(), id)
+	if err == nil && !web.Allowed(r.Context(), o.UserID) {
+		err = ErrNotFound
+	}
 	if errors.Is(err, ErrNotFound) {
 		web.WriteError(w, r, s.Log, web.Errorf(http.StatusNotFound, "id", "no order %q", id))
 		return

@@ -18,6 +18,7 @@ import (
 	"github.com/getkin/kin-openapi/routers"
 	"github.com/getkin/kin-openapi/routers/gorillamux"
 
+	"github.com/stampede-dev/stampede/platform/event"
 	"github.com/stampede-dev/stampede/platform/web"
 )
 
@@ -46,7 +47,7 @@ func (f *fakeOrders) Get(_ context.Context, id string) (Order, error) {
 	return Order{}, ErrNotFound
 }
 
-func (f *fakeOrders) List(context.Context, time.Time, string, int) (List, error) {
+func (f *fakeOrders) List(context.Context, time.Time, string, string, int) (List, error) {
 	return List{Orders: []Summary{}}, nil
 }
 
@@ -294,5 +295,93 @@ func TestListRefusesBadParameters(t *testing.T) {
 		if rec.Code != http.StatusBadRequest || got.Field != tt.field {
 			t.Errorf("GET /v1/orders?%s = %d field %q, want 400 field %q", tt.query, rec.Code, got.Field, tt.field)
 		}
+	}
+}
+
+// ownedOrders holds one order of u-1 and records the user a list asked for.
+type ownedOrders struct {
+	fakeOrders
+	listedFor []string
+}
+
+const ownedID = "3f1c1e4e-6c43-4b7c-9a52-1b0f7d7a9e01"
+
+func (f *ownedOrders) Get(_ context.Context, id string) (Order, error) {
+	if id != ownedID {
+		return Order{}, ErrNotFound
+	}
+	return Order{OrderID: ownedID, UserID: "u-1", Status: StatusDelivered, Items: []event.LineItem{}, History: []HistoryEntry{}}, nil
+}
+
+func (f *ownedOrders) List(_ context.Context, _ time.Time, _, userID string, _ int) (List, error) {
+	f.listedFor = append(f.listedFor, userID)
+	return List{Orders: []Summary{}}, nil
+}
+
+// A user's token reads and cancels that user's orders only; another user's
+// order answers as if it did not exist, and a list holds the user's own.
+func TestOrdersBelongToTheirUser(t *testing.T) {
+	tests := []struct {
+		name, method, target string
+		who                  *web.Principal
+		code                 int
+		listedFor            string
+	}{
+		{"ok/owner reads", "GET", "/v1/orders/" + ownedID, &web.Principal{User: "u-1"}, 200, ""},
+		{"ok/service reads", "GET", "/v1/orders/" + ownedID, &web.Principal{Service: true}, 200, ""},
+		{"ok/owner lists own", "GET", "/v1/orders", &web.Principal{User: "u-1"}, 200, "u-1"},
+		{"ok/service lists all", "GET", "/v1/orders", &web.Principal{Service: true}, 200, ""},
+		{"ok/owner cancels (already delivered)", "POST", "/v1/orders/" + ownedID + "/cancel", &web.Principal{User: "u-1"}, 409, ""},
+		{"err/other user reads", "GET", "/v1/orders/" + ownedID, &web.Principal{User: "u-2"}, 404, ""},
+		{"err/other user cancels", "POST", "/v1/orders/" + ownedID + "/cancel", &web.Principal{User: "u-2"}, 404, ""},
+		{"err/nobody reads", "GET", "/v1/orders/" + ownedID, nil, 404, ""},
+		{"err/nobody lists", "GET", "/v1/orders", nil, 401, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			store := &ownedOrders{}
+			svc := &Service{Store: store, Log: slog.New(slog.DiscardHandler)}
+			req := httptest.NewRequest(tt.method, tt.target, nil)
+			if tt.who != nil {
+				req = req.WithContext(web.WithPrincipal(req.Context(), *tt.who))
+			}
+			rec := httptest.NewRecorder()
+			svc.Router().ServeHTTP(rec, req)
+			if rec.Code != tt.code {
+				t.Fatalf("code = %d, want %d; body %s", rec.Code, tt.code, rec.Body)
+			}
+			if tt.code == 200 && tt.target == "/v1/orders" && (len(store.listedFor) != 1 || store.listedFor[0] != tt.listedFor) {
+				t.Fatalf("listed for %q, want %q", store.listedFor, tt.listedFor)
+			}
+		})
+	}
+}
+
+// The OpenAPI document says which operations are anonymous (security: [])
+// exactly where the Guard lets anyone in: Access, and the health routes
+// every service opens.
+func TestOpenAPISecurityMatchesAccess(t *testing.T) {
+	doc, err := openapi3.NewLoader().LoadFromData(OpenAPI)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for path, item := range doc.Paths.Map() {
+		for method, op := range item.Operations() {
+			pattern := method + " " + path
+			documented := op.Security != nil && len(*op.Security) == 0
+			a, listed := Access[pattern]
+			open := (listed && a == web.AccessPublic) || path == web.PathHealth || path == web.PathReady
+			if documented != open {
+				t.Errorf("%s: anonymous in openapi.yaml %v, in Access %v", pattern, documented, open)
+			}
+			if !open && (!listed || a != web.AccessUser) {
+				t.Errorf("%s: documented for user and service tokens, Access says %v (listed %v)", pattern, a, listed)
+			}
+			n++
+		}
+	}
+	if n < 6 {
+		t.Fatalf("checked %d operations", n)
 	}
 }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/stampede-dev/stampede/platform/event"
 	"github.com/stampede-dev/stampede/platform/outbox"
+	"github.com/stampede-dev/stampede/platform/vault"
 	"github.com/stampede-dev/stampede/platform/web"
 )
 
@@ -41,9 +42,10 @@ func requestHash(req CreateRequest) []byte {
 	return h[:]
 }
 
-// Create commits the order, its first history entry, its idempotency record
-// and its outbox rows (order.created to orders, the analytics event to
-// analytics) in one transaction. With a key it replays the first response
+// Create commits the order, its first history entry, its idempotency record,
+// its payment token (in the vault) and its outbox rows (order.created, with
+// the token's reference, to orders; the analytics event to analytics) in one
+// transaction. With a key it replays the first response
 // for the same body (replayed true), refuses another body, and refuses a
 // duplicate while the first is still in flight.
 func (s *Store) Create(ctx context.Context, req CreateRequest, key, correlationID string, now time.Time) (resp CreateResponse, replayed bool, err error) {
@@ -100,9 +102,15 @@ func (s *Store) Create(ctx context.Context, req CreateRequest, key, correlationI
 				return fmt.Errorf("insert idempotency key: %w", err)
 			}
 		}
+		// The token stays in the vault; the event, and so Kafka, the saga's
+		// history and every consumer, carries its reference only.
+		ref, err := vault.Put(ctx, tx, req.Payment.Token)
+		if err != nil {
+			return err
+		}
 		created, err := event.New(event.OrderCreated{
 			OrderID: id, UserID: req.UserID, Currency: req.Currency, Items: req.Items, TotalCents: resp.TotalCents,
-			ShippingAddress: req.ShippingAddress, Payment: req.Payment, CreatedAt: now,
+			ShippingAddress: req.ShippingAddress, Payment: event.Payment{Method: req.Payment.Method, Ref: ref}, CreatedAt: now,
 		}, Source, correlationID, now)
 		if err != nil {
 			return err
@@ -161,8 +169,9 @@ func (s *Store) Get(ctx context.Context, id string) (Order, error) {
 }
 
 // List returns up to limit orders created at or after since, oldest first,
-// continuing after cursor (the last order id of the previous page).
-func (s *Store) List(ctx context.Context, since time.Time, cursor string, limit int) (List, error) {
+// continuing after cursor (the last order id of the previous page); only
+// userID's when userID is not empty.
+func (s *Store) List(ctx context.Context, since time.Time, cursor, userID string, limit int) (List, error) {
 	var afterAt time.Time
 	afterID := "00000000-0000-0000-0000-000000000000"
 	if cursor != "" {
@@ -178,8 +187,8 @@ func (s *Store) List(ctx context.Context, since time.Time, cursor string, limit 
 		afterAt, afterID = since, "00000000-0000-0000-0000-000000000000"
 	}
 	rows, err := s.db.Query(ctx, `SELECT id::text, user_id, status, created_at FROM orders
-		WHERE (created_at, id) > ($1, $2::uuid)
-		ORDER BY created_at, id LIMIT $3`, afterAt, afterID, limit+1)
+		WHERE (created_at, id) > ($1, $2::uuid) AND ($4 = '' OR user_id = $4)
+		ORDER BY created_at, id LIMIT $3`, afterAt, afterID, limit+1, userID)
 	if err != nil {
 		return List{}, fmt.Errorf("list orders: %w", err)
 	}

@@ -77,7 +77,11 @@ type ChargeRequest struct {
 	OrderID     string `json:"orderId"`
 	AmountCents int64  `json:"amountCents"`
 	Currency    string `json:"currency"`
-	Token       string `json:"token"`
+	// One of: PaymentRef, the platform/vault reference of the order's token
+	// (what the saga sends), or Token itself (a direct caller, or a saga of
+	// an order accepted before the vault).
+	Token      string `json:"token,omitempty"`
+	PaymentRef string `json:"paymentRef,omitempty"`
 }
 
 // ChargeResponse is the 201 body of POST /v1/charges.

@@ -14,6 +14,8 @@ import (
 	"github.com/stampede-dev/stampede/platform/event"
 	"github.com/stampede-dev/stampede/platform/idempotency"
 	"github.com/stampede-dev/stampede/platform/outbox"
+	"github.com/stampede-dev/stampede/platform/vault"
+	"github.com/stampede-dev/stampede/platform/web"
 )
 
 // Sentinel errors of the Payments service.
@@ -60,8 +62,17 @@ func (s *Store) Charge(ctx context.Context, req ChargeRequest, key, correlationI
 			return err
 		}
 
+		token := req.Token
+		if req.PaymentRef != "" {
+			// Taken in this transaction: a charge that rolls back leaves it for its retry.
+			if token, err = vault.Take(ctx, tx, req.PaymentRef); errors.Is(err, vault.ErrUnknownRef) {
+				return web.Errorf(http.StatusBadRequest, "paymentRef", "unknown or already used payment reference")
+			} else if err != nil {
+				return err
+			}
+		}
 		id := uuid.NewString()
-		code := decline(req.Token)
+		code := decline(token)
 		status := StatusCaptured
 		if code != "" {
 			status = StatusDeclined

@@ -3,13 +3,14 @@ package payment
 import (
 	"net/http"
 
+	"github.com/stampede-dev/stampede/platform/vault"
 	"github.com/stampede-dev/stampede/platform/web"
 )
 
 // decodeCharge strictly decodes and validates a POST /v1/charges body.
 func decodeCharge(body []byte) (ChargeRequest, error) {
 	var req ChargeRequest
-	top, err := web.Object(body, "", []string{"orderId", "amountCents", "currency", "token"}, nil)
+	top, err := web.Object(body, "", []string{"orderId", "amountCents", "currency"}, []string{"token", "paymentRef"})
 	if err != nil {
 		return req, err
 	}
@@ -27,8 +28,22 @@ func decodeCharge(body []byte) (ChargeRequest, error) {
 			return req, web.BadRequest("currency", "want an upper-case ISO 4217 code such as USD, got %q", req.Currency)
 		}
 	}
-	if req.Token, err = web.String(top, "token", "", 1, 255); err != nil {
-		return req, err
+	_, hasToken := top["token"]
+	_, hasRef := top["paymentRef"]
+	switch {
+	case hasToken && hasRef:
+		return req, web.BadRequest("paymentRef", "send paymentRef or token, not both")
+	case hasRef:
+		if req.PaymentRef, err = web.String(top, "paymentRef", "", 1, 64); err != nil {
+			return req, err
+		}
+		if !vault.ValidRef(req.PaymentRef) {
+			return req, web.BadRequest("paymentRef", "not a payment reference (%s and 32 hex digits)", vault.RefPrefix)
+		}
+	default:
+		if req.Token, err = web.String(top, "token", "", 1, 255); err != nil {
+			return req, err
+		}
 	}
 	return req, nil
 }

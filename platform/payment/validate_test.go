@@ -30,6 +30,11 @@ func TestDecodeCharge(t *testing.T) {
 		{"err/currency lower case", `{"orderId":"o1","amountCents":1,"currency":"usd","token":"t"}`, "currency"},
 		{"err/token empty", `{"orderId":"o1","amountCents":1,"currency":"USD","token":""}`, "token"},
 		{"err/token null", `{"orderId":"o1","amountCents":1,"currency":"USD","token":null}`, "token"},
+		{"ok/payment reference", `{"orderId":"o1","amountCents":1,"currency":"USD","paymentRef":"pref_0123456789abcdef0123456789abcdef"}`, ""},
+		{"err/neither token nor reference", `{"orderId":"o1","amountCents":1,"currency":"USD"}`, "token"},
+		{"err/token and reference", `{"orderId":"o1","amountCents":1,"currency":"USD","token":"t","paymentRef":"pref_0123456789abcdef0123456789abcdef"}`, "paymentRef"},
+		{"err/reference not one", `{"orderId":"o1","amountCents":1,"currency":"USD","paymentRef":"tok_visa"}`, "paymentRef"},
+		{"err/reference empty", `{"orderId":"o1","amountCents":1,"currency":"USD","paymentRef":""}`, "paymentRef"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -2,7 +2,8 @@
 // database and applies that service's migrations at start.
 //
 // A service only ever sees its own schema (search_path); it must never
-// reach into another service's tables.
+// reach into another service's tables. (The vault schema, platform/vault,
+// is the one shared store: Orders puts payment tokens, Payments takes them.)
 package postgres
 
 import (

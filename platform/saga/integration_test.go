@@ -31,6 +31,7 @@ import (
 	"github.com/stampede-dev/stampede/platform/payment"
 	"github.com/stampede-dev/stampede/platform/shipping"
 	"github.com/stampede-dev/stampede/platform/telemetry"
+	"github.com/stampede-dev/stampede/platform/web"
 )
 
 // EnvRecordHistory names a directory: when set, the histories of this
@@ -202,11 +203,15 @@ func startWorker(t *testing.T, ctx context.Context, paymentsURL string) (client.
 	tasks := asynq.NewClient(redisOpt)
 	t.Cleanup(func() { tasks.Close() })
 
+	hc, err := web.ServiceClient(&http.Client{Timeout: 10 * time.Second}) // as the real worker calls
+	if err != nil {
+		t.Fatal(err)
+	}
 	acts := &Activities{
 		InventoryURL: config.ServiceURL(config.Inventory),
 		PaymentsURL:  paymentsURL,
 		ShippingURL:  config.ServiceURL(config.Shipping),
-		HTTP:         &http.Client{Timeout: 10 * time.Second},
+		HTTP:         hc,
 		Producer:     producer,
 		Tasks:        tasks,
 		Metrics:      NewMetrics(prometheus.NewRegistry()),
@@ -252,7 +257,9 @@ func (p *flakyProxy) url() string { return "http://" + p.addr }
 func (p *flakyProxy) serve(ln net.Listener) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.srv = &http.Server{Handler: httputil.NewSingleHostReverseProxy(p.target)}
+	// The Host sent on is the target's: Payments answers only to its own
+	// names (and to its toxiproxy address).
+	p.srv = &http.Server{Handler: &httputil.ReverseProxy{Rewrite: func(r *httputil.ProxyRequest) { r.SetURL(p.target) }}}
 	go p.srv.Serve(ln)
 }
 

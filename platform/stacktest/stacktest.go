@@ -2,6 +2,13 @@
 // scripts/integration.sh started: service URLs, database pools, Kafka
 // consumers, and the stampede binary to stop, kill and start components.
 //
+// Integration tests call the stack as one of its own services would: on
+// import, this package points STAMPEDE_HOME at the repository's .stampede
+// (unless set) and makes http.DefaultTransport present the stack's service
+// token to every loopback address (read from .stampede/secrets at each
+// request, so a missing token fails the request, naming the file). A test of
+// what an anonymous caller gets uses Anonymous.
+//
 // It must only be imported by tests. A test that cannot reach the stack
 // fails; it never skips.
 package stacktest
@@ -9,6 +16,7 @@ package stacktest
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"net/http"
 	"os"
 	"os/exec"
@@ -23,19 +31,79 @@ import (
 	"github.com/stampede-dev/stampede/platform/config"
 	"github.com/stampede-dev/stampede/platform/kafka"
 	"github.com/stampede-dev/stampede/platform/postgres"
+	"github.com/stampede-dev/stampede/platform/web"
 )
 
 // Root returns the repository root (where the Makefile and .stampede are).
 func Root(t testing.TB) string {
 	t.Helper()
+	root := findRoot()
+	if root == "" {
+		wd, _ := os.Getwd()
+		t.Fatalf("no repository root above %s", wd)
+	}
+	return root
+}
+
+func findRoot() string {
 	wd, _ := os.Getwd()
 	for d := wd; d != "/"; d = filepath.Dir(d) {
 		if _, err := os.Stat(filepath.Join(d, "Makefile")); err == nil {
 			return d
 		}
 	}
-	t.Fatalf("no repository root above %s", wd)
 	return ""
+}
+
+// Anonymous is a client without the service token: what any other local
+// process, or a browser page, gets from the stack.
+var Anonymous = &http.Client{Transport: http.DefaultTransport, Timeout: 30 * time.Second}
+
+func init() {
+	if os.Getenv(config.EnvHome) == "" {
+		if root := findRoot(); root != "" {
+			os.Setenv(config.EnvHome, filepath.Join(root, ".stampede"))
+		}
+	}
+	http.DefaultTransport = &serviceTransport{base: http.DefaultTransport}
+}
+
+// serviceTransport presents the service token (web.Bearer) to loopback.
+type serviceTransport struct{ base http.RoundTripper }
+
+func (s *serviceTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	if h := r.URL.Hostname(); h != config.Host && h != "localhost" {
+		return s.base.RoundTrip(r)
+	}
+	tok, err := config.ServiceToken()
+	if err != nil {
+		return nil, fmt.Errorf("stacktest: %w", err)
+	}
+	return web.Bearer(tok, s.base).RoundTrip(r)
+}
+
+// ServiceToken returns the stack's service token.
+func ServiceToken(t testing.TB) string {
+	t.Helper()
+	tok, err := config.ServiceToken()
+	if err != nil {
+		t.Fatalf("the stack's service token (start the stack with `stampede up`): %v", err)
+	}
+	return tok
+}
+
+// UserToken returns a token of user for the stack's Orders API, valid an hour.
+func UserToken(t testing.TB, user string) string {
+	t.Helper()
+	key, err := config.UserTokenKey()
+	if err != nil {
+		t.Fatalf("the stack's user-token key (start the stack with `stampede up`): %v", err)
+	}
+	tok, err := web.NewUserTokens(key).Issue(user, time.Now(), time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tok
 }
 
 // Bin returns the path of bin/stampede (STAMPEDE_BIN, else the repo's bin/).

@@ -142,10 +142,15 @@ export function options(name, executor, peak) {
   };
 }
 
+// Orders are placed anonymously; following a sampled order (waitFor) reads
+// it, which takes a token: ORDERS_TOKEN_FILE (the harness passes the stack's
+// service token file) or ORDERS_TOKEN.
 export const client = new orders.Client({
   baseUrl: cfg.baseUrl,
   ledger: cfg.ledger,
   timeout: cfg.timeout * 1000,
+  tokenFile: env('ORDERS_TOKEN_FILE'),
+  token: env('ORDERS_TOKEN'),
 });
 
 // setup checks the API answers and fixes the run id that makes this run's

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"os"
 	"slices"
 	"strings"
 	"time"
@@ -54,9 +55,13 @@ type Client struct {
 	ledgerPath string
 	timeout    time.Duration
 	pollEvery  time.Duration
+	// token is the bearer sent on reads (status, waitFor): the Orders API
+	// lets anyone place an order, but reading one takes the user's token
+	// or the service token. Placing never sends it.
+	token string
 }
 
-// newClient is the JS constructor: new orders.Client({baseUrl, ledger, timeout, pollInterval}).
+// newClient is the JS constructor: new orders.Client({baseUrl, ledger, timeout, pollInterval, token | tokenFile}).
 func (mi *ModuleInstance) newClient(call sobek.ConstructorCall) *sobek.Object {
 	rt := mi.vu.Runtime()
 	c, err := mi.clientFrom(call.Argument(0))
@@ -67,7 +72,7 @@ func (mi *ModuleInstance) newClient(call sobek.ConstructorCall) *sobek.Object {
 }
 
 func (mi *ModuleInstance) clientFrom(v sobek.Value) (*Client, error) {
-	o, err := newOptions("orders.Client", v, "baseUrl", "ledger", "timeout", "pollInterval")
+	o, err := newOptions("orders.Client", v, "baseUrl", "ledger", "timeout", "pollInterval", "token", "tokenFile")
 	if err != nil {
 		return nil, err
 	}
@@ -93,7 +98,48 @@ func (mi *ModuleInstance) clientFrom(v sobek.Value) (*Client, error) {
 	if c.pollEvery, err = o.duration("pollInterval", 250*time.Millisecond); err != nil {
 		return nil, err
 	}
+	if c.token, err = tokenOption(o); err != nil {
+		return nil, err
+	}
 	return c, nil
+}
+
+// tokenOption reads token, or the file tokenFile names (read here, in Go,
+// so it never lands in a k6 archive as open() would put it).
+func tokenOption(o *options) (string, error) {
+	tok, err := o.str("token", "")
+	if err != nil {
+		return "", err
+	}
+	path, err := o.str("tokenFile", "")
+	if err != nil {
+		return "", err
+	}
+	switch {
+	case tok != "" && path != "":
+		return "", o.errorf("tokenFile", "give token or tokenFile, not both")
+	case path != "":
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return "", o.errorf("tokenFile", "%v", err)
+		}
+		if tok = strings.TrimSpace(string(b)); tok == "" {
+			return "", o.errorf("tokenFile", "%s is empty", path)
+		}
+	}
+	if strings.ContainsAny(tok, " \t\r\n") {
+		return "", o.errorf("token", "must be one word")
+	}
+	return tok, nil
+}
+
+// readHeader is the header of a read: the bearer when the client has one.
+func (c *Client) readHeader() http.Header {
+	h := http.Header{}
+	if c.token != "" {
+		h.Set("Authorization", "Bearer "+c.token)
+	}
+	return h
 }
 
 // placement is what place() needs from an order object.
@@ -450,7 +496,7 @@ func (c *Client) Status(id string) (map[string]any, error) {
 		return nil, err
 	}
 	target, name := c.orderURL(id)
-	r := c.do(c.vu.Context(), state, http.MethodGet, target, name, nil, http.Header{},
+	r := c.do(c.vu.Context(), state, http.MethodGet, target, name, nil, c.readHeader(),
 		state.Tags.GetCurrentValues(), statusIn(200, 200))
 	if r.code != http.StatusOK {
 		msg := r.err
@@ -565,7 +611,7 @@ func (c *Client) poll(ctx context.Context, state *lib.State, id string, targets 
 		res.polls++
 		// No response callback: a failed poll is retried, so it must not
 		// count in http_req_failed; whether the wait settled is what counts.
-		r := c.do(ctx, state, http.MethodGet, target, name, nil, http.Header{}, tm.Clone(), nil)
+		r := c.do(ctx, state, http.MethodGet, target, name, nil, c.readHeader(), tm.Clone(), nil)
 		switch {
 		case r.code == http.StatusOK:
 			var o orderView

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -395,5 +396,47 @@ func TestStatus(t *testing.T) {
 	`).String()
 	if want := `[200,true,"pending",404,"id: no order \"nope\""]`; got != want {
 		t.Errorf("got %s, want %s", got, want)
+	}
+}
+
+// Reads carry the client's token (given, or read from tokenFile), placing
+// never does; without one the API's 401 names Authorization.
+func TestReadsCarryTheToken(t *testing.T) {
+	stub := orderstest.New(time.Hour)
+	stub.ReadToken = "read-token-1"
+	srv := httptest.NewServer(stub.Handler())
+	defer srv.Close()
+	file := filepath.Join(t.TempDir(), "token")
+	if err := os.WriteFile(file, []byte("read-token-1\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	read := `var res = client.place(orders.generate({seed: 3})); var s = client.status(res.orderId); JSON.stringify([res.code, s.code, s.error || ""]);`
+	for _, tt := range []struct{ name, extra, want string }{
+		{"ok/token", `, token: "read-token-1"`, `[202,200,""]`},
+		{"ok/token file", fmt.Sprintf(`, tokenFile: %q`, file), `[202,200,""]`},
+		{"err/no token", ``, `[202,401,"Authorization: missing or wrong token: send Authorization: Bearer with the user's or the service token"]`},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			v, _ := clientVU(t, srv.URL, tt.extra)
+			if got := v.mustRun(read).String(); got != tt.want {
+				t.Errorf("got %s, want %s", got, tt.want)
+			}
+		})
+	}
+	if n := stub.PostsWithToken(); n != 0 {
+		t.Errorf("%d placements carried a token: placing is anonymous", n)
+	}
+	for _, tt := range []struct{ name, opts, want string }{
+		{"err/both", fmt.Sprintf(`token: "x", tokenFile: %q`, file), `option "tokenFile": give token or tokenFile, not both`},
+		{"err/missing file", `tokenFile: "/nonexistent/token"`, `option "tokenFile"`},
+		{"err/not one word", `token: "a b"`, `option "token": must be one word`},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			v := newTestVU(t)
+			_, err := v.run(fmt.Sprintf(`new orders.Client({baseUrl: %q, %s})`, srv.URL, tt.opts))
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("got %v, want an error containing %q", err, tt.want)
+			}
+		})
 	}
 }

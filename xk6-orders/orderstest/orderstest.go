@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -34,6 +35,12 @@ type Server struct {
 	AcceptDelay time.Duration
 	// Now is the clock; time.Now when nil.
 	Now func() time.Time
+	// ReadToken, when set, is the bearer GET /v1/orders/{id} requires (401
+	// naming Authorization without it), as the real API's guard does;
+	// placing stays anonymous.
+	ReadToken string
+
+	postsWithToken atomic.Int64
 
 	mu       sync.Mutex
 	orders   map[string]*order
@@ -111,6 +118,9 @@ type createRequest struct {
 }
 
 func (s *Server) create(w http.ResponseWriter, r *http.Request) {
+	if r.Header.Get("Authorization") != "" {
+		s.postsWithToken.Add(1)
+	}
 	key := r.Header.Get("Idempotency-Key")
 	if len(key) > 255 {
 		writeError(w, http.StatusBadRequest, "Idempotency-Key", "at most 255 characters")
@@ -203,7 +213,14 @@ func validate(req createRequest) (field, msg string) {
 	return "", ""
 }
 
+// PostsWithToken counts the POSTs that carried an Authorization header.
+func (s *Server) PostsWithToken() int64 { return s.postsWithToken.Load() }
+
 func (s *Server) get(w http.ResponseWriter, r *http.Request) {
+	if s.ReadToken != "" && r.Header.Get("Authorization") != "Bearer "+s.ReadToken {
+		writeError(w, http.StatusUnauthorized, "Authorization", "missing or wrong token: send Authorization: Bearer with the user's or the service token")
+		return
+	}
 	id := r.PathValue("id")
 	s.mu.Lock()
 	o, ok := s.orders[id]
