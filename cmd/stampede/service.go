@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"io/fs"
 	"log/slog"
 	"net/http"
@@ -24,23 +25,39 @@ type service struct {
 	port int
 	log  *slog.Logger
 	reg  *prometheus.Registry
+	lim  web.Limits
 }
 
-// newService registers --port for the service name on fs.
+// newService registers --port, --max-in-flight and --request-timeout for
+// the service name on fs.
 func newService(fs *config.FlagSet, name string) *service {
 	s := &service{name: name, log: telemetry.NewLogger(name, nil), reg: telemetry.NewRegistry()}
 	portFlag(fs, &s.port, name, "HTTP port on 127.0.0.1")
+	limitsFlags(fs, &s.lim)
 	return s
 }
 
-// serve adds /metrics to mux and serves it behind the middleware on
-// 127.0.0.1:port until ctx ends, then gives requests in flight 10 s.
-// attrs go on the "listening" log line.
+// limitsFlags registers --max-in-flight and --request-timeout, the
+// web.Limits of an HTTP service.
+func limitsFlags(fs *config.FlagSet, l *web.Limits) {
+	fs.IntVar(&l.MaxInFlight, "max-in-flight", "STAMPEDE_HTTP_MAX_IN_FLIGHT", web.DefaultMaxInFlight,
+		"requests served at once; one more is answered 503 with Retry-After at once (0: no cap; /healthz, /readyz, /metrics never count)")
+	fs.DurationVar(&l.Timeout, "request-timeout", "STAMPEDE_HTTP_REQUEST_TIMEOUT", web.DefaultRequestTimeout,
+		"deadline of every request: a store or Temporal call not answered by then is a 503 with Retry-After, a body not received by then a 408 (0: none)")
+}
+
+// serve adds /metrics to mux and serves it behind the middleware and the
+// limits on 127.0.0.1:port until ctx ends, then gives requests in flight
+// 10 s. attrs go on the "listening" log line.
 func (s *service) serve(ctx context.Context, mux *http.ServeMux, attrs ...any) error {
+	if err := s.lim.Validate(); err != nil {
+		return fmt.Errorf("--%w", err)
+	}
 	mux.Handle("GET /metrics", telemetry.MetricsHandler(s.reg))
 	addr := config.ListenAddr(s.port)
-	s.log.Info(s.name+" listening", append([]any{"addr", addr}, attrs...)...)
-	return web.Serve(ctx, addr, web.Middleware(mux, s.log, web.NewMetrics(s.reg, s.name)), 10*time.Second)
+	s.log.Info(s.name+" listening", append([]any{"addr", addr, "max_in_flight", s.lim.MaxInFlight, "request_timeout", s.lim.Timeout}, attrs...)...)
+	m := web.NewMetrics(s.reg, s.name)
+	return web.Serve(ctx, addr, web.Middleware(web.Limit(mux, s.lim, m), s.log, m), 10*time.Second)
 }
 
 // pgService is a service whose state and outbox live in its own PostgreSQL

@@ -44,7 +44,9 @@ func (p Post[Req]) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case err == nil:
 		res.Write(w)
-	case errors.Is(err, ErrGone):
+	case errors.Is(err, ErrGone) && !errors.Is(r.Context().Err(), context.DeadlineExceeded):
+		// The caller left: nobody to answer. (Out of the request's own
+		// deadline, WriteError answers 503 below.)
 	case errors.Is(err, p.Reused):
 		web.WriteError(w, r, p.Log, &web.Error{Status: http.StatusUnprocessableEntity, Message: CodeKeyReused,
 			Field: web.HeaderIdempotencyKey, Extra: map[string]any{"detail": p.Detail}})

@@ -21,7 +21,10 @@ func TestDecodeReserve(t *testing.T) {
 	}{
 		{"ok/one line", `{"orderId":"o1","items":[{"sku":"SKU-00001","qty":2}]}`, "", []Item{{"SKU-00001", 2}}},
 		{"ok/merges lines of one sku", `{"orderId":"o1","items":[{"sku":"B","qty":2},{"sku":"A","qty":1},{"sku":"B","qty":3}]}`, "", []Item{{"B", 5}, {"A", 1}}},
-		{"err/not an object", `[1]`, "", nil},
+		{"err/not an object", `[1]`, "body", nil},
+		{"err/duplicate key", `{"orderId":"o1","orderId":"o2","items":[{"sku":"A","qty":1}]}`, "orderId", nil},
+		{"err/duplicate key in a line", `{"orderId":"o1","items":[{"sku":"A","qty":1,"qty":1000}]}`, "items[0].qty", nil},
+		{"err/NUL in orderId", `{"orderId":"o\u0000","items":[{"sku":"A","qty":1}]}`, "orderId", nil},
 		{"err/unknown field", `{"orderId":"o1","items":[{"sku":"A","qty":1}],"x":1}`, "x", nil},
 		{"err/missing orderId", `{"items":[{"sku":"A","qty":1}]}`, "orderId", nil},
 		{"err/empty orderId", `{"orderId":" ","items":[{"sku":"A","qty":1}]}`, "orderId", nil},

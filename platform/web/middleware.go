@@ -56,6 +56,7 @@ type Metrics struct {
 	requests *prometheus.CounterVec
 	duration *prometheus.HistogramVec
 	inFlight prometheus.Gauge
+	shed     prometheus.Counter
 }
 
 // NewMetrics registers the HTTP metrics of service on reg.
@@ -77,8 +78,13 @@ func NewMetrics(reg prometheus.Registerer, service string) *Metrics {
 			Help:        "HTTP requests being served right now.",
 			ConstLabels: prometheus.Labels{"service": service},
 		}),
+		shed: prometheus.NewCounter(prometheus.CounterOpts{
+			Name:        "stampede_http_requests_shed_total",
+			Help:        "HTTP requests turned away with 503 because the service already served its --max-in-flight requests.",
+			ConstLabels: prometheus.Labels{"service": service},
+		}),
 	}
-	reg.MustRegister(m.requests, m.duration, m.inFlight)
+	reg.MustRegister(m.requests, m.duration, m.inFlight, m.shed)
 	return m
 }
 
@@ -93,6 +99,10 @@ func (s *statusRecorder) WriteHeader(code int) {
 	}
 	s.ResponseWriter.WriteHeader(code)
 }
+
+// Unwrap lets http.ResponseController reach the connection (Limit sets the
+// body's read deadline through it).
+func (s *statusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter }
 
 func (s *statusRecorder) Write(b []byte) (int, error) {
 	if s.status == 0 {
