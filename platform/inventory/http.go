@@ -129,7 +129,11 @@ func (s *Service) releaseByOrder(ctx context.Context, orderID, cid string) (Rese
 }
 
 func (s *Service) stock(w http.ResponseWriter, r *http.Request) {
-	sku := r.PathValue("sku")
+	sku, err := web.PathValue(r, "sku", 64) // as a reservation's sku: text PostgreSQL takes
+	if err != nil {
+		web.WriteError(w, r, s.Log, err)
+		return
+	}
 	st, err := s.Store.Stock(r.Context(), sku)
 	if errors.Is(err, ErrNotFound) {
 		err = web.Errorf(http.StatusNotFound, "sku", "no stock for SKU %q", sku)

@@ -76,11 +76,18 @@ func TestHandlersRefuseBadInputWithoutStore(t *testing.T) {
 		wantField                            string
 	}{
 		{"err/content type", "POST", "/v1/reservations", "text/plain", "", `{}`, 415, "Content-Type"},
-		{"err/invalid json", "POST", "/v1/reservations", "application/json", "", `{`, 400, ""},
+		{"err/invalid json", "POST", "/v1/reservations", "application/json", "", `{`, 400, "body"},
 		{"err/bad body", "POST", "/v1/reservations", "application/json", "", `{"orderId":"o","items":[]}`, 400, "items"},
 		{"err/key too long", "POST", "/v1/reservations", "application/json", strings.Repeat("k", 256), `{"orderId":"o","items":[{"sku":"A","qty":1}]}`, 400, web.HeaderIdempotencyKey},
 		{"err/list without orderId", "GET", "/v1/reservations", "", "", "", 400, "orderId"},
 		{"err/release by order without orderId", "POST", "/v1/reservations/release", "", "", "", 400, "orderId"},
+		{"err/release by order with NUL in orderId", "POST", "/v1/reservations/release?orderId=o%00", "", "", "", 400, "orderId"},
+		{"err/list with a non-UTF-8 orderId", "GET", "/v1/reservations?orderId=%FF", "", "", "", 400, "orderId"},
+		{"err/stock of a NUL sku", "GET", "/v1/stock/a%00b", "", "", "", 400, "sku"},
+		{"err/stock of a non-UTF-8 sku", "GET", "/v1/stock/%FF", "", "", "", 400, "sku"},
+		{"err/stock of a 65-character sku", "GET", "/v1/stock/" + strings.Repeat("s", 65), "", "", "", 400, "sku"},
+		{"err/duplicate key", "POST", "/v1/reservations", "application/json", "", `{"orderId":"o","orderId":"p","items":[{"sku":"A","qty":1}]}`, 400, "orderId"},
+		{"err/non-UTF-8 key", "POST", "/v1/reservations", "application/json", "k\xff", `{"orderId":"o","items":[{"sku":"A","qty":1}]}`, 400, web.HeaderIdempotencyKey},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
