@@ -27,7 +27,7 @@ var commands = []command{
 	{"bench", "measure the running stack (accept latency, commit -> visible, ...)", runBench},
 	{"chaos", "kill Payments (and more) under 5x load and prove no order is lost, doubled or half-done", runChaos},
 	{"dashboards", "check every dashboard panel against the live Prometheus", runDashboards},
-	{"deadletter", "list dead-lettered outbox rows, give them back to the relay", runDeadletter},
+	{"deadletter", "list dead letters (outbox rows, orders.dlq and analytics.dlq records), replay them", runDeadletter},
 	{"demo", "start the stack, place sample orders and show where to look", runDemo},
 	{"down", "stop what up started (keeps data unless --wipe)", runDown},
 	{"images", "build the platform's container images locally (Podman or Docker, no registry); list them", runImages},
@@ -103,6 +103,13 @@ func main() {
 
 // exitCoder is an error that chooses the exit code (e.g. a failed chaos gate).
 type exitCoder interface{ ExitCode() int }
+
+// usageError is a command used wrongly (a bad argument or flag value): exit
+// status 2, as flag parsing uses.
+type usageError struct{ error }
+
+func (usageError) ExitCode() int   { return 2 }
+func (e usageError) Unwrap() error { return e.error }
 
 // run runs the command args name (help when none) with the rest of args; it
 // never exits, so main alone turns the error into an exit code.
