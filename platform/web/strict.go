@@ -88,6 +88,9 @@ const maxFieldName = 64
 // fieldName is key as an error names it: valid UTF-8, control characters
 // as U+FFFD, at most maxFieldName characters (cut with an ellipsis).
 func fieldName(key string) string {
+	if key == "" {
+		return `""` // the empty key, named
+	}
 	if textProblem(key) == "" && utf8.RuneCountInString(key) <= maxFieldName {
 		return key
 	}

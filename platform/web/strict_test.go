@@ -42,6 +42,7 @@ func TestObject(t *testing.T) {
 		{"err/duplicate key at the top", `{"a":1,"a":1}`, "", "a"},
 		{"err/duplicate key spelt with an escape", `{"a":1,"\u0061":2}`, "", "a"},
 		{"err/unknown key echoed short", `{"a":1,"` + strings.Repeat("k", 100) + `":1}`, "", strings.Repeat("k", 64) + "…"},
+		{"err/empty key named", `{"a":1,"":1}`, "x", `x.""`},
 		{"err/unknown key with NUL echoed printable", `{"a":1,"k\u0000":1}`, "", "k\uFFFD"},
 	}
 	for _, tt := range tests {
