@@ -35,6 +35,7 @@ var commands = []command{
 	{"logs", "print or follow a component's log", runLogs},
 	{"noise", "burn CPU on purpose for a while (the busy neighbour of chaos --noise)", runNoise},
 	{"notifications", "list dead notifications, requeue one", runNotifications},
+	{"probe", "send hostile input to a running stack (each case must get a 4xx), then prove a normal order completes", runProbe},
 	{"restart", "stop and start components (a killed one is just started)", runRestart},
 	{"serve", "run one platform process (orders, relay, toxiproxy, ...)", runServe},
 	{"status", "show each component: running, pid, port, ready", runStatus},
