@@ -12,9 +12,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"os"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/stampede-dev/stampede/platform/config"
@@ -63,8 +61,13 @@ did not complete; 2 on bad usage.`)
 		}
 	}
 
-	tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "CASE\tSTATUS\tVERDICT")
+	// Each line is printed as its case ends (the trickled body takes
+	// seconds), so the columns are padded to the longest case, not tabbed.
+	width := len("CASE")
+	for _, c := range probeCases() {
+		width = max(width, len(c.name))
+	}
+	fmt.Printf("%-*s  %-24s  %s\n", width, "CASE", "STATUS", "VERDICT")
 	failed := 0
 	for _, c := range probeCases() {
 		if ctx.Err() != nil {
@@ -79,9 +82,8 @@ did not complete; 2 on bad usage.`)
 			if !r.ok {
 				verdict = "FAIL: " + r.why
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\n", c.name, r.status, verdict)
+			fmt.Printf("%-*s  %-24s  %s\n", width, c.name, r.status, verdict)
 		}
-		tw.Flush()
 	}
 	id, status, took, err := p.normalOrder(ctx, wait)
 	switch {

@@ -85,15 +85,28 @@ func Limit(next http.Handler, l Limits, m *Metrics) http.Handler {
 			r = r.WithContext(ctx)
 			// The body is read by the deadline too: a client trickling it
 			// (slow loris) gets a 408 then, not the server's ReadTimeout.
+			// A little after the context's deadline: net/http cancels the
+			// request's context when its read of the connection fails, and
+			// the context's own deadline must come first to be seen as one.
 			// (Not every ResponseWriter supports it; a test recorder does not.)
-			_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(l.Timeout))
+			_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(l.Timeout + readDeadlineMargin))
 		}
 		next.ServeHTTP(w, r)
 	})
 }
 
+// readDeadlineMargin is how long after a request's deadline its connection's
+// read deadline falls.
+const readDeadlineMargin = 500 * time.Millisecond
+
 // timedOut reports whether err, or the request it answers, ran out of the
 // request's deadline: a store or Temporal call that did not answer in time.
+// A context cancelled once the deadline has passed counts too (net/http
+// cancels it when the connection's read deadline ends its background read).
 func timedOut(r *http.Request, err error) bool {
-	return errors.Is(err, context.DeadlineExceeded) || errors.Is(r.Context().Err(), context.DeadlineExceeded)
+	if errors.Is(err, context.DeadlineExceeded) || errors.Is(r.Context().Err(), context.DeadlineExceeded) {
+		return true
+	}
+	dl, ok := r.Context().Deadline()
+	return ok && r.Context().Err() != nil && !time.Now().Before(dl)
 }

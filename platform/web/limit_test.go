@@ -199,3 +199,27 @@ func counterValue(t *testing.T, reg *prometheus.Registry, name string) float64 {
 	t.Fatalf("no counter %s", name)
 	return 0
 }
+
+// Over a real connection a GET (no body: net/http reads the connection in
+// the background and cancels the request's context when that read fails)
+// still gets its 503 at the deadline, never a 500.
+func TestFrozenStoreIs503OverAConnection(t *testing.T) {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /v1/things/{id}", func(w http.ResponseWriter, r *http.Request) {
+		if err := (blockingStore{}).Get(r.Context()); err != nil {
+			WriteError(w, r, slog.New(slog.DiscardHandler), err)
+		}
+	})
+	srv := httptest.NewServer(Middleware(Limit(mux, Limits{Timeout: 100 * time.Millisecond}, nil), slog.New(slog.DiscardHandler), nil))
+	defer srv.Close()
+	for i := range 5 {
+		resp, err := http.Get(srv.URL + "/v1/things/1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusServiceUnavailable {
+			t.Fatalf("GET %d: %d, want 503", i, resp.StatusCode)
+		}
+	}
+}
