@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/stampede-dev/stampede/platform/config"
@@ -259,7 +260,9 @@ func (p *prober) run(c probeCase) probeResult {
 	switch {
 	case errors.As(err, &ne) && ne.Timeout():
 		return probeResult{status: fmt.Sprintf("no answer in %s", p.timeout), why: "hang"}
-	case errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF):
+	case errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNRESET):
+		// Closed (or reset, when the server left the request unread)
+		// without an answer.
 		return probeResult{status: "empty reply", why: "the connection closed without an answer"}
 	case err != nil:
 		return probeResult{status: "no answer", why: err.Error()}

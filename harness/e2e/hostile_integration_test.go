@@ -14,10 +14,14 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/stampede-dev/stampede/platform/config"
+	"github.com/stampede-dev/stampede/platform/deadletter"
+	"github.com/stampede-dev/stampede/platform/event"
 	"github.com/stampede-dev/stampede/platform/idempotency"
 	"github.com/stampede-dev/stampede/platform/inventory"
+	"github.com/stampede-dev/stampede/platform/kafka"
 	"github.com/stampede-dev/stampede/platform/payment"
 	"github.com/stampede-dev/stampede/platform/shipping"
 	"github.com/stampede-dev/stampede/platform/stacktest"
@@ -204,5 +208,72 @@ func TestFrozenOrdersTableIs503(t *testing.T) {
 		if !settled("complete", st[id]) {
 			t.Errorf("order %s is %q after the lock, want in_transit", id, st[id])
 		}
+	}
+}
+
+// TestDeadLetterTopicListAndReplay: a record the orchestrators cannot
+// decode, written to the stack's orders topic, lands on orders.dlq, where
+// `stampede deadletter list` shows it with its source and reason; `replay`
+// produces it back to its source partition, where it is dead-lettered
+// again, marked as the replay of the first.
+func TestDeadLetterTopicListAndReplay(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	cl, err := kgo.NewClient(kafka.BaseOpts("e2e-deadletter", config.KafkaBrokers())...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	marker := fmt.Sprintf("e2e-poison-%d", time.Now().UnixNano())
+	poison := &kgo.Record{Topic: event.TopicOrders, Key: []byte(marker), Value: []byte("{not an envelope " + marker)}
+	if err := cl.ProduceSync(ctx, poison).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	list := func() []deadletter.Letter {
+		var out struct{ Topics []deadletter.Letter }
+		if err := json.Unmarshal([]byte(stacktest.Stampede(t, "deadletter", "--schemas", "", "--json", "list")), &out); err != nil {
+			t.Fatalf("deadletter list --json: %v", err)
+		}
+		var mine []deadletter.Letter
+		for _, l := range out.Topics {
+			if l.SourceTopic == event.TopicOrders && l.SourcePartition == poison.Partition && l.SourceOffset >= poison.Offset {
+				mine = append(mine, l)
+			}
+		}
+		return mine
+	}
+	var first []deadletter.Letter
+	for deadline := time.Now().Add(60 * time.Second); len(first) == 0; {
+		if time.Now().After(deadline) {
+			t.Fatal("the poison record never reached orders.dlq")
+		}
+		time.Sleep(500 * time.Millisecond)
+		first = list()
+	}
+	l := first[0]
+	if l.SourceOffset != poison.Offset || !strings.Contains(l.Reason, "envelope") || l.Bytes != len(poison.Value) || l.Replayable() != "" {
+		t.Fatalf("listed %+v, want orders/%d@%d, the reason naming the envelope, %d bytes, replayable", l, poison.Partition, poison.Offset, len(poison.Value))
+	}
+	out := stacktest.Stampede(t, "deadletter", "replay", l.ID)
+	if !strings.Contains(out, l.ID+" -> orders/") {
+		t.Fatalf("deadletter replay %s: %s", l.ID, out)
+	}
+	for deadline := time.Now().Add(60 * time.Second); ; {
+		var again *deadletter.Letter
+		for _, x := range list() {
+			if x.ReplayedFrom == l.ID {
+				again = &x
+			}
+		}
+		if again != nil {
+			if again.SourcePartition != poison.Partition || again.SourceOffset <= poison.Offset {
+				t.Errorf("the replay was read from orders/%d@%d, want a later offset of partition %d", again.SourcePartition, again.SourceOffset, poison.Partition)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the replayed record was not dead-lettered again")
+		}
+		time.Sleep(500 * time.Millisecond)
 	}
 }
