@@ -73,6 +73,18 @@ test-unit: ## test-unit: unit tests of every module (kfake, Temporal test suite,
 	cd xk6-orders && go test -count=1 ./...
 	cd cmd/stampede-temporal && go test -count=1 ./...
 
+# Every Go fuzz test of the platform, as package:FuzzName (found, not listed by hand).
+FUZZ_TESTS = $(shell grep -ro --include='*_test.go' '^func Fuzz[A-Za-z0-9_]*' platform | sed 's|/[^/]*_test.go:func |:|' | sort)
+FUZZTIME ?= 60s
+
+.PHONY: fuzz
+fuzz: ## fuzz: [FUZZTIME=60s] run every fuzz test (Orders, strict decoders, event envelope, analytics patterns) for FUZZTIME each, one after the other, -parallel 1 under nice; a crasher is saved in its package's testdata/fuzz and fails the target
+	@failed=""; for t in $(FUZZ_TESTS); do pkg=$${t%%:*}; name=$${t##*:}; \
+		echo "== $$name ($$pkg) for $(FUZZTIME)"; \
+		nice -n 19 go test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) -parallel 1 ./$$pkg || failed="$$failed $$name"; \
+	done; \
+	if [ -n "$$failed" ]; then echo "fuzz: crashers in:$$failed (see testdata/fuzz of their packages)"; exit 1; fi
+
 .PHONY: lint
 lint: ## lint: gofmt and go vet on every module
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi

@@ -27,7 +27,7 @@ var commands = []command{
 	{"bench", "measure the running stack (accept latency, commit -> visible, ...)", runBench},
 	{"chaos", "kill Payments (and more) under 5x load and prove no order is lost, doubled or half-done", runChaos},
 	{"dashboards", "check every dashboard panel against the live Prometheus", runDashboards},
-	{"deadletter", "list dead-lettered outbox rows, give them back to the relay", runDeadletter},
+	{"deadletter", "list dead letters (outbox rows, orders.dlq and analytics.dlq records), replay them", runDeadletter},
 	{"demo", "start the stack, place sample orders and show where to look", runDemo},
 	{"down", "stop what up started (keeps data unless --wipe)", runDown},
 	{"images", "build the platform's container images locally (Podman or Docker, no registry); list them", runImages},
@@ -35,6 +35,7 @@ var commands = []command{
 	{"logs", "print or follow a component's log", runLogs},
 	{"noise", "burn CPU on purpose for a while (the busy neighbour of chaos --noise)", runNoise},
 	{"notifications", "list dead notifications, requeue one", runNotifications},
+	{"probe", "send hostile input to a running stack (each case must get a 4xx), then prove a normal order completes", runProbe},
 	{"restart", "stop and start components (a killed one is just started)", runRestart},
 	{"serve", "run one platform process (orders, relay, toxiproxy, ...)", runServe},
 	{"status", "show each component: running, pid, port, ready", runStatus},
@@ -104,6 +105,13 @@ func main() {
 
 // exitCoder is an error that chooses the exit code (e.g. a failed chaos gate).
 type exitCoder interface{ ExitCode() int }
+
+// usageError is a command used wrongly (a bad argument or flag value): exit
+// status 2, as flag parsing uses.
+type usageError struct{ error }
+
+func (usageError) ExitCode() int   { return 2 }
+func (e usageError) Unwrap() error { return e.error }
 
 // run runs the command args name (help when none) with the rest of args; it
 // never exits, so main alone turns the error into an exit code.

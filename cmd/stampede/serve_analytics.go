@@ -35,9 +35,11 @@ undecodable records go to analytics.dlq. GET /v1/rules lists the loaded rules.`)
 		ebEndpoint string
 		ebRegion   string
 		hosts      string
+		lim        web.Limits
 	)
 	portFlag(fs, &port, config.Analytics, "HTTP port on 127.0.0.1")
 	allowedHostsFlag(fs, &hosts)
+	limitsFlags(fs, &lim)
 	kafkaBrokersFlag(fs, &brokers, "Kafka seed brokers")
 	fs.StringVar(&rulesPath, "rules", "STAMPEDE_ANALYTICS_RULES", "", "rules YAML file (default: the built-in rules, platform/analytics/rules/default.yaml)")
 	fs.StringVar(&dataDir, "data-dir", "STAMPEDE_ANALYTICS_DATA_DIR", filepath.Join(config.Env("STAMPEDE_HOME", ".stampede"), "data", "analytics"), "directory of file targets with relative paths")
@@ -47,6 +49,9 @@ undecodable records go to analytics.dlq. GET /v1/rules lists the loaded rules.`)
 	fs.StringVar(&ebRegion, "eventbridge-region", "STAMPEDE_ANALYTICS_EVENTBRIDGE_REGION", "us-east-1", "EventBridge region (a target's own region wins)")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if err := lim.Validate(); err != nil {
+		return fmt.Errorf("--%w", err)
 	}
 	log := telemetry.NewLogger("analytics", nil)
 	reg := telemetry.NewRegistry()
@@ -111,7 +116,8 @@ undecodable records go to analytics.dlq. GET /v1/rules lists the loaded rules.`)
 	if err != nil {
 		return err
 	}
-	handler := web.Middleware(guard.Wrap(mux), log, web.NewMetrics(reg, "analytics"))
+	hm := web.NewMetrics(reg, "analytics")
+	handler := web.Middleware(web.Limit(guard.Wrap(mux), lim, hm), log, hm)
 
 	router := &analytics.Router{Client: cl, Group: group, Rules: rules, Targets: targets, Log: log,
 		Metrics: analytics.NewMetrics(reg), Kafka: km}

@@ -27,32 +27,49 @@ type service struct {
 	hosts string // --allowed-hosts
 	log   *slog.Logger
 	reg   *prometheus.Registry
+	lim   web.Limits
 	// access and users widen the guard beyond "service token only" (the
 	// Orders API: anonymous placing, user tokens for reading).
 	access map[string]web.Access
 	users  bool
 }
 
-// newService registers --port and --allowed-hosts for the service name on fs.
+// newService registers --port, --allowed-hosts, --max-in-flight and
+// --request-timeout for the service name on fs.
 func newService(fs *config.FlagSet, name string) *service {
 	s := &service{name: name, log: telemetry.NewLogger(name, nil), reg: telemetry.NewRegistry()}
 	portFlag(fs, &s.port, name, "HTTP port on 127.0.0.1")
 	allowedHostsFlag(fs, &s.hosts)
+	limitsFlags(fs, &s.lim)
 	return s
 }
 
-// serve adds /metrics to mux and serves it behind the guard and the
-// middleware on 127.0.0.1:port until ctx ends, then gives requests in flight
+// limitsFlags registers --max-in-flight and --request-timeout, the
+// web.Limits of an HTTP service.
+func limitsFlags(fs *config.FlagSet, l *web.Limits) {
+	fs.IntVar(&l.MaxInFlight, "max-in-flight", "STAMPEDE_HTTP_MAX_IN_FLIGHT", web.DefaultMaxInFlight,
+		"requests served at once; one more is answered 503 with Retry-After at once (0: no cap; /healthz, /readyz, /metrics never count)")
+	fs.DurationVar(&l.Timeout, "request-timeout", "STAMPEDE_HTTP_REQUEST_TIMEOUT", web.DefaultRequestTimeout,
+		"deadline of every request: a store or Temporal call not answered by then is a 503 with Retry-After, a body not received by then a 408 (0: none)")
+}
+
+// serve adds /metrics to mux and serves it behind the guard, the limits and
+// the middleware on 127.0.0.1:port until ctx ends, then gives requests in flight
 // 10 s. attrs go on the "listening" log line.
 func (s *service) serve(ctx context.Context, mux *http.ServeMux, attrs ...any) error {
+	if err := s.lim.Validate(); err != nil {
+		return fmt.Errorf("--%w", err)
+	}
 	mux.Handle("GET /metrics", telemetry.MetricsHandler(s.reg))
 	g, err := newGuard(s.name, s.port, s.hosts, s.access, s.users)
 	if err != nil {
 		return err
 	}
 	addr := config.ListenAddr(s.port)
-	s.log.Info(s.name+" listening", append([]any{"addr", addr, "allowed_hosts", g.Hosts}, attrs...)...)
-	return web.Serve(ctx, addr, web.Middleware(g.Wrap(mux), s.log, web.NewMetrics(s.reg, s.name)), 10*time.Second)
+	s.log.Info(s.name+" listening", append([]any{"addr", addr, "allowed_hosts", g.Hosts,
+		"max_in_flight", s.lim.MaxInFlight, "request_timeout", s.lim.Timeout}, attrs...)...)
+	m := web.NewMetrics(s.reg, s.name)
+	return web.Serve(ctx, addr, web.Middleware(web.Limit(g.Wrap(mux), s.lim, m), s.log, m), 10*time.Second)
 }
 
 // newGuard returns the guard of the service name on port: the stack's

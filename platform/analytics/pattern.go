@@ -114,6 +114,14 @@ func ParsePattern(b []byte) (*Pattern, error) {
 // CompilePattern compiles a pattern decoded from JSON or YAML (maps with
 // string keys, slices, strings, numbers, booleans, nil); path names it in errors.
 func CompilePattern(v any, path string) (*Pattern, error) {
+	return compilePattern(v, path, 0)
+}
+
+// MaxPatternDepth bounds how deep a pattern nests objects and $or lists:
+// matching recurses as deep, and no event is nested deeper.
+const MaxPatternDepth = 32
+
+func compilePattern(v any, path string, depth int) (*Pattern, error) {
 	m, ok := asMap(v)
 	if !ok {
 		return nil, errAt(path, "must be an object of fields")
@@ -121,12 +129,15 @@ func CompilePattern(v any, path string) (*Pattern, error) {
 	if len(m) == 0 {
 		return nil, errAt(path, "is empty; a pattern needs at least one field")
 	}
-	return compileObject(m, path, true)
+	return compileObject(m, path, true, depth)
 }
 
 var topAliases = map[string]string{"detail-type": "type", "detail": "data"}
 
-func compileObject(m map[string]any, path string, top bool) (*Pattern, error) {
+func compileObject(m map[string]any, path string, top bool, depth int) (*Pattern, error) {
+	if depth >= MaxPatternDepth {
+		return nil, errAt(path, "nested deeper than %d levels", MaxPatternDepth)
+	}
 	p := &Pattern{}
 	keys := make([]string, 0, len(m))
 	for k := range m {
@@ -143,7 +154,7 @@ func compileObject(m map[string]any, path string, top bool) (*Pattern, error) {
 			}
 			var or []*Pattern
 			for i, a := range alts {
-				sub, err := CompilePattern(a, fmt.Sprintf("%s[%d]", fpath, i))
+				sub, err := compilePattern(a, fmt.Sprintf("%s[%d]", fpath, i), depth+1)
 				if err != nil {
 					return nil, err
 				}
@@ -165,7 +176,7 @@ func compileObject(m map[string]any, path string, top bool) (*Pattern, error) {
 			if len(sm) == 0 {
 				return nil, errAt(fpath, "is an empty object")
 			}
-			sub, err := compileObject(sm, fpath, false)
+			sub, err := compileObject(sm, fpath, false, depth+1)
 			if err != nil {
 				return nil, err
 			}

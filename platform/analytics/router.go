@@ -44,6 +44,7 @@ type Metrics struct {
 	matches    *prometheus.CounterVec
 	deliveries *prometheus.CounterVec
 	duration   *prometheus.HistogramVec
+	dead       *prometheus.CounterVec
 }
 
 // NewMetrics registers the router metrics on reg.
@@ -59,15 +60,19 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		}, []string{"rule", "target"}),
 		deliveries: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "stampede_analytics_target_deliveries_total",
-			Help: "Deliveries to targets by outcome: delivered, failed (will be retried), rejected (dead-lettered).",
+			Help: "Deliveries to targets by outcome: delivered, failed (will be retried), rejected (dead-lettered: refused, or still failing after the target's attempts or batch timeout).",
 		}, []string{"target", "outcome"}),
 		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "stampede_analytics_target_duration_seconds",
 			Help:    "Time a target took to acknowledge a batch, by target.",
 			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
 		}, []string{"target"}),
+		dead: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "stampede_analytics_dead_letters_total",
+			Help: "Records the router dead-lettered to analytics.dlq, by target (none for an undecodable record) and cause: undecodable, rejected, exhausted, timeout; dropped counts dead letters the DLQ topic itself refused (logged, then skipped).",
+		}, []string{"target", "cause"}),
 	}
-	reg.MustRegister(m.events, m.matches, m.deliveries, m.duration)
+	reg.MustRegister(m.events, m.matches, m.deliveries, m.duration, m.dead)
 	return m
 }
 
@@ -83,8 +88,12 @@ type Router struct {
 	DLQ     string         // dead-letter topic; default event.TopicAnalyticsDLQ
 
 	// acked remembers, across a retry of the same poll, which deliveries a
-	// target already acknowledged, so a retry resends only what failed.
+	// target already acknowledged or gave up on, so a retry resends only
+	// what failed (a webhook that hangs is not waited for twice).
 	acked map[ackKey]bool
+	// pending holds the poll's dead letters across a retry of the poll:
+	// only those not yet written are produced again.
+	pending map[dlqKey]*pendingDLQ
 
 	// Counters resolved once: a label lookup per event and match costs more
 	// than matching a rule.
@@ -94,10 +103,35 @@ type Router struct {
 
 type ackKey struct{ target, rule, id string }
 
+// dlqKey is one dead letter of a poll: a source record, and the rule and
+// target that gave up on it (both "" for an undecodable record).
+type dlqKey struct {
+	topic        string
+	part         int32
+	offset       int64
+	rule, target string
+}
+
+type pendingDLQ struct {
+	done   bool        // written (or dropped)
+	rec    *kgo.Record // the dead letter
+	source *kgo.Record
+	target string // metrics label, "none" for an undecodable record
+	cause  string
+	label  string // reason label of stampede_kafka_dlq_records_total
+}
+
 // Routed is the outcome of matching one poll's records.
 type Routed struct {
 	Batches map[string][]Delivery // by target id
-	DLQ     []*kgo.Record
+	DLQ     []DeadLetter          // undecodable records
+}
+
+// DeadLetter is a record on its way to the dead-letter topic.
+type DeadLetter struct {
+	Record *kgo.Record // the dead letter (deadletter.Record of the source)
+	Source *kgo.Record
+	Label  string // reason label of stampede_kafka_dlq_records_total
 }
 
 // Route decodes and matches recs. Undecodable records go to Routed.DLQ with
@@ -121,7 +155,7 @@ func (r *Router) Route(recs []*kgo.Record) Routed {
 			if errors.As(err, &de) && de.Field != "" {
 				label = "undecodable: " + de.Field
 			}
-			out.DLQ = append(out.DLQ, r.deadLetter(rec, err.Error(), label))
+			out.DLQ = append(out.DLQ, DeadLetter{Record: deadletter.Record(r.dlqTopic(), rec, err.Error()), Source: rec, Label: label})
 			continue
 		}
 		for i, rule := range r.Rules.Rules {
@@ -181,18 +215,29 @@ func (r *Router) dlqTopic() string {
 	return event.TopicAnalyticsDLQ
 }
 
-func (r *Router) deadLetter(rec *kgo.Record, reason, label string) *kgo.Record {
-	if r.Kafka != nil {
-		r.Kafka.DeadLettered(rec.Topic, label)
-	}
-	return deadletter.Record(r.dlqTopic(), rec, reason)
-}
+// dlqTimeout bounds one write of dead letters: a broker that hangs fails
+// the poll, which is retried, instead of holding it.
+const dlqTimeout = 10 * time.Second
 
 // Deliver sends every batch to its target concurrently and the dead letters
-// to the DLQ, and returns nil only when all were acknowledged.
+// (undecodable records, deliveries a target gave up on) to the DLQ, and
+// returns nil only when every delivery was acknowledged or dead-lettered.
+// A dead letter the DLQ topic refuses for what it is (deadletter.Refused)
+// is logged and dropped, so that no record stalls the router; one that
+// fails for the cluster's state is written again on the poll's retry, and
+// only it.
 func (r *Router) Deliver(ctx context.Context, routed Routed) error {
 	if r.acked == nil {
 		r.acked = map[ackKey]bool{}
+	}
+	if r.pending == nil {
+		r.pending = map[dlqKey]*pendingDLQ{}
+	}
+	for _, dl := range routed.DLQ {
+		k := dlqKey{topic: dl.Source.Topic, part: dl.Source.Partition, offset: dl.Source.Offset}
+		if _, ok := r.pending[k]; !ok {
+			r.pending[k] = &pendingDLQ{rec: dl.Record, target: "none", cause: "undecodable", label: dl.Label, source: dl.Source}
+		}
 	}
 	ids := make([]string, 0, len(routed.Batches))
 	for id := range routed.Batches {
@@ -203,7 +248,6 @@ func (r *Router) Deliver(ctx context.Context, routed Routed) error {
 	var (
 		mu   sync.Mutex
 		errs []error
-		dlq  = routed.DLQ
 		wg   sync.WaitGroup
 	)
 	todos := make(map[string][]Delivery, len(ids))
@@ -240,34 +284,86 @@ func (r *Router) Deliver(ctx context.Context, routed Routed) error {
 				r.count(label, "failed", len(todo))
 				return
 			}
-			refused := map[string]bool{}
 			if isRej {
 				for _, rj := range re.Rejected {
-					refused[rj.Delivery.Rule+"\x00"+rj.Delivery.Env.ID] = true
-					dlq = append(dlq, r.deadLetter(rj.Delivery.Record, fmt.Sprintf("rule %s: target %s: %s", rj.Delivery.Rule, label, rj.Reason), "rejected"))
+					d := rj.Delivery
+					cause := rj.Cause
+					if cause == "" {
+						cause = CauseRejected
+					}
+					r.pending[dlqKey{d.Record.Topic, d.Record.Partition, d.Record.Offset, d.Rule, id}] = &pendingDLQ{
+						rec:    deadletter.Record(r.dlqTopic(), d.Record, fmt.Sprintf("rule %s: target %s: %s", d.Rule, label, rj.Reason)),
+						source: d.Record, target: label, cause: cause, label: cause,
+					}
 				}
 				r.count(label, "rejected", len(re.Rejected))
+				r.count(label, "delivered", len(todo)-len(re.Rejected))
+			} else {
+				r.count(label, "delivered", len(todo))
 			}
-			r.count(label, "delivered", len(todo)-len(refused))
-			// Rejections are not remembered: if the DLQ produce below fails,
-			// the retry rejects and dead-letters them again.
+			// A rejection is settled too: its dead letter is pending, and a
+			// retry of the poll writes only that, never asks the target again.
 			for _, d := range todo {
-				if !refused[d.Rule+"\x00"+d.Env.ID] {
-					r.acked[ackKey{id, d.Rule, d.Env.ID}] = true
-				}
+				r.acked[ackKey{id, d.Rule, d.Env.ID}] = true
 			}
 		}()
 	}
 	wg.Wait()
-	if len(errs) > 0 {
-		return errors.Join(errs...)
+	if err := r.writeDeadLetters(ctx); err != nil {
+		errs = append(errs, err)
 	}
-	if len(dlq) > 0 {
-		if err := r.Client.ProduceSync(ctx, dlq...).FirstErr(); err != nil {
-			return fmt.Errorf("produce to %s: %w", r.dlqTopic(), err)
+	return errors.Join(errs...)
+}
+
+// writeDeadLetters produces the pending dead letters, each counted once it
+// is written (or dropped).
+func (r *Router) writeDeadLetters(ctx context.Context) error {
+	todo := map[*kgo.Record]*pendingDLQ{} // ProduceSync answers in completion order
+	var recs []*kgo.Record
+	for _, p := range r.pending {
+		if !p.done {
+			todo[p.rec] = p
+			recs = append(recs, p.rec)
 		}
 	}
-	return nil
+	if len(todo) == 0 {
+		return nil
+	}
+	pctx, cancel := context.WithTimeout(ctx, dlqTimeout)
+	defer cancel()
+	var failed error
+	for _, res := range r.Client.ProduceSync(pctx, recs...) {
+		p := todo[res.Record]
+		switch {
+		case res.Err == nil:
+			r.countDead(p.target, p.cause)
+			if r.Kafka != nil {
+				r.Kafka.DeadLettered(p.source.Topic, p.label)
+			}
+			r.Log.Warn("record dead-lettered", "topic", p.source.Topic, "partition", p.source.Partition, "offset", p.source.Offset,
+				"reason", kafka.Header(p.rec, deadletter.HeaderReason))
+		case deadletter.Refused(res.Err):
+			r.countDead(p.target, "dropped")
+			if r.Kafka != nil {
+				r.Kafka.DeadLettered(p.source.Topic, "dlq-refused")
+			}
+			r.Log.Error("record dropped: the dead-letter topic refuses it too", "topic", p.source.Topic, "partition", p.source.Partition,
+				"offset", p.source.Offset, "reason", kafka.Header(p.rec, deadletter.HeaderReason), "err", res.Err)
+		default:
+			if failed == nil {
+				failed = fmt.Errorf("produce to %s: %w", r.dlqTopic(), res.Err)
+			}
+			continue // written again on the poll's retry
+		}
+		p.done = true
+	}
+	return failed
+}
+
+func (r *Router) countDead(target, cause string) {
+	if r.Metrics != nil {
+		r.Metrics.dead.WithLabelValues(target, cause).Inc()
+	}
 }
 
 func (r *Router) count(label, outcome string, n int) {
@@ -319,6 +415,7 @@ func (r *Router) Run(ctx context.Context) error {
 			r.Log.Warn("commit offsets", "err", err)
 		}
 		clear(r.acked)
+		clear(r.pending)
 		if r.Kafka != nil {
 			now := time.Now()
 			fs.EachPartition(func(p kgo.FetchTopicPartition) {

@@ -4,8 +4,10 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"log/slog"
+	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -139,7 +141,7 @@ func TestRouterRoutesEachEventToItsTargets(t *testing.T) {
 		failures atomic.Int32
 	)
 	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if failures.Add(1) <= 2 { // the first two requests fail: the poll is retried
+		if failures.Add(1) <= 2 { // the first two requests fail: retried within the webhook's attempts
 			w.WriteHeader(http.StatusBadGateway)
 			return
 		}
@@ -156,7 +158,7 @@ rules:
       data: {totalCents: [{numeric: [">", 50000]}]}
     targets:
       - kafka: {topic: analytics.high-value}
-      - webhook: {url: "`+hook.URL+`", attempts: 1}
+      - webhook: {url: "`+hook.URL+`", attempts: 3}
   - name: failed-orders
     pattern:
       detail-type: [analytics.order_outcome]
@@ -174,6 +176,9 @@ rules:
 		t.Fatal(err)
 	}
 	defer CloseTargets(targets)
+	// The file target fails its first batch: the poll is retried, and what
+	// the other targets acknowledged is not sent again.
+	targets["file:failed.jsonl"] = &flakyTarget{Target: targets["file:failed.jsonl"], fails: 1}
 
 	var recs []*kgo.Record
 	high := map[string]bool{}
@@ -226,6 +231,9 @@ rules:
 	if failures.Load() <= 2 {
 		t.Fatal("the webhook never failed: the retry path was not exercised")
 	}
+	if ft := targets["file:failed.jsonl"].(*flakyTarget); ft.calls.Load() < 2 {
+		t.Fatal("the file target was called once: the poll was not retried")
+	}
 	// Webhook: every high-value event acknowledged at least once (at-least-once, deduped by Idempotency-Key).
 	mu.Lock()
 	for id := range high {
@@ -277,6 +285,20 @@ func readLines(t *testing.T, path string) []string {
 }
 
 // gateTarget blocks every Deliver until released.
+// flakyTarget fails its first fails calls, then delivers through Target.
+type flakyTarget struct {
+	Target
+	fails int32
+	calls atomic.Int32
+}
+
+func (f *flakyTarget) Deliver(ctx context.Context, ds []Delivery) error {
+	if f.calls.Add(1) <= f.fails {
+		return errors.New("flaky: not now")
+	}
+	return f.Target.Deliver(ctx, ds)
+}
+
 type gateTarget struct {
 	called  chan struct{}
 	release chan struct{}
@@ -348,4 +370,185 @@ func TestRouteJSONView(t *testing.T) {
 			t.Fatalf("pattern view %s lacks %s", b, want)
 		}
 	}
+}
+
+// deadLetters is the router's stampede_analytics_dead_letters_total for cause.
+func deadLetters(t *testing.T, reg *prometheus.Registry, cause string) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n float64
+	for _, mf := range mfs {
+		if mf.GetName() != "stampede_analytics_dead_letters_total" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "cause" && l.GetValue() == cause {
+					n += m.GetCounter().GetValue()
+				}
+			}
+		}
+	}
+	return n
+}
+
+// runRouter runs a router on rules with targets built from them and
+// returns its consumer client and metrics registry.
+func runRouter(t *testing.T, brokers []string, rules *Rules, group string) (*kgo.Client, *prometheus.Registry) {
+	t.Helper()
+	targets, err := BuildTargets(rules, BuildOptions{Client: newClient(t, brokers), DataDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { CloseTargets(targets) })
+	cl := newClient(t, brokers, ConsumerOpts(group, rules.ConsumedTopics())...)
+	reg := prometheus.NewRegistry()
+	ctx, cancel := context.WithCancel(context.Background())
+	r := &Router{Client: cl, Group: group, Rules: rules, Targets: targets,
+		Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Metrics: NewMetrics(reg), Kafka: kafka.NewMetrics(reg)}
+	done := make(chan error, 1)
+	go func() { done <- r.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			t.Error("router did not stop")
+		}
+	})
+	return cl, reg
+}
+
+// A webhook target that answers 500, or hangs, never stops the router: the
+// events it cannot take go to analytics.dlq with the reason after its
+// attempts (or its batch timeout), the offsets move on, and the events for
+// a healthy target, before and after, are delivered.
+func TestRouterDeadLettersWhatAWebhookCannotTake(t *testing.T) {
+	for _, tt := range []struct {
+		name, cause, reason, timeout string
+		bad                          http.HandlerFunc
+	}{
+		{"answers 500", CauseExhausted, "answered 500", "200ms", func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusInternalServerError) }},
+		{"hangs", CauseTimeout, "not acknowledged within", "1m", func(w http.ResponseWriter, r *http.Request) {
+			io.Copy(io.Discard, r.Body) // then the server notices the client hang up
+			<-r.Context().Done()
+		}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			brokers := newCluster(t)
+			bad := httptest.NewServer(tt.bad)
+			defer bad.Close()
+			var mu sync.Mutex
+			good := map[string]bool{}
+			goodSrv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				mu.Lock()
+				good[r.Header.Get("Idempotency-Key")] = true
+				mu.Unlock()
+			}))
+			defer goodSrv.Close()
+			rules, err := ParseRules([]byte(`
+rules:
+  - name: outcomes-to-bad-hook
+    pattern: {type: [analytics.order_outcome]}
+    targets: [{name: bad-hook, webhook: {url: "`+bad.URL+`", attempts: 2, timeout: `+tt.timeout+`, batchTimeout: 1s}}]
+  - name: orders-to-good-hook
+    pattern: {type: [analytics.order_created]}
+    targets: [{webhook: {url: "`+goodSrv.URL+`"}}]
+`), LoadOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			prod := newClient(t, brokers)
+			before := orderEnvelope(t, "o-before", 100)
+			poison := outcomeEnvelope(t, "o-poison", "failed")
+			produce(t, prod, record(t, event.TopicAnalytics, before), record(t, event.TopicAnalytics, poison))
+			cl, reg := runRouter(t, brokers, rules, "dlq-"+tt.cause)
+			waitFor(t, "both records committed", 20*time.Second, func() bool {
+				return committed(t, cl, "dlq-"+tt.cause, event.TopicAnalytics) == 2
+			})
+			dlq := readTopic(t, brokers, event.TopicAnalyticsDLQ, 1)
+			if len(dlq) != 1 {
+				t.Fatalf("DLQ has %d records, want the one the bad webhook could not take", len(dlq))
+			}
+			reason := kafka.Header(dlq[0], deadletter.HeaderReason)
+			if !strings.Contains(reason, "rule outcomes-to-bad-hook: target bad-hook") || !strings.Contains(reason, tt.reason) {
+				t.Errorf("DLQ reason = %q, want the rule, the target and %q", reason, tt.reason)
+			}
+			if env, err := event.Decode(dlq[0].Value); err != nil || env.ID != poison.ID {
+				t.Errorf("DLQ value is not the poison event (%v)", err)
+			}
+			if got := deadLetters(t, reg, tt.cause); got != 1 {
+				t.Errorf("dead letters (cause %s) = %v, want 1", tt.cause, got)
+			}
+
+			after := orderEnvelope(t, "o-after", 100)
+			produce(t, prod, record(t, event.TopicAnalytics, after))
+			waitFor(t, "the order after the poison delivered and committed", 20*time.Second, func() bool {
+				mu.Lock()
+				defer mu.Unlock()
+				return good[before.ID] && good[after.ID] && committed(t, cl, "dlq-"+tt.cause, event.TopicAnalytics) == 3
+			})
+		})
+	}
+}
+
+// A dead letter the dead-letter topic itself refuses (over its size limit)
+// is dropped with a log line and counted, and the router flows on.
+func TestRouterDropsADeadLetterTheDLQRefuses(t *testing.T) {
+	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, event.TopicAnalytics))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	brokers := c.ListenAddrs()
+	prod := newClient(t, brokers)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	small := "2000"
+	if _, err := kadm.NewClient(prod).CreateTopic(ctx, 1, 1, map[string]*string{"max.message.bytes": &small}, event.TopicAnalyticsDLQ); err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	got := map[string]bool{}
+	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		got[r.Header.Get("Idempotency-Key")] = true
+		mu.Unlock()
+	}))
+	defer hook.Close()
+	rules, err := ParseRules([]byte(`
+rules:
+  - name: orders
+    pattern: {type: [analytics.order_created]}
+    targets: [{webhook: {url: "`+hook.URL+`"}}]
+`), LoadOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	next := orderEnvelope(t, "o-next", 100)
+	produce(t, prod,
+		&kgo.Record{Topic: event.TopicAnalytics, Value: noise(5000)}, // undecodable, and too large for the DLQ even compressed
+		record(t, event.TopicAnalytics, next))
+	cl, reg := runRouter(t, brokers, rules, "dlq-refused")
+	waitFor(t, "both records committed and the next one delivered", 20*time.Second, func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return got[next.ID] && committed(t, cl, "dlq-refused", event.TopicAnalytics) == 2
+	})
+	if n := deadLetters(t, reg, "dropped"); n != 1 {
+		t.Errorf("dropped dead letters = %v, want 1", n)
+	}
+}
+
+// noise is n bytes that no compression shrinks much.
+func noise(n int) []byte {
+	b := make([]byte, n)
+	rng := rand.New(rand.NewPCG(1, 2))
+	for i := range b {
+		b[i] = byte(rng.UintN(256))
+	}
+	return b
 }

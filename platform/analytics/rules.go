@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"go.yaml.in/yaml/v3"
+	"golang.org/x/net/http/httpguts"
 
 	"github.com/stampede-dev/stampede/platform/event"
 )
@@ -55,8 +56,11 @@ type KafkaSpec struct {
 type WebhookSpec struct {
 	URL      string            `yaml:"url" json:"url"`
 	Headers  map[string]string `yaml:"headers,omitempty" json:"headers,omitempty"`
-	Attempts int               `yaml:"attempts,omitempty" json:"attempts,omitempty"` // in total; default 5
+	Attempts int               `yaml:"attempts,omitempty" json:"attempts,omitempty"` // per event, in total; default 3
 	Timeout  time.Duration     `yaml:"timeout,omitempty" json:"timeout,omitempty"`   // per attempt; default 5s
+	// BatchTimeout bounds one batch of events to the webhook (default 30s):
+	// events not acknowledged by then are dead-lettered.
+	BatchTimeout time.Duration `yaml:"batchTimeout,omitempty" json:"batchTimeout,omitempty"`
 }
 
 // FileSpec appends matched envelopes, one JSON line each, to Path
@@ -141,6 +145,9 @@ func ParseRules(b []byte, opts LoadOptions) (*Rules, error) {
 		if strings.TrimSpace(t) == "" {
 			return nil, fmt.Errorf("analytics: rules file: topics[%d]: empty topic name", i)
 		}
+		if !validTopic(t) {
+			return nil, fmt.Errorf("analytics: rules file: topics[%d]: %s", i, topicRule)
+		}
 	}
 	rs := &Rules{File: f, Targets: map[string]TargetSpec{}}
 	seen := map[string]bool{}
@@ -148,11 +155,17 @@ func ParseRules(b []byte, opts LoadOptions) (*Rules, error) {
 		if spec.Name == "" {
 			return nil, fmt.Errorf("analytics: rules[%d].name: missing", i)
 		}
+		if !validName(spec.Name) {
+			return nil, fmt.Errorf("analytics: rules[%d].name: %.80q: %s", i, spec.Name, nameRule)
+		}
 		if seen[spec.Name] {
 			return nil, fmt.Errorf("analytics: rule %q: name: used by an earlier rule too", spec.Name)
 		}
 		seen[spec.Name] = true
 		wrap := func(err error) error { return fmt.Errorf("analytics: rule %q: %w", spec.Name, err) }
+		if !event.ValidText(spec.Description, 500) {
+			return nil, wrap(errAt("description", "want at most 500 characters of text"))
+		}
 		if spec.Pattern == nil {
 			return nil, wrap(errAt("pattern", "missing"))
 		}
@@ -166,6 +179,9 @@ func ParseRules(b []byte, opts LoadOptions) (*Rules, error) {
 			for j, t := range spec.Topics {
 				if strings.TrimSpace(t) == "" {
 					return nil, wrap(errAt(fmt.Sprintf("topics[%d]", j), "empty topic name"))
+				}
+				if !validTopic(t) {
+					return nil, wrap(errAt(fmt.Sprintf("topics[%d]", j), "%s", topicRule))
 				}
 				r.topics[t] = true
 			}
@@ -187,6 +203,40 @@ func ParseRules(b []byte, opts LoadOptions) (*Rules, error) {
 		rs.Rules = append(rs.Rules, r)
 	}
 	return rs, nil
+}
+
+// nameRule is what a rule's or a target's name may be: it is a metrics
+// label, the X-Stampede-Rule header of every webhook call and part of a
+// dead letter's reason.
+const nameRule = "want 1-64 letters, digits and . _ : -"
+
+func validName(s string) bool {
+	if len(s) < 1 || len(s) > 64 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '.' || c == '_' || c == ':' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
+
+// topicRule is Kafka's rule for a topic name.
+const topicRule = "not a Kafka topic name: want 1-249 letters, digits and . _ -"
+
+func validTopic(s string) bool {
+	if len(s) < 1 || len(s) > 249 || s == "." || s == ".." {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '.' || c == '_' || c == '-') {
+			return false
+		}
+	}
+	return true
 }
 
 // ID identifies the destination of a target; rules sharing a destination
@@ -230,10 +280,16 @@ func (t TargetSpec) validate(path string, opts LoadOptions) (string, error) {
 	if n != 1 {
 		return "", errAt(path, "needs exactly one of kafka, webhook, file, eventbridge (got %d)", n)
 	}
+	if t.Name != "" && !validName(t.Name) {
+		return "", errAt(path+".name", "%s", nameRule)
+	}
 	switch {
 	case t.Kafka != nil:
 		if strings.TrimSpace(t.Kafka.Topic) == "" {
 			return "", errAt(path+".kafka.topic", "missing")
+		}
+		if !validTopic(t.Kafka.Topic) {
+			return "", errAt(path+".kafka.topic", "%s", topicRule)
 		}
 		if t.Kafka.Topic == event.TopicAnalytics {
 			return "", errAt(path+".kafka.topic", "routing back to %q would loop", event.TopicAnalytics)
@@ -249,8 +305,22 @@ func (t TargetSpec) validate(path string, opts LoadOptions) (string, error) {
 		if t.Webhook.Attempts < 0 || t.Webhook.Attempts > 20 {
 			return "", errAt(path+".webhook.attempts", "must be between 1 and 20")
 		}
-		if t.Webhook.Timeout < 0 {
-			return "", errAt(path+".webhook.timeout", "must be positive")
+		if t.Webhook.Timeout < 0 || t.Webhook.Timeout > MaxWebhookTimeout {
+			return "", errAt(path+".webhook.timeout", "must be between 0 (the default, %s) and %s", DefaultWebhookTimeout, MaxWebhookTimeout)
+		}
+		if t.Webhook.BatchTimeout < 0 || t.Webhook.BatchTimeout > 10*time.Minute {
+			return "", errAt(path+".webhook.batchTimeout", "must be between 0 (the default, %s) and 10m", DefaultWebhookBatchTimeout)
+		}
+		if len(t.Webhook.Headers) > 32 {
+			return "", errAt(path+".webhook.headers", "at most 32 headers")
+		}
+		for k, v := range t.Webhook.Headers {
+			if !httpguts.ValidHeaderFieldName(k) {
+				return "", errAt(path+".webhook.headers", "%.80q is not a header name", k)
+			}
+			if !httpguts.ValidHeaderFieldValue(v) || len(v) > 4096 {
+				return "", errAt(path+".webhook.headers."+k, "want at most 4096 bytes without control characters")
+			}
 		}
 	case t.File != nil:
 		p := t.File.Path

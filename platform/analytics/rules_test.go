@@ -60,6 +60,17 @@ func TestRulesErrors(t *testing.T) {
 		{"err/file escapes", "rules:\n  - name: a\n    pattern: {type: [x]}\n    targets: [{file: {path: ../../etc/x}}]\n", `rule "a": targets[0].file.path: "../../etc/x" leaves the data directory`},
 		{"err/eventbridge off", "rules:\n  - name: a\n    pattern: {type: [x]}\n    targets: [{eventbridge: {bus: b}}]\n", `rule "a": targets[0].eventbridge: EventBridge targets are off`},
 		{"err/empty topic", "topics: ['']\nrules:\n  - name: a\n    pattern: {type: [x]}\n    targets: [{kafka: {topic: t}}]\n", "topics[0]: empty topic name"},
+		// Names and headers become metric labels and HTTP headers: bounded.
+		{"err/rule name with a newline", "rules:\n  - name: \"a\\nb\"\n    pattern: {type: [x]}\n    targets: [{kafka: {topic: t}}]\n", "rules[0].name"},
+		{"err/rule name too long", "rules:\n  - name: " + strings.Repeat("n", 65) + "\n    pattern: {type: [x]}\n    targets: [{kafka: {topic: t}}]\n", "rules[0].name"},
+		{"err/target name with a space", "rules:\n  - name: a\n    pattern: {type: [x]}\n    targets: [{name: 'my hook', kafka: {topic: t}}]\n", `rule "a": targets[0].name`},
+		{"err/kafka topic not a topic name", "rules:\n  - name: a\n    pattern: {type: [x]}\n    targets: [{kafka: {topic: 'a/b'}}]\n", `rule "a": targets[0].kafka.topic: not a Kafka topic name`},
+		{"err/rule topic not a topic name", "rules:\n  - name: a\n    topics: ['a b']\n    pattern: {type: [x]}\n    targets: [{kafka: {topic: t}}]\n", `rule "a": topics[0]: not a Kafka topic name`},
+		{"err/webhook header value with a newline", "rules:\n  - name: a\n    pattern: {type: [x]}\n    targets: [{webhook: {url: 'http://x', headers: {X-A: \"b\\nc\"}}}]\n", `rule "a": targets[0].webhook.headers.X-A`},
+		{"err/webhook header name", "rules:\n  - name: a\n    pattern: {type: [x]}\n    targets: [{webhook: {url: 'http://x', headers: {'X A': b}}}]\n", `rule "a": targets[0].webhook.headers`},
+		{"err/webhook timeout over a minute", "rules:\n  - name: a\n    pattern: {type: [x]}\n    targets: [{webhook: {url: 'http://x', timeout: 2m}}]\n", `rule "a": targets[0].webhook.timeout`},
+		{"err/webhook batch timeout", "rules:\n  - name: a\n    pattern: {type: [x]}\n    targets: [{webhook: {url: 'http://x', batchTimeout: 1h}}]\n", `rule "a": targets[0].webhook.batchTimeout`},
+		{"err/pattern too deep", "rules:\n  - name: a\n    pattern: " + strings.Repeat("{a: ", 40) + "[x]" + strings.Repeat("}", 40) + "\n    targets: [{kafka: {topic: t}}]\n", "nested deeper than"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

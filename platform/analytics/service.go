@@ -40,7 +40,7 @@ func BuildTargets(rs *Rules, o BuildOptions) (map[string]Target, error) {
 			out[id] = &KafkaTarget{Client: o.Client, Topic: spec.Kafka.Topic}
 		case spec.Webhook != nil:
 			out[id] = &WebhookTarget{URL: spec.Webhook.URL, Headers: spec.Webhook.Headers, Client: o.HTTPClient,
-				Attempts: spec.Webhook.Attempts, Timeout: spec.Webhook.Timeout}
+				Attempts: spec.Webhook.Attempts, Timeout: spec.Webhook.Timeout, BatchTimeout: spec.Webhook.BatchTimeout}
 		case spec.File != nil:
 			p := spec.File.Path
 			if !filepath.IsAbs(p) {

@@ -32,9 +32,12 @@ type Closer interface {
 	Close() error
 }
 
-// Rejection is a delivery a target refused for a reason retrying cannot fix.
+// Rejection is a delivery a target gave up on: refused for a reason
+// retrying cannot fix, or still failing after the target's attempts or
+// time. The router dead-letters it with the reason.
 type Rejection struct {
 	Delivery Delivery
+	Cause    string // CauseRejected (the default), CauseExhausted, CauseTimeout
 	Reason   string
 }
 

@@ -5,6 +5,8 @@ import (
 	"fmt"
 
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/stampede-dev/stampede/platform/deadletter"
 )
 
 // KafkaTarget produces matched events, value, key and headers unchanged, to
@@ -28,8 +30,25 @@ func (t *KafkaTarget) Deliver(ctx context.Context, ds []Delivery) error {
 		hs = append(hs, kgo.RecordHeader{Key: HeaderRule, Value: []byte(d.Rule)})
 		recs[i] = &kgo.Record{Topic: t.Topic, Key: d.Record.Key, Value: d.Record.Value, Headers: hs}
 	}
-	if err := t.Client.ProduceSync(ctx, recs...).FirstErr(); err != nil {
-		return fmt.Errorf("produce to %s: %w", t.Topic, err)
+	of := make(map[*kgo.Record]int, len(recs)) // ProduceSync answers in completion order
+	for i, r := range recs {
+		of[r] = i
+	}
+	var rej []Rejection
+	for _, res := range t.Client.ProduceSync(ctx, recs...) {
+		i := of[res.Record]
+		switch {
+		case res.Err == nil:
+		case deadletter.Refused(res.Err):
+			// Refused for what it is (too large with the rule header, ...):
+			// no retry can publish it; the router dead-letters it.
+			rej = append(rej, Rejection{Delivery: ds[i], Cause: CauseRejected, Reason: fmt.Sprintf("produce to %s: %v", t.Topic, res.Err)})
+		default:
+			return fmt.Errorf("produce to %s: %w", t.Topic, res.Err) // the broker's state: retried
+		}
+	}
+	if len(rej) > 0 {
+		return &RejectedError{Rejected: rej}
 	}
 	return nil
 }

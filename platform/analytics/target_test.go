@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -100,14 +101,50 @@ func TestWebhookGivesUpAfterAttempts(t *testing.T) {
 	defer srv.Close()
 	wh := &WebhookTarget{URL: srv.URL, Attempts: 3, Backoff: time.Millisecond}
 	err := wh.Deliver(context.Background(), deliveries(t, 1))
-	if err == nil {
-		t.Fatal("Deliver succeeded against a webhook that always fails")
-	}
-	if _, isRej := rejected(err); isRej {
-		t.Fatalf("a 500 was reported as a rejection: %v", err)
+	re, ok := rejected(err)
+	if !ok || len(re.Rejected) != 1 || re.Rejected[0].Cause != CauseExhausted || !strings.Contains(re.Rejected[0].Reason, "3 attempts") {
+		t.Fatalf("Deliver error = %v, want the event given up (exhausted) after 3 attempts, to be dead-lettered", err)
 	}
 	if got := calls.Load(); got != 3 {
 		t.Fatalf("calls = %d, want 3 (bounded)", got)
+	}
+}
+
+// A webhook that never answers holds a batch for its batch timeout, no
+// longer: what it did not acknowledge is given up (timeout).
+func TestWebhookHangingIsGivenUpAtTheBatchTimeout(t *testing.T) {
+	release := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body) // then the server notices the client hang up
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+	}))
+	defer srv.Close()
+	defer close(release)
+	wh := &WebhookTarget{URL: srv.URL, Attempts: 5, Timeout: time.Minute, BatchTimeout: 300 * time.Millisecond, Backoff: time.Millisecond, Parallelism: 2}
+	start := time.Now()
+	err := wh.Deliver(context.Background(), deliveries(t, 5))
+	if took := time.Since(start); took > 3*time.Second {
+		t.Errorf("Deliver took %s, want about the 300 ms batch timeout", took)
+	}
+	re, ok := rejected(err)
+	if !ok || len(re.Rejected) != 5 {
+		t.Fatalf("Deliver error = %v, want all 5 events given up", err)
+	}
+	for _, r := range re.Rejected {
+		if r.Cause != CauseTimeout {
+			t.Errorf("cause %q (%s), want %s", r.Cause, r.Reason, CauseTimeout)
+		}
+	}
+	// The router stopping is not a reason to give up on anything.
+	ctx, cancel := context.WithCancel(context.Background())
+	time.AfterFunc(50*time.Millisecond, cancel)
+	if err := wh.Deliver(ctx, deliveries(t, 2)); err == nil {
+		t.Fatal("Deliver with its context cancelled succeeded")
+	} else if _, isRej := rejected(err); isRej {
+		t.Fatalf("a cancelled Deliver gave events up: %v", err)
 	}
 }
 

@@ -82,6 +82,14 @@ func (e *DecodeError) Error() string {
 	}
 }
 
+// FieldEnvelope is the field a DecodeError names when the record is not a
+// JSON envelope at all.
+const FieldEnvelope = "envelope"
+
+// maxName bounds an envelope's type and source (they become Kafka headers,
+// metric labels and log fields).
+const maxName = 128
+
 // ErrUnknownType is wrapped by the DecodeError of an event type this build does not know.
 var ErrUnknownType = errors.New("event: unknown type")
 
@@ -89,7 +97,7 @@ var ErrUnknownType = errors.New("event: unknown type")
 func Decode(b []byte) (Envelope, error) {
 	var env Envelope
 	if err := json.Unmarshal(b, &env); err != nil {
-		return Envelope{}, &DecodeError{Reason: "not a JSON envelope: " + err.Error()}
+		return Envelope{}, &DecodeError{Field: FieldEnvelope, Reason: "not a JSON envelope: " + err.Error()}
 	}
 	switch {
 	case env.ID == "":
@@ -102,8 +110,14 @@ func Decode(b []byte) (Envelope, error) {
 		return env, &DecodeError{Type: env.Type, Field: "version", Reason: "missing or below 1"}
 	case env.OccurredAt.IsZero():
 		return env, &DecodeError{Type: env.Type, Field: "occurredAt", Reason: "missing"}
+	case !ValidText(env.Type, maxName):
+		return env, &DecodeError{Field: "type", Reason: textRule(maxName)}
 	case env.Source == "":
 		return env, &DecodeError{Type: env.Type, Field: "source", Reason: "missing"}
+	case !ValidText(env.Source, maxName):
+		return env, &DecodeError{Type: env.Type, Field: "source", Reason: textRule(maxName)}
+	case env.CorrelationID != "" && !ValidCorrelationID(env.CorrelationID):
+		return env, &DecodeError{Type: env.Type, Field: "correlationId", Reason: "want 1-128 letters, digits and . _ : / @ + = -"}
 	case len(env.Data) == 0 || string(env.Data) == "null":
 		return env, &DecodeError{Type: env.Type, Field: "data", Reason: "missing"}
 	}

@@ -66,7 +66,32 @@ func TestParseErrors(t *testing.T) {
 		in        []byte
 		wantField string
 	}{
-		{"err/not json", []byte("{nope"), ""},
+		{"err/not json", []byte("{nope"), "envelope"},
+		{"err/correlation id not safe", mutate(func(m map[string]any) { m["correlationId"] = "a b" }), "correlationId"},
+		{"err/correlation id too long", mutate(func(m map[string]any) { m["correlationId"] = strings.Repeat("c", 129) }), "correlationId"},
+		{"err/source with NUL", mutate(func(m map[string]any) { m["source"] = "x\x00" }), "source"},
+		{"err/type too long", mutate(func(m map[string]any) { m["type"] = strings.Repeat("t", 129) }), "type"},
+		{"err/user id too long", mutate(func(m map[string]any) { m["data"].(map[string]any)["userId"] = strings.Repeat("u", 129) }), "data.userId"},
+		{"err/user id with NUL", mutate(func(m map[string]any) { m["data"].(map[string]any)["userId"] = "u\x00" }), "data.userId"},
+		{"err/token not text", mutate(func(m map[string]any) {
+			m["data"].(map[string]any)["payment"] = map[string]any{"method": "card", "token": "t\n"}
+		}), "data.payment.token"},
+		{"err/address field too long", mutate(func(m map[string]any) {
+			m["data"].(map[string]any)["shippingAddress"].(map[string]any)["city"] = strings.Repeat("c", 201)
+		}), "data.shippingAddress.city"},
+		{"err/too many lines", mutate(func(m map[string]any) {
+			var lines []map[string]any
+			for range 101 {
+				lines = append(lines, map[string]any{"sku": "A", "qty": 1, "priceCents": 1})
+			}
+			m["data"].(map[string]any)["items"] = lines
+		}), "data.items"},
+		{"err/price over the line bound", mutate(func(m map[string]any) {
+			m["data"].(map[string]any)["items"] = []map[string]any{{"sku": "A", "qty": 1, "priceCents": 10_000_000_001}}
+		}), "data.items[0].priceCents"},
+		{"err/sku too long", mutate(func(m map[string]any) {
+			m["data"].(map[string]any)["items"] = []map[string]any{{"sku": strings.Repeat("s", 65), "qty": 1, "priceCents": 1}}
+		}), "data.items[0].sku"},
 		{"err/no id", mutate(func(m map[string]any) { delete(m, "id") }), "id"},
 		{"err/id not uuid", mutate(func(m map[string]any) { m["id"] = "abc" }), "id"},
 		{"err/no type", mutate(func(m map[string]any) { delete(m, "type") }), "type"},

@@ -3,6 +3,7 @@ package event
 import (
 	"fmt"
 	"time"
+	"unicode/utf8"
 )
 
 // Event types. The status event is what the saga emits on every transition so
@@ -103,27 +104,49 @@ func (e OrderCreated) Validate() error {
 		return fieldErr("data.orderId", idRule)
 	case e.UserID == "":
 		return fieldErr("data.userId", "missing")
+	case !ValidText(e.UserID, MaxUserID):
+		return fieldErr("data.userId", textRule(MaxUserID))
 	case len(e.Currency) != 3:
 		return fieldErr("data.currency", "want an ISO 4217 code")
 	case len(e.Items) == 0:
 		return fieldErr("data.items", "empty")
+	case len(e.Items) > MaxLines:
+		return fieldErr("data.items", fmt.Sprintf("more than %d lines", MaxLines))
 	case e.Payment.Ref == "" && e.Payment.Token == "":
 		return fieldErr("data.payment.ref", "missing")
+	case !ValidText(e.Payment.Ref, MaxToken):
+		return fieldErr("data.payment.ref", textRule(MaxToken))
+	case !ValidText(e.Payment.Token, MaxToken):
+		return fieldErr("data.payment.token", textRule(MaxToken))
+	case !ValidText(e.Payment.Method, MaxToken):
+		return fieldErr("data.payment.method", textRule(MaxToken))
 	case e.ShippingAddress.Country == "":
 		return fieldErr("data.shippingAddress.country", "missing")
 	}
+	a := e.ShippingAddress
+	for _, f := range []struct{ name, v string }{{"name", a.Name}, {"line1", a.Line1}, {"line2", a.Line2},
+		{"city", a.City}, {"region", a.Region}, {"postalCode", a.PostalCode}, {"country", a.Country}} {
+		if !ValidText(f.v, MaxAddressField) {
+			return fieldErr("data.shippingAddress."+f.name, textRule(MaxAddressField))
+		}
+	}
 	var total int64
 	for i, it := range e.Items {
-		if it.SKU == "" {
+		switch {
+		case it.SKU == "":
 			return fieldErr(fmt.Sprintf("data.items[%d].sku", i), "missing")
-		}
-		if it.Qty < 1 {
+		case !ValidText(it.SKU, MaxSKU):
+			return fieldErr(fmt.Sprintf("data.items[%d].sku", i), textRule(MaxSKU))
+		case it.Qty < 1:
 			return fieldErr(fmt.Sprintf("data.items[%d].qty", i), "below 1")
-		}
-		if it.PriceCents < 0 {
+		case it.Qty > MaxLineQty:
+			return fieldErr(fmt.Sprintf("data.items[%d].qty", i), fmt.Sprintf("above %d", MaxLineQty))
+		case it.PriceCents < 0:
 			return fieldErr(fmt.Sprintf("data.items[%d].priceCents", i), "negative")
+		case it.PriceCents > MaxLinePriceCents:
+			return fieldErr(fmt.Sprintf("data.items[%d].priceCents", i), fmt.Sprintf("above %d", int64(MaxLinePriceCents)))
 		}
-		total += int64(it.Qty) * it.PriceCents
+		total += int64(it.Qty) * it.PriceCents // bounded above: no overflow
 	}
 	if total != e.TotalCents {
 		return fieldErr("data.totalCents", fmt.Sprintf("%d is not the sum of the lines (%d)", e.TotalCents, total))
@@ -341,6 +364,64 @@ func (e AnalyticsOutcome) Validate() error {
 		return fieldErr("data.status", "missing")
 	}
 	return nil
+}
+
+// Bounds on what an order.created may carry, whoever produced it: what the
+// services the saga calls accept (Inventory and Shipping take at most 100
+// lines, Payments a 255-character token, Shipping 200-character address
+// fields) and what Temporal takes as a search attribute (the user id). The
+// Orders API accepts less (platform/order); these keep a record written to
+// the topic by anything else from reaching the saga at all.
+const (
+	MaxUserID         = 128
+	MaxLines          = 100
+	MaxSKU            = 64
+	MaxLineQty        = 1_000_000
+	MaxLinePriceCents = 10_000_000_000 // with MaxLineQty and MaxLines, a total never overflows int64
+	MaxToken          = 255
+	MaxAddressField   = 200
+)
+
+// ValidText reports whether s can be stored, logged and forwarded as text:
+// valid UTF-8 without control characters, at most max characters.
+func ValidText(s string, max int) bool {
+	if !utf8.ValidString(s) || utf8.RuneCountInString(s) > max {
+		return false
+	}
+	for _, r := range s {
+		if r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) {
+			return false
+		}
+	}
+	return true
+}
+
+func textRule(max int) string {
+	return fmt.Sprintf("want at most %d characters of UTF-8 text without control characters", max)
+}
+
+// MaxCorrelationID is the longest correlation id an envelope (or a Kafka
+// header, or an HTTP request) may carry.
+const MaxCorrelationID = 128
+
+// ValidCorrelationID reports whether s may serve as a correlation id: 1 to
+// 128 characters, each a letter, a digit or one of . _ : / @ + = -. The id
+// travels with an order everywhere: PostgreSQL rows, Kafka headers, HTTP
+// headers, logs, metrics exemplars, Temporal memos.
+func ValidCorrelationID(s string) bool {
+	if len(s) == 0 || len(s) > MaxCorrelationID {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
+		case c == '.' || c == '_' || c == ':' || c == '/' || c == '@' || c == '+' || c == '=' || c == '-':
+		default:
+			return false
+		}
+	}
+	return true
 }
 
 // idRule is what ValidID accepts, as a field error says it.

@@ -44,7 +44,9 @@ func (p Post[Req]) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case err == nil:
 		res.Write(w)
-	case errors.Is(err, ErrGone):
+	case errors.Is(err, ErrGone) && !errors.Is(r.Context().Err(), context.DeadlineExceeded):
+		// The caller left: nobody to answer. (Out of the request's own
+		// deadline, WriteError answers 503 below.)
 	case errors.Is(err, p.Reused):
 		web.WriteError(w, r, p.Log, &web.Error{Status: http.StatusUnprocessableEntity, Message: CodeKeyReused,
 			Field: web.HeaderIdempotencyKey, Extra: map[string]any{"detail": p.Detail}})
@@ -71,4 +73,19 @@ func KeyOf(r *http.Request, max int, orderID string) (string, error) {
 		key = "order:" + orderID
 	}
 	return key, err
+}
+
+// RefuseSagaOwned turns Guard's refusal in err into its answer, a 409
+// CodeSagaOwned naming field (the path's "id", or "orderId") and the order,
+// saying what to do instead; any other err is returned as it is.
+func RefuseSagaOwned(field string, err error) error {
+	var so *SagaOwnedError
+	if !errors.As(err, &so) {
+		return err
+	}
+	return &web.Error{Status: http.StatusConflict, Message: CodeSagaOwned, Field: field, Extra: map[string]any{
+		"orderId": so.OrderID,
+		"detail": "order " + so.OrderID + " is run by its saga, which alone undoes its work: cancel the order (POST /v1/orders/" +
+			so.OrderID + "/cancel on the Orders API, honoured until it ships); a failed or cancelled order is compensated by its saga",
+	}}
 }

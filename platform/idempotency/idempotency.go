@@ -106,10 +106,72 @@ func Hash(v any) []byte {
 
 // Scope is one service's use of the tables: the prefix of its lock names,
 // kept as they were so instances of two versions still exclude each other,
-// and the service's own error for a reused key.
+// the service's own error for a reused key, and the keys the order saga
+// sends it.
 type Scope struct {
 	Name   string // "inventory" locks "inventory-key:K" and "inventory-order:O"
 	Reused error  // returned, as is, for a key that comes back with another body
+	Saga   SagaKeys
+}
+
+// SagaKeys are the Idempotency-Keys the order saga sends a service, as
+// suffixes of "{orderId}:": its forward step ("charge") and the
+// compensation that undoes it ("refund").
+//
+// Changes made outside the saga. Work the saga did for an order (a charge,
+// a shipment, a reservation made under its Step key) is undone only by the
+// saga's compensation (a by-order undo under its Undo key) while the order
+// is open. Any other undo (the per-resource endpoints, a by-order call
+// without the saga's key) is refused with CodeSagaOwned, naming the order:
+// a shipment cancelled or a charge refunded by hand while the saga waits
+// for the delivery would otherwise end as "delivered" with the goods not
+// sent, or sent and not paid. Refusing was chosen over the saga noticing
+// the change (a signal from the service's event, then compensating) because
+// it needs nothing of the saga and leaves no race: a refund noticed after
+// the delivery signal, or a cancel after the shipment is delivered, has no
+// right answer left. The way to undo an order is the Orders API's cancel,
+// which the saga honours until the shipment exists; after that the order
+// completes. An order already compensated here (closed) is answered as
+// before: the undo changes nothing.
+type SagaKeys struct {
+	Step string // e.g. "charge": the saga's forward step sends {orderId}:charge
+	Undo string // e.g. "refund": its compensation sends {orderId}:refund
+}
+
+// CodeSagaOwned is the "error" of a 409 refusing an undo of the saga's work
+// from outside the saga.
+const CodeSagaOwned = "saga_owned"
+
+// ErrSagaOwned is what Guard's refusal is (errors.Is): the order's saga did
+// this work, and the undo is not its compensation.
+var ErrSagaOwned = errors.New("idempotency: the order's saga owns this work; only its compensation undoes it")
+
+// SagaOwnedError is Guard's refusal of an undo of OrderID's work.
+type SagaOwnedError struct{ OrderID string }
+
+func (e *SagaOwnedError) Error() string        { return ErrSagaOwned.Error() + ": order " + e.OrderID }
+func (e *SagaOwnedError) Is(target error) bool { return target == ErrSagaOwned }
+
+// Guard decides, in tx under the order's lock, whether an undo of the
+// order's work here may go ahead: yes when key is the saga's compensation
+// key (Saga.Undo), when the order is closed (compensated already: the undo
+// changes nothing) or when the saga did not do the work (no answer to its
+// Step key); ErrSagaOwned otherwise. key is the request's Idempotency-Key,
+// "" for none.
+func (s Scope) Guard(ctx context.Context, tx Queryer, orderID, key string) error {
+	if s.Saga.Step == "" || (s.Saga.Undo != "" && key == orderID+":"+s.Saga.Undo) {
+		return nil
+	}
+	var owned, closed bool
+	err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM idempotency_keys WHERE key = $1),
+		EXISTS (SELECT 1 FROM closed_orders WHERE order_id = $2)`, orderID+":"+s.Saga.Step, orderID).Scan(&owned, &closed)
+	if err != nil {
+		return fmt.Errorf("check the saga's work: %w", err)
+	}
+	if owned && !closed {
+		return &SagaOwnedError{OrderID: orderID}
+	}
+	return nil
 }
 
 // Request is one request under its key, in the caller's transaction.
@@ -198,11 +260,16 @@ func (s Scope) Locked(ctx context.Context, db Beginner, orderID string, work fun
 	})
 }
 
-// Undo runs a compensation by order id: under the order's lock (Locked) it
-// closes the order, so a request for it that arrives later does nothing,
-// then runs work, which undoes whatever the order holds.
-func (s Scope) Undo(ctx context.Context, db Beginner, orderID string, now time.Time, work func(tx pgx.Tx) error) error {
+// Undo runs a compensation by order id, sent with key (the request's
+// Idempotency-Key, "" for none): under the order's lock (Locked) it checks
+// that the undo may go ahead (Guard), closes the order, so a request for it
+// that arrives later does nothing, then runs work, which undoes whatever
+// the order holds.
+func (s Scope) Undo(ctx context.Context, db Beginner, orderID, key string, now time.Time, work func(tx pgx.Tx) error) error {
 	return s.Locked(ctx, db, orderID, func(tx pgx.Tx) error {
+		if err := s.Guard(ctx, tx, orderID, key); err != nil {
+			return err
+		}
 		if err := CloseOrder(ctx, tx, orderID, now); err != nil {
 			return err
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"reflect"
 	"strings"
@@ -11,6 +12,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/stampede-dev/stampede/platform/web"
 )
 
 // fakeDB begins fakeTx transactions and remembers how each ended (the
@@ -94,7 +97,7 @@ func TestUndoLocksClosesThenWorks(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			db := &fakeDB{tx: &fakeTx{}}
 			var execsAtWork []string
-			err := scope.Undo(context.Background(), db, "o-1", now, func(pgx.Tx) error {
+			err := scope.Undo(context.Background(), db, "o-1", "", now, func(pgx.Tx) error {
 				execsAtWork = append([]string(nil), db.tx.execs...)
 				return tt.workErr
 			})
@@ -157,5 +160,79 @@ func TestOrderOf(t *testing.T) {
 				t.Errorf("query %q, want the charges table", q.sql)
 			}
 		})
+	}
+}
+
+// guardRow answers Guard's query: whether the saga's step key was answered,
+// whether the order is closed.
+type guardRow struct {
+	owned, closed bool
+	err           error
+	args          []any
+}
+
+func (g *guardRow) QueryRow(_ context.Context, _ string, args ...any) pgx.Row {
+	g.args = args
+	return row{vals: []any{g.owned, g.closed}, err: g.err}
+}
+
+// An undo of the saga's work from outside the saga is refused while the
+// order is open; the saga's compensation, an order already compensated and
+// work the saga did not do are let through.
+func TestGuard(t *testing.T) {
+	saga := Scope{Name: "payments", Saga: SagaKeys{Step: "charge", Undo: "refund"}}
+	tests := []struct {
+		name          string
+		scope         Scope
+		key           string
+		owned, closed bool
+		wantQuery     bool
+		wantOwned     bool
+	}{
+		{"ok/the saga's compensation", saga, "o-1:refund", true, false, false, false},
+		{"ok/no saga keys: nothing guarded", scope, "", true, false, false, false},
+		{"ok/not the saga's work", saga, "", false, false, true, false},
+		{"ok/compensated already", saga, "", true, true, true, false},
+		{"err/by hand, no key", saga, "", true, false, true, true},
+		{"err/by hand, another key", saga, "my-refund", true, false, true, true},
+		{"err/the key of another order's compensation", saga, "o-2:refund", true, false, true, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			q := &guardRow{owned: tt.owned, closed: tt.closed}
+			err := tt.scope.Guard(context.Background(), q, "o-1", tt.key)
+			if got := errors.Is(err, ErrSagaOwned); got != tt.wantOwned || (err != nil && !tt.wantOwned) {
+				t.Fatalf("Guard = %v, want refused: %v", err, tt.wantOwned)
+			}
+			if (q.args != nil) != tt.wantQuery {
+				t.Errorf("queried %v, want a query: %v", q.args, tt.wantQuery)
+			}
+			if tt.wantQuery && (q.args[0] != "o-1:charge" || q.args[1] != "o-1") {
+				t.Errorf("query args %v, want the saga's step key and the order", q.args)
+			}
+			var so *SagaOwnedError
+			if tt.wantOwned && (!errors.As(err, &so) || so.OrderID != "o-1") {
+				t.Errorf("refusal %v does not name the order", err)
+			}
+		})
+	}
+	if err := saga.Guard(context.Background(), &guardRow{err: errors.New("conn reset")}, "o-1", ""); err == nil || errors.Is(err, ErrSagaOwned) {
+		t.Errorf("Guard with a failing query = %v, want the query's error", err)
+	}
+}
+
+func TestRefuseSagaOwned(t *testing.T) {
+	err := RefuseSagaOwned("id", fmt.Errorf("refund charge c-1: %w", &SagaOwnedError{OrderID: "o-1"}))
+	var we *web.Error
+	if !errors.As(err, &we) || we.Status != http.StatusConflict || we.Message != CodeSagaOwned || we.Field != "id" ||
+		we.Extra["orderId"] != "o-1" || !strings.Contains(we.Extra["detail"].(string), "/v1/orders/o-1/cancel") {
+		t.Fatalf("RefuseSagaOwned = %#v, want a 409 saga_owned naming id and the order", err)
+	}
+	other := errors.New("x")
+	if got := RefuseSagaOwned("id", other); got != other {
+		t.Errorf("RefuseSagaOwned(other) = %v, want it unchanged", got)
+	}
+	if got := RefuseSagaOwned("id", nil); got != nil {
+		t.Errorf("RefuseSagaOwned(nil) = %v, want nil", got)
 	}
 }

@@ -45,6 +45,14 @@ const (
 	PathStock          = "/v1/stock/{sku}"               // GET
 )
 
+// SagaKeys are the keys the order saga sends Inventory: {orderId}:reserve
+// for its reservation, {orderId}:release for the release by order id that
+// compensates it. A reservation made under the first is released only under
+// the second while its order is open (idempotency.SagaKeys says why): a
+// release by reservation id, or by order id without the saga's key, is a
+// 409 saga_owned.
+var SagaKeys = idempotency.SagaKeys{Step: "reserve", Undo: "release"}
+
 // Reservation statuses.
 const (
 	StatusReserved = "reserved"
@@ -56,6 +64,7 @@ const (
 	ErrCodeOutOfStock  = "out_of_stock"              // {"error":"out_of_stock","sku":...,"requested":n,"available":m[,"reason":"unknown_sku"]}
 	ErrCodeOrderClosed = idempotency.CodeOrderClosed // the order's reservation was released; nothing is held
 	ErrCodeKeyReused   = idempotency.CodeKeyReused   // 422: same key or order, different items
+	ErrCodeSagaOwned   = idempotency.CodeSagaOwned   // 409: the order's saga holds the stock; only its compensation releases it
 )
 
 // DefaultWarehouse is where the seeded stock sits.

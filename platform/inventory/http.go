@@ -53,7 +53,7 @@ type Reserver interface {
 	Reserve(ctx context.Context, req ReserveRequest, key, correlationID string, now time.Time) (Result, error)
 	Reservations(ctx context.Context, orderID string) (ReservationList, error)
 	Release(ctx context.Context, id, correlationID string, now time.Time) (r Reservation, released bool, err error)
-	ReleaseByOrder(ctx context.Context, orderID, correlationID string, now time.Time) (l ReservationList, released int, err error)
+	ReleaseByOrder(ctx context.Context, orderID, key, correlationID string, now time.Time) (l ReservationList, released int, err error)
 	Stock(ctx context.Context, sku string) (Stock, error)
 }
 
@@ -74,7 +74,7 @@ func (s *Service) Router() *http.ServeMux {
 	mux.Handle("POST "+PathReservations, idempotency.Post[ReserveRequest]{Read: readReserve, Do: s.reserve,
 		Reused: ErrKeyReused, Detail: "this key or order already has a reservation for other items", Log: s.Log})
 	mux.HandleFunc("GET "+PathReservations, web.ByOrder(s.Log, s.list))
-	mux.HandleFunc("POST "+PathReleaseByOrder, web.ByOrder(s.Log, s.releaseByOrder))
+	mux.HandleFunc("POST "+PathReleaseByOrder, web.UndoByOrder(s.Log, MaxKeyLen, s.releaseByOrder))
 	mux.HandleFunc("POST "+PathRelease, s.release)
 	mux.HandleFunc("GET "+PathStock, s.stock)
 	web.HandleHealth(mux, s.Ready)
@@ -108,6 +108,7 @@ func (s *Service) release(w http.ResponseWriter, r *http.Request) {
 		err = web.Errorf(http.StatusNotFound, "id", "no reservation %q", id)
 	}
 	if err != nil {
+		err = idempotency.RefuseSagaOwned("id", err)
 		web.WriteError(w, r, s.Log, err)
 		return
 	}
@@ -119,8 +120,9 @@ func (s *Service) release(w http.ResponseWriter, r *http.Request) {
 	web.WriteJSON(w, http.StatusOK, res)
 }
 
-func (s *Service) releaseByOrder(ctx context.Context, orderID, cid string) (ReservationList, error) {
-	l, n, err := s.Store.ReleaseByOrder(ctx, orderID, cid, s.now())
+func (s *Service) releaseByOrder(ctx context.Context, orderID, key, cid string) (ReservationList, error) {
+	l, n, err := s.Store.ReleaseByOrder(ctx, orderID, key, cid, s.now())
+	err = idempotency.RefuseSagaOwned("orderId", err)
 	if err == nil {
 		s.Metrics.released(n)
 		s.Log.InfoContext(ctx, "release by order", "order_id", orderID, "released_now", n)
@@ -129,7 +131,11 @@ func (s *Service) releaseByOrder(ctx context.Context, orderID, cid string) (Rese
 }
 
 func (s *Service) stock(w http.ResponseWriter, r *http.Request) {
-	sku := r.PathValue("sku")
+	sku, err := web.PathValue(r, "sku", 64) // as a reservation's sku: text PostgreSQL takes
+	if err != nil {
+		web.WriteError(w, r, s.Log, err)
+		return
+	}
 	st, err := s.Store.Stock(r.Context(), sku)
 	if errors.Is(err, ErrNotFound) {
 		err = web.Errorf(http.StatusNotFound, "sku", "no stock for SKU %q", sku)

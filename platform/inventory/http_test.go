@@ -3,6 +3,7 @@ package inventory_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -10,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stampede-dev/stampede/platform/idempotency"
 	"github.com/stampede-dev/stampede/platform/inventory"
 	"github.com/stampede-dev/stampede/platform/inventory/inventorytest"
 	"github.com/stampede-dev/stampede/platform/web"
@@ -50,7 +52,7 @@ func TestErrorsMapToStatus(t *testing.T) {
 			ReservationsFunc: func(_ context.Context, id string) (inventory.ReservationList, error) {
 				return inventory.ReservationList{OrderID: id, Reservations: []inventory.Reservation{}}, err
 			},
-			ReleaseByOrderFunc: func(_ context.Context, id, _ string, _ time.Time) (inventory.ReservationList, int, error) {
+			ReleaseByOrderFunc: func(_ context.Context, id, _, _ string, _ time.Time) (inventory.ReservationList, int, error) {
 				return inventory.ReservationList{OrderID: id, Reservations: []inventory.Reservation{}}, 0, err
 			},
 		}
@@ -85,6 +87,9 @@ func TestErrorsMapToStatus(t *testing.T) {
 		{"err/release wrapped unknown", release(errors.Join(errors.New("release order o-1"), inventory.ErrNotFound)), "POST", web.Path(inventory.PathRelease, "r-1"), "", "",
 			webtest.Answer{Code: 404, Error: `no reservation "r-1"`, Field: "id"}},
 		{"err/release store down", release(errDown), "POST", web.Path(inventory.PathRelease, "r-1"), "", "", webtest.Answer{Code: 500, Error: "internal error"}},
+		{"err/release of a reservation the saga made", release(fmt.Errorf("undo: %w", &idempotency.SagaOwnedError{OrderID: "o-1"})), "POST", web.Path(inventory.PathRelease, "r-1"), "", "", webtest.Answer{Code: 409, Error: inventory.ErrCodeSagaOwned, Field: "id"}},
+		{"err/release by order of the saga's reservation without its key", list(fmt.Errorf("undo: %w", &idempotency.SagaOwnedError{OrderID: "o-1"})), "POST", inventory.PathReleaseByOrder + "?orderId=o-1", "", "",
+			webtest.Answer{Code: 409, Error: inventory.ErrCodeSagaOwned, Field: "orderId"}},
 
 		{"ok/release by order", list(nil), "POST", inventory.PathReleaseByOrder + "?orderId=o-1", "", "", webtest.Answer{Code: 200}},
 		{"err/release by order without orderId", list(nil), "POST", inventory.PathReleaseByOrder, "", "", webtest.Answer{Code: 400, Error: "query parameter orderId is required (at most 128 characters)", Field: "orderId"}},

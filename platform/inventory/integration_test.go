@@ -273,7 +273,7 @@ func TestReleaseByOrder(t *testing.T) {
 		t.Fatalf("reserve = %d %s", code, b)
 	}
 	for i := 0; i < 2; i++ {
-		code, b := e.do(t, "POST", "/v1/reservations/release?orderId="+order, "", "")
+		code, b := e.do(t, "POST", "/v1/reservations/release?orderId="+order, order+":release", "")
 		l := decode[inventory.ReservationList](t, b)
 		if code != 200 || len(l.Reservations) != 1 || l.Reservations[0].Status != inventory.StatusReleased {
 			t.Fatalf("release by order %d = %d %s, want the released reservation", i, code, b)
@@ -413,7 +413,7 @@ func TestReleaseByOrderRacingReserve(t *testing.T) {
 		}(orders[i])
 		go func(o string) {
 			defer wg.Done()
-			if code, b := e.do(t, "POST", "/v1/reservations/release?orderId="+o, "", ""); code != 200 {
+			if code, b := e.do(t, "POST", "/v1/reservations/release?orderId="+o, o+":release", ""); code != 200 {
 				t.Errorf("release by order %s = %d %s", o, code, b)
 			}
 		}(orders[i])
@@ -424,5 +424,38 @@ func TestReleaseByOrderRacingReserve(t *testing.T) {
 	}
 	if n := e.count(t, "SELECT count(*) FROM reservations WHERE status = 'reserved'"); n != 0 {
 		t.Fatalf("%d reservations still held, want 0", n)
+	}
+}
+
+// Stock the saga reserved (under {orderId}:reserve) is released only by the
+// saga's compensation while the order is open: a release by reservation id,
+// or by order id without the saga's key, is a 409 saga_owned naming the
+// order and holds the stock.
+func TestSagaReservationIsReleasedOnlyByItsCompensation(t *testing.T) {
+	e := newEnv(t)
+	order := uuid.NewString()
+	code, b := e.do(t, "POST", "/v1/reservations", order+":reserve", reserveBody(order, "SKU-00003", 2))
+	if code != 201 {
+		t.Fatalf("reserve = %d %s", code, b)
+	}
+	r := decode[inventory.Reservation](t, b)
+	for _, tt := range []struct{ name, path, key, field string }{
+		{"by reservation id", "/v1/reservations/" + r.ReservationID + "/release", "", "id"},
+		{"by order id without a key", "/v1/reservations/release?orderId=" + order, "", "orderId"},
+	} {
+		code, b := e.do(t, "POST", tt.path, tt.key, "")
+		if code != 409 || !bytes.Contains(b, []byte(`"error":"`+inventory.ErrCodeSagaOwned+`"`)) ||
+			!bytes.Contains(b, []byte(`"field":"`+tt.field+`"`)) || !bytes.Contains(b, []byte(order)) {
+			t.Fatalf("release %s = %d %s, want 409 saga_owned naming %s and the order", tt.name, code, b, tt.field)
+		}
+	}
+	if st := e.stock(t, "SKU-00003"); st.Reserved != 2 {
+		t.Fatalf("SKU-00003 reserved = %d after refused releases, want 2", st.Reserved)
+	}
+	if code, b := e.do(t, "POST", "/v1/reservations/release?orderId="+order, order+":release", ""); code != 200 {
+		t.Fatalf("the saga's compensation = %d %s, want 200", code, b)
+	}
+	if st := e.stock(t, "SKU-00003"); st.Reserved != 0 {
+		t.Fatalf("SKU-00003 reserved = %d after the compensation, want 0", st.Reserved)
 	}
 }

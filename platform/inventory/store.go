@@ -37,7 +37,7 @@ const (
 type Result = idempotency.Result
 
 // keys locks "inventory-key:K" and "inventory-order:O".
-var keys = idempotency.Scope{Name: "inventory", Reused: ErrKeyReused}
+var keys = idempotency.Scope{Name: "inventory", Reused: ErrKeyReused, Saga: SagaKeys}
 
 // Store is the inventory schema.
 type Store struct {
@@ -264,7 +264,7 @@ func (s *Store) Release(ctx context.Context, id, correlationID string, now time.
 	if err != nil {
 		return r, false, err
 	}
-	l, n, err := s.ReleaseByOrder(ctx, orderID, correlationID, now)
+	l, n, err := s.ReleaseByOrder(ctx, orderID, "", correlationID, now)
 	if err != nil {
 		return r, false, err
 	}
@@ -277,18 +277,19 @@ func (s *Store) Release(ctx context.Context, id, correlationID string, now time.
 }
 
 // ReleaseByOrder releases whatever the order holds and closes the order, so
-// a reserve that arrives later holds nothing. It is how a compensation
+// a reserve that arrives later holds nothing (ErrSagaOwned when the saga
+// reserved it and key is not its compensation's). It is how a compensation
 // undoes a reservation whose response was lost; an order that never held
 // anything is answered with an empty list. It returns the order's
 // reservations after the call and how many this call released.
-func (s *Store) ReleaseByOrder(ctx context.Context, orderID, correlationID string, now time.Time) (ReservationList, int, error) {
+func (s *Store) ReleaseByOrder(ctx context.Context, orderID, key, correlationID string, now time.Time) (ReservationList, int, error) {
 	now = now.UTC().Truncate(time.Microsecond)
 	if correlationID == "" {
 		correlationID = orderID // every hop of an order uses its id when no other was given
 	}
 	var out ReservationList
 	var n int
-	err := keys.Undo(ctx, s.db, orderID, now, func(tx pgx.Tx) error {
+	err := keys.Undo(ctx, s.db, orderID, key, now, func(tx pgx.Tx) error {
 		n = 0
 		rs, err := reservations(ctx, tx, "WHERE r.order_id = $1", orderID)
 		if err != nil {

@@ -21,7 +21,10 @@ func TestDecodeReserve(t *testing.T) {
 	}{
 		{"ok/one line", `{"orderId":"o1","items":[{"sku":"SKU-00001","qty":2}]}`, "", []Item{{"SKU-00001", 2}}},
 		{"ok/merges lines of one sku", `{"orderId":"o1","items":[{"sku":"B","qty":2},{"sku":"A","qty":1},{"sku":"B","qty":3}]}`, "", []Item{{"B", 5}, {"A", 1}}},
-		{"err/not an object", `[1]`, "", nil},
+		{"err/not an object", `[1]`, "body", nil},
+		{"err/duplicate key", `{"orderId":"o1","orderId":"o2","items":[{"sku":"A","qty":1}]}`, "orderId", nil},
+		{"err/duplicate key in a line", `{"orderId":"o1","items":[{"sku":"A","qty":1,"qty":1000}]}`, "items[0].qty", nil},
+		{"err/NUL in orderId", `{"orderId":"o\u0000","items":[{"sku":"A","qty":1}]}`, "orderId", nil},
 		{"err/unknown field", `{"orderId":"o1","items":[{"sku":"A","qty":1}],"x":1}`, "x", nil},
 		{"err/missing orderId", `{"items":[{"sku":"A","qty":1}]}`, "orderId", nil},
 		{"err/empty orderId", `{"orderId":" ","items":[{"sku":"A","qty":1}]}`, "orderId", nil},
@@ -73,11 +76,18 @@ func TestHandlersRefuseBadInputWithoutStore(t *testing.T) {
 		wantField                            string
 	}{
 		{"err/content type", "POST", "/v1/reservations", "text/plain", "", `{}`, 415, "Content-Type"},
-		{"err/invalid json", "POST", "/v1/reservations", "application/json", "", `{`, 400, ""},
+		{"err/invalid json", "POST", "/v1/reservations", "application/json", "", `{`, 400, "body"},
 		{"err/bad body", "POST", "/v1/reservations", "application/json", "", `{"orderId":"o","items":[]}`, 400, "items"},
 		{"err/key too long", "POST", "/v1/reservations", "application/json", strings.Repeat("k", 256), `{"orderId":"o","items":[{"sku":"A","qty":1}]}`, 400, web.HeaderIdempotencyKey},
 		{"err/list without orderId", "GET", "/v1/reservations", "", "", "", 400, "orderId"},
 		{"err/release by order without orderId", "POST", "/v1/reservations/release", "", "", "", 400, "orderId"},
+		{"err/release by order with NUL in orderId", "POST", "/v1/reservations/release?orderId=o%00", "", "", "", 400, "orderId"},
+		{"err/list with a non-UTF-8 orderId", "GET", "/v1/reservations?orderId=%FF", "", "", "", 400, "orderId"},
+		{"err/stock of a NUL sku", "GET", "/v1/stock/a%00b", "", "", "", 400, "sku"},
+		{"err/stock of a non-UTF-8 sku", "GET", "/v1/stock/%FF", "", "", "", 400, "sku"},
+		{"err/stock of a 65-character sku", "GET", "/v1/stock/" + strings.Repeat("s", 65), "", "", "", 400, "sku"},
+		{"err/duplicate key", "POST", "/v1/reservations", "application/json", "", `{"orderId":"o","orderId":"p","items":[{"sku":"A","qty":1}]}`, 400, "orderId"},
+		{"err/non-UTF-8 key", "POST", "/v1/reservations", "application/json", "k\xff", `{"orderId":"o","items":[{"sku":"A","qty":1}]}`, 400, web.HeaderIdempotencyKey},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

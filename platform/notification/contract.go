@@ -13,9 +13,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/hibiken/asynq"
+
+	"github.com/stampede-dev/stampede/platform/event"
 )
 
 // Queue is the asynq queue notifications go through.
@@ -52,13 +55,39 @@ type Payload struct {
 // (order, template) twice is a no-op.
 func TaskID(orderID, template string) string { return orderID + ":" + template }
 
-// Validate checks the payload before it is enqueued or handled.
+// Bounds on a payload's Data: a few named values (trackingNumber, reason)
+// that end up in a message and in the notifications table.
+const (
+	MaxDataEntries = 16
+	MaxDataKey     = 64
+	MaxDataValue   = 1000
+)
+
+// Validate checks the payload before it is enqueued or handled; an error
+// names the field. Everything in it is stored (PostgreSQL refuses NUL and
+// bytes that are not UTF-8) and used as an asynq task id, so it is bounded.
 func (p Payload) Validate() error {
 	switch {
 	case p.OrderID == "":
 		return fmt.Errorf("notification: orderId missing")
+	case !event.ValidID(p.OrderID):
+		return fmt.Errorf("notification: orderId: want 1-128 letters, digits and ._:-")
 	case p.UserID == "":
 		return fmt.Errorf("notification: userId missing")
+	case !event.ValidText(p.UserID, event.MaxUserID):
+		return fmt.Errorf("notification: userId: want at most %d characters of text", event.MaxUserID)
+	case p.CorrelationID != "" && !event.ValidCorrelationID(p.CorrelationID):
+		return fmt.Errorf("notification: correlationId: want 1-%d letters, digits and . _ : / @ + = -", event.MaxCorrelationID)
+	case len(p.Data) > MaxDataEntries:
+		return fmt.Errorf("notification: data: at most %d entries, got %d", MaxDataEntries, len(p.Data))
+	}
+	for k, v := range p.Data {
+		if !event.ValidText(k, MaxDataKey) || k == "" {
+			return fmt.Errorf("notification: data: key %.40q: want 1-%d characters of text", k, MaxDataKey)
+		}
+		if !event.ValidText(v, MaxDataValue) {
+			return fmt.Errorf("notification: data.%s: want at most %d characters of text without control characters", k, MaxDataValue)
+		}
 	}
 	for _, t := range Templates {
 		if p.Template == t {
@@ -68,8 +97,40 @@ func (p Payload) Validate() error {
 	return fmt.Errorf("notification: unknown template %q", p.Template)
 }
 
-// NewTask returns the asynq task for p with its id, queue, attempts and retention.
+// cleanText is v as a notification can carry it: valid UTF-8, control
+// characters as spaces, at most max characters (cut with an ellipsis).
+func cleanText(v string, max int) string {
+	if event.ValidText(v, max) {
+		return v
+	}
+	var b strings.Builder
+	n := 0
+	for _, r := range strings.ToValidUTF8(v, "\uFFFD") {
+		if n == max-1 {
+			b.WriteString("…")
+			break
+		}
+		if r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) {
+			r = ' '
+		}
+		b.WriteRune(r)
+		n++
+	}
+	return b.String()
+}
+
+// NewTask returns the asynq task for p with its id, queue, attempts and
+// retention. Data values are message text: each is cut to MaxDataValue
+// characters of printable text first, so a failure reason quoting hostile
+// input is still sent (and stored), never refused on every retry.
 func NewTask(p Payload) (*asynq.Task, error) {
+	if len(p.Data) > 0 {
+		data := make(map[string]string, len(p.Data))
+		for k, v := range p.Data {
+			data[k] = cleanText(v, MaxDataValue)
+		}
+		p.Data = data
+	}
 	if err := p.Validate(); err != nil {
 		return nil, err
 	}

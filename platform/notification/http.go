@@ -115,6 +115,13 @@ func ParseContact(userID string, body []byte) (Contact, error) {
 		return Contact{}, web.Errorf(http.StatusBadRequest, "", "body must be a JSON object: %v", err)
 	}
 	c := Contact{UserID: userID, Email: strings.TrimSpace(req.Email), Phone: strings.TrimSpace(req.Phone), PushToken: strings.TrimSpace(req.PushToken)}
+	// Stored as text: a NUL or bytes that are not UTF-8 are a 400 naming the
+	// field, not PostgreSQL's refusal.
+	for _, f := range []struct{ name, v string }{{"email", c.Email}, {"phone", c.Phone}, {"pushToken", c.PushToken}} {
+		if err := web.CheckText(f.name, f.v, 4096); err != nil {
+			return Contact{}, err
+		}
+	}
 	switch {
 	case c.Email != "" && (len(c.Email) > 254 || !emailPattern.MatchString(c.Email)):
 		return Contact{}, web.Errorf(http.StatusBadRequest, "email", "email must look like name@example.com")

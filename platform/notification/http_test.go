@@ -20,6 +20,8 @@ func TestParseContact(t *testing.T) {
 		{"err/type", "u-1", `{"email":5}`, "email"},
 		{"err/unknown field", "u-1", `{"fax":"1"}`, "fax"},
 		{"err/user id", "u 1", `{}`, "userId"},
+		{"err/NUL in email", "u-1", `{"email":"a\u0000@example.test"}`, "email"},
+		{"err/NUL in push token", "u-1", `{"pushToken":"t\u0000"}`, "pushToken"},
 	} {
 		_, err := ParseContact(tc.user, []byte(tc.body))
 		if tc.field == "" {

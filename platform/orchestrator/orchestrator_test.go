@@ -36,18 +36,19 @@ type env struct {
 	group string
 }
 
-func newEnv(t *testing.T) *env {
+func newEnv(t *testing.T, opts ...kfake.Opt) *env {
 	t.Helper()
-	c, err := kfake.NewCluster(kfake.NumBrokers(1),
+	c, err := kfake.NewCluster(append([]kfake.Opt{kfake.NumBrokers(1),
 		kfake.SeedTopics(12, event.TopicOrders),
 		kfake.SeedTopics(6, event.TopicShipping),
 		kfake.SeedTopics(1, event.TopicOrdersDLQ),
-	)
+	}, opts...)...)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(c.Close)
-	prod, err := kgo.NewClient(kgo.SeedBrokers(c.ListenAddrs()...), kgo.DefaultProduceTopic(event.TopicOrders))
+	prod, err := kgo.NewClient(kgo.SeedBrokers(c.ListenAddrs()...), kgo.DefaultProduceTopic(event.TopicOrders),
+		kgo.ProducerBatchMaxBytes(4<<20))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -437,6 +438,58 @@ func TestOversizedGarbageIsDeadLetteredCutToSize(t *testing.T) {
 	if len(r.Value) != deadletter.MaxValue || kafka.Header(r, deadletter.HeaderTruncated) != strconv.Itoa(900<<10) {
 		t.Errorf("DLQ value %d bytes, truncated-from %q; want %d bytes from %d", len(r.Value),
 			kafka.Header(r, deadletter.HeaderTruncated), deadletter.MaxValue, 900<<10)
+	}
+}
+
+// A 1 MB record on topic orders (the broker here takes records that large,
+// as a cluster with a raised message.max.bytes would), undecodable or a
+// valid envelope whose order is out of bounds, is dead-lettered cut to size
+// with its reason, and the order behind it starts.
+func TestOneMegabyteRecordsAreDeadLetteredAndTheNextOrderStarts(t *testing.T) {
+	e := newEnv(t, kfake.BrokerConfigs(map[string]string{"message.max.bytes": strconv.Itoa(4 << 20)}))
+	big := order("o-big", "user-7")
+	big.UserID = strings.Repeat("u", 1<<20)
+	bigEnv, err := event.New(order("o-big", "user-7"), "test", "cid-big", time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	bigEnv.Data, _ = json.Marshal(big)
+	bigValue, _ := json.Marshal(bigEnv)
+	e.produce(
+		&kgo.Record{Topic: event.TopicOrders, Key: []byte("user-7"), Value: bytes.Repeat([]byte{0xff}, 1<<20)},
+		&kgo.Record{Topic: event.TopicOrders, Key: []byte("user-7"), Value: bigValue},
+		record(t, event.TopicOrders, "user-7", order("o-after-1mb", "user-7"), "cid-after"),
+	)
+	p := partitionOf(e, event.TopicOrders, "user-7") // the probe, offset 3, is dead-lettered too
+	e.start(orchestrator.Config{})
+	waitFor(t, "the order after the 1 MB records started", 15*time.Second, func() bool { return len(e.fake.Started()) == 1 })
+	if got := e.fake.Started()[0].Order.OrderID; got != "o-after-1mb" {
+		t.Fatalf("started %s, want o-after-1mb", got)
+	}
+	waitFor(t, "all four records committed", 15*time.Second, func() bool { return e.committed(event.TopicOrders)[p] == 4 })
+	dlq, err := kgo.NewClient(kgo.SeedBrokers(e.c.ListenAddrs()...), kgo.ConsumeTopics(event.TopicOrdersDLQ),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dlq.Close()
+	var got []*kgo.Record
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for len(got) < 3 && ctx.Err() == nil {
+		dlq.PollFetches(ctx).EachRecord(func(r *kgo.Record) { got = append(got, r) })
+	}
+	if len(got) != 3 {
+		t.Fatalf("DLQ has %d records, want the two 1 MB records and the probe", len(got))
+	}
+	for i, want := range []string{"envelope", "data.userId"} {
+		r := got[i]
+		if len(r.Value) != deadletter.MaxValue || kafka.Header(r, deadletter.HeaderTruncated) == "" {
+			t.Errorf("dead letter %d: %d bytes, truncated-from %q; want cut to %d", i, len(r.Value), kafka.Header(r, deadletter.HeaderTruncated), deadletter.MaxValue)
+		}
+		if reason := kafka.Header(r, deadletter.HeaderReason); !strings.Contains(reason, want) {
+			t.Errorf("dead letter %d reason %q, want it to name %s", i, reason, want)
+		}
 	}
 }
 

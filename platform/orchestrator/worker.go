@@ -149,7 +149,7 @@ func (w *worker) handle(r *kgo.Record) bool {
 		}
 		w.c.m.retry(r.Topic)
 		w.c.log.Warn("transient failure; partition paused, retrying", "topic", r.Topic, "partition", r.Partition, "offset", r.Offset,
-			"attempt", attempt, "backoff", backoff, "err", err, "correlation_id", kafka.Header(r, event.HeaderCorrelationID))
+			"attempt", attempt, "backoff", backoff, "err", err, "correlation_id", deadletter.Reason(kafka.Header(r, event.HeaderCorrelationID)))
 		t := time.NewTimer(backoff)
 		select {
 		case <-w.ctx.Done():
@@ -166,6 +166,11 @@ func (w *worker) handle(r *kgo.Record) bool {
 // the call succeeded, or the record was dead-lettered or is not for us.
 func (w *worker) process(r *kgo.Record) error {
 	cid := kafka.Header(r, event.HeaderCorrelationID)
+	if !event.ValidCorrelationID(cid) {
+		// Missing, or nothing the later hops would take (a hostile producer's
+		// 600 KB header): the envelope's, checked by Decode, stands in.
+		cid = ""
+	}
 	// Calls run to completion even when the partition is being revoked, so a
 	// start that reached Temporal is also marked and committed.
 	ctx, cancel := context.WithTimeout(telemetry.WithCorrelationID(context.WithoutCancel(w.ctx), cid), w.c.cfg.CallTimeout)

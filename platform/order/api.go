@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/stampede-dev/stampede/platform/event"
+	"github.com/stampede-dev/stampede/platform/payment"
 	"github.com/stampede-dev/stampede/platform/web"
 )
 
@@ -69,6 +70,11 @@ const (
 	MaxPriceCents     = 100_000_000 // one million in major units per line price
 	MaxBodyBytes      = 64 << 10
 	MaxIdempotencyKey = 255
+	// MaxTotalCents is the largest order total accepted: the most Payments
+	// charges at once (its contract's limit). A larger order would be
+	// accepted only to fail in the saga, so it is refused here (422 naming
+	// items). The lines alone allow 100 x 1000 x MaxPriceCents.
+	MaxTotalCents = payment.MaxAmountCents
 )
 
 // CreateRequest is the body of POST /v1/orders.

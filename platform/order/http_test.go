@@ -130,8 +130,28 @@ func TestCreateRefusesBadInput(t *testing.T) {
 		wantCode    int
 		wantField   string
 	}{
-		{name: "err/invalid json", body: `{"userId":`, wantCode: 400},
-		{name: "err/not an object", body: `[1,2]`, wantCode: 400},
+		{name: "err/invalid json", body: `{"userId":`, wantCode: 400, wantField: "body"},
+		{name: "err/not an object", body: `[1,2]`, wantCode: 400, wantField: "body"},
+		{name: "err/duplicate key", body: strings.Replace(goodBody, `"userId":"u-1"`, `"userId":"u-1","userId":"u-2"`, 1), wantCode: 400, wantField: "userId"},
+		{name: "err/duplicate key in an item", body: strings.Replace(goodBody, `"qty":2`, `"qty":2,"qty":200`, 1), wantCode: 400, wantField: "items[0].qty"},
+		{name: "err/duplicate key in the address", body: strings.Replace(goodBody, `"city":"Springfield"`, `"city":"Springfield","city":"Shelbyville"`, 1), wantCode: 400, wantField: "shippingAddress.city"},
+		{name: "err/total over what Payments charges", body: with(t, func(m map[string]any) {
+			var lines []any
+			for i := 0; i < 100; i++ {
+				lines = append(lines, map[string]any{"sku": "SKU-00001", "qty": 1000, "priceCents": 100000000})
+			}
+			m["items"] = lines
+		}), wantCode: 422, wantField: "items"},
+		{name: "err/total one cent over", body: with(t, func(m map[string]any) {
+			// 10 lines of 1000 x 10,000,000 cents are MaxTotalCents; one more cent is over.
+			var lines []any
+			for i := 0; i < 10; i++ {
+				lines = append(lines, map[string]any{"sku": "SKU-00001", "qty": 1000, "priceCents": 10000000})
+			}
+			lines = append(lines, map[string]any{"sku": "SKU-00002", "qty": 1, "priceCents": 1})
+			m["items"] = lines
+		}), wantCode: 422, wantField: "items"},
+		{name: "err/non-UTF-8 idempotency key", body: goodBody, key: "k\xff", wantCode: 400, wantField: "Idempotency-Key"},
 		{name: "err/unknown top field", body: with(t, func(m map[string]any) { m["coupon"] = "X" }), wantCode: 400, wantField: "coupon"},
 		{name: "err/unknown item field", body: with(t, func(m map[string]any) { item(m)["color"] = "red" }), wantCode: 400, wantField: "items[0].color"},
 		{name: "err/missing userId", body: with(t, func(m map[string]any) { delete(m, "userId") }), wantCode: 400, wantField: "userId"},
@@ -178,7 +198,7 @@ func TestCreateRefusesBadInput(t *testing.T) {
 		{name: "err/empty token", body: with(t, func(m map[string]any) { m["payment"].(map[string]any)["token"] = "" }), wantCode: 400, wantField: "payment.token"},
 		{name: "err/unknown method", body: with(t, func(m map[string]any) { m["payment"].(map[string]any)["method"] = "cash" }), wantCode: 400, wantField: "payment.method"},
 		{name: "err/idempotency key too long", body: goodBody, key: strings.Repeat("k", 256), wantCode: 400, wantField: "Idempotency-Key"},
-		{name: "err/body over 64 KiB", body: `{"userId":"` + strings.Repeat("u", 70<<10) + `"}`, wantCode: 413},
+		{name: "err/body over 64 KiB", body: `{"userId":"` + strings.Repeat("u", 70<<10) + `"}`, wantCode: 413, wantField: "body"},
 		{name: "err/not json content type", body: goodBody, contentType: "text/plain", wantCode: 415, wantField: "Content-Type"},
 		{name: "err/no content type", body: goodBody, contentType: "-", wantCode: 415, wantField: "Content-Type"},
 	}
@@ -238,10 +258,17 @@ func TestCreateAccepts(t *testing.T) {
 		{"ok/100 lines", with(t, func(m map[string]any) {
 			var lines []any
 			for i := 0; i < 100; i++ {
-				lines = append(lines, map[string]any{"sku": "SKU-00001", "qty": 1000, "priceCents": 100000000})
+				lines = append(lines, map[string]any{"sku": "SKU-00001", "qty": 1, "priceCents": 100000000})
 			}
 			m["items"] = lines
-		}), 100 * 1000 * 100000000},
+		}), 100 * 100000000},
+		{"ok/total exactly what Payments charges", with(t, func(m map[string]any) {
+			var lines []any
+			for i := 0; i < 10; i++ {
+				lines = append(lines, map[string]any{"sku": "SKU-00001", "qty": 1000, "priceCents": 10000000})
+			}
+			m["items"] = lines
+		}), MaxTotalCents},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -383,5 +410,56 @@ func TestOpenAPISecurityMatchesAccess(t *testing.T) {
 	}
 	if n < 6 {
 		t.Fatalf("checked %d operations", n)
+	}
+}
+
+// frozenOrders stands for a frozen PostgreSQL: every call waits for its
+// context to end and returns its error, as pgx does.
+type frozenOrders struct{}
+
+func (frozenOrders) Create(ctx context.Context, _ CreateRequest, _, _ string, _ time.Time) (CreateResponse, bool, error) {
+	<-ctx.Done()
+	return CreateResponse{}, false, ctx.Err()
+}
+
+func (frozenOrders) Get(ctx context.Context, _ string) (Order, error) {
+	<-ctx.Done()
+	return Order{}, ctx.Err()
+}
+
+func (frozenOrders) List(ctx context.Context, _ time.Time, _, _ string, _ int) (List, error) {
+	<-ctx.Done()
+	return List{}, ctx.Err()
+}
+
+// With a store that never answers, every route answers 503 with Retry-After
+// at the request's deadline (web.Limits), as openapi.yaml says.
+func TestFrozenStoreAnswers503(t *testing.T) {
+	router := openAPIRouter(t)
+	svc := &Service{Store: frozenOrders{}, Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	h := web.Limit(svc.Router(), web.Limits{Timeout: 100 * time.Millisecond}, nil)
+	for _, tt := range []struct{ method, target, body string }{
+		{http.MethodPost, "/v1/orders", goodBody},
+		{http.MethodGet, "/v1/orders/3f1c1e4e-6c43-4b7c-9a52-1b0f7d7a9e01", ""},
+		{http.MethodGet, "/v1/orders?limit=5", ""},
+	} {
+		t.Run(tt.method+" "+tt.target, func(t *testing.T) {
+			req := httptest.NewRequest(tt.method, tt.target, strings.NewReader(tt.body))
+			if tt.body != "" {
+				req.Header.Set("Content-Type", "application/json")
+			}
+			// As the guard passes it: the reads need a token.
+			req = req.WithContext(web.WithPrincipal(req.Context(), web.Principal{Service: true}))
+			rec := httptest.NewRecorder()
+			start := time.Now()
+			h.ServeHTTP(rec, req)
+			if rec.Code != http.StatusServiceUnavailable || rec.Header().Get("Retry-After") == "" {
+				t.Fatalf("got %d Retry-After %q (%s), want 503 with Retry-After", rec.Code, rec.Header().Get("Retry-After"), rec.Body)
+			}
+			if took := time.Since(start); took > 2*time.Second {
+				t.Errorf("answered after %s, want at the 100 ms deadline", took)
+			}
+			checkAgainstSpec(t, router, req, []byte(tt.body), rec)
+		})
 	}
 }

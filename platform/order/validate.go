@@ -2,6 +2,7 @@ package order
 
 import (
 	"fmt"
+	"net/http"
 
 	"github.com/stampede-dev/stampede/platform/event"
 	"github.com/stampede-dev/stampede/platform/web"
@@ -9,7 +10,8 @@ import (
 
 // decodeCreate strictly decodes and validates a POST /v1/orders body with
 // platform/web's strict decoder. Every error is a 400 *web.Error naming the
-// offending field (items[0].qty style paths).
+// offending field (items[0].qty style paths), but for a well-formed order
+// whose total Payments would refuse: 422 naming items.
 func decodeCreate(body []byte) (CreateRequest, error) {
 	var req CreateRequest
 	top, err := web.Object(body, "", []string{"userId", "currency", "items", "shippingAddress", "payment"}, nil)
@@ -61,6 +63,11 @@ func decodeCreate(body []byte) (CreateRequest, error) {
 	}
 	if req.Payment.Token, err = web.String(pay, "token", "payment.", 1, 255); err != nil {
 		return req, err
+	}
+	if total := req.Total(); total > MaxTotalCents {
+		return req, &web.Error{Status: http.StatusUnprocessableEntity, Field: "items",
+			Message: fmt.Sprintf("order total %d exceeds %d, the most Payments charges at once", total, int64(MaxTotalCents)),
+			Extra:   map[string]any{"totalCents": total, "maxTotalCents": int64(MaxTotalCents)}}
 	}
 	return req, nil
 }

@@ -46,6 +46,13 @@ const (
 	PathRefundByOrder = "/v1/refunds"              // POST ?orderId=: refund every captured charge of the order
 )
 
+// SagaKeys are the keys the order saga sends Payments: {orderId}:charge for
+// its charge, {orderId}:refund for the refund by order id that compensates
+// it. A charge made under the first is refunded only under the second while
+// its order is open (idempotency.SagaKeys says why): a refund of it by
+// charge id, or by order id without the saga's key, is a 409 saga_owned.
+var SagaKeys = idempotency.SagaKeys{Step: "charge", Undo: "refund"}
+
 // Charge statuses.
 const (
 	StatusCaptured = "captured"
@@ -63,6 +70,7 @@ const (
 	ErrCodeKeyReused         = idempotency.CodeKeyReused   // 422
 	ErrCodeOrderClosed       = idempotency.CodeOrderClosed // 409: the order was refunded by order id
 	ErrCodeNotRefundable     = "not_refundable"            // 409: a declined charge has nothing to refund
+	ErrCodeSagaOwned         = idempotency.CodeSagaOwned   // 409: the order's saga made the charge; only its compensation refunds it
 )
 
 // Limits on a charge request.

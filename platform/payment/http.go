@@ -53,7 +53,7 @@ type Charger interface {
 	Charge(ctx context.Context, req ChargeRequest, key, correlationID string, now time.Time) (Result, error)
 	Charges(ctx context.Context, orderID string) (ChargeList, error)
 	Refund(ctx context.Context, id, correlationID string, now time.Time) (r Refund, created bool, err error)
-	RefundByOrder(ctx context.Context, orderID, correlationID string, now time.Time) (l OrderRefunds, refunded int, err error)
+	RefundByOrder(ctx context.Context, orderID, key, correlationID string, now time.Time) (l OrderRefunds, refunded int, err error)
 }
 
 var _ Charger = (*Store)(nil)
@@ -78,7 +78,7 @@ func (s *Service) Router() *http.ServeMux {
 		Reused: ErrKeyReused, Detail: "this key was first used with a different request body", Log: s.Log})
 	mux.HandleFunc("GET "+PathCharges, web.ByOrder(s.Log, s.list))
 	mux.HandleFunc("POST "+PathRefund, s.refund)
-	mux.HandleFunc("POST "+PathRefundByOrder, web.ByOrder(s.Log, s.refundByOrder))
+	mux.HandleFunc("POST "+PathRefundByOrder, web.UndoByOrder(s.Log, MaxKeyLen, s.refundByOrder))
 	web.HandleHealth(mux, s.Ready)
 	return mux
 }
@@ -123,6 +123,8 @@ func (s *Service) refund(w http.ResponseWriter, r *http.Request) {
 	case errors.Is(err, ErrNotRefundable):
 		err = &web.Error{Status: http.StatusConflict, Message: ErrCodeNotRefundable, Field: "id",
 			Extra: map[string]any{"detail": "the charge was declined; no money moved"}}
+	default:
+		err = idempotency.RefuseSagaOwned("id", err)
 	}
 	if err != nil {
 		web.WriteError(w, r, s.Log, err)
@@ -138,8 +140,11 @@ func (s *Service) refund(w http.ResponseWriter, r *http.Request) {
 	web.WriteJSON(w, code, ref)
 }
 
-func (s *Service) refundByOrder(ctx context.Context, orderID, cid string) (OrderRefunds, error) {
-	l, n, err := s.Store.RefundByOrder(ctx, orderID, cid, s.now())
+func (s *Service) refundByOrder(ctx context.Context, orderID, key, cid string) (OrderRefunds, error) {
+	l, n, err := s.Store.RefundByOrder(ctx, orderID, key, cid, s.now())
+	if err != nil {
+		return l, idempotency.RefuseSagaOwned("orderId", err)
+	}
 	if err == nil {
 		s.Metrics.refunded(n)
 		s.Log.InfoContext(ctx, "refund by order", "order_id", orderID, "refunded_now", n)

@@ -3,6 +3,7 @@ package payment_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/stampede-dev/stampede/platform/idempotency"
 	"github.com/stampede-dev/stampede/platform/payment"
 	"github.com/stampede-dev/stampede/platform/payment/paymenttest"
 	"github.com/stampede-dev/stampede/platform/web"
@@ -48,7 +50,7 @@ func TestErrorsMapToStatus(t *testing.T) {
 			ChargesFunc: func(_ context.Context, id string) (payment.ChargeList, error) {
 				return payment.ChargeList{OrderID: id, Charges: []payment.Charge{}}, err
 			},
-			RefundByOrderFunc: func(_ context.Context, id, _ string, _ time.Time) (payment.OrderRefunds, int, error) {
+			RefundByOrderFunc: func(_ context.Context, id, _, _ string, _ time.Time) (payment.OrderRefunds, int, error) {
 				return payment.OrderRefunds{OrderID: id, Refunds: []payment.Refund{}}, 0, err
 			},
 		}
@@ -87,6 +89,11 @@ func TestErrorsMapToStatus(t *testing.T) {
 		{"err/refund unknown charge", refund(false, payment.ErrNotFound), "POST", refundPath, "", "", webtest.Answer{Code: 404, Error: `no charge "c-1"`, Field: "id"}},
 		{"err/refund declined charge", refund(false, payment.ErrNotRefundable), "POST", refundPath, "", "", webtest.Answer{Code: 409, Error: payment.ErrCodeNotRefundable, Field: "id"}},
 		{"err/refund store down", refund(false, errDown), "POST", refundPath, "", "", webtest.Answer{Code: 500, Error: "internal error"}},
+		{"err/refund of a charge the saga made", refund(false, fmt.Errorf("undo: %w", &idempotency.SagaOwnedError{OrderID: "o-1"})), "POST", refundPath, "", "", webtest.Answer{Code: 409, Error: payment.ErrCodeSagaOwned, Field: "id"}},
+		{"err/refund by order of the saga's charge without its key", list(fmt.Errorf("undo: %w", &idempotency.SagaOwnedError{OrderID: "o-1"})), "POST", payment.PathRefundByOrder + "?orderId=o-1", "", "",
+			webtest.Answer{Code: 409, Error: payment.ErrCodeSagaOwned, Field: "orderId"}},
+		{"err/refund by order with a non-UTF-8 key", list(nil), "POST", payment.PathRefundByOrder + "?orderId=o-1", "k\xff", "",
+			webtest.Answer{Code: 400, Error: "must be valid UTF-8", Field: web.HeaderIdempotencyKey}},
 
 		{"ok/refund by order", list(nil), "POST", payment.PathRefundByOrder + "?orderId=o-1", "", "", webtest.Answer{Code: 200}},
 		{"err/refund by order without orderId", list(nil), "POST", payment.PathRefundByOrder, "", "", webtest.Answer{Code: 400, Error: "query parameter orderId is required (at most 128 characters)", Field: "orderId"}},
@@ -162,5 +169,19 @@ func TestChargeOutcomesCounted(t *testing.T) {
 	}
 	if want := map[string]float64{payment.OutcomeCaptured: 1, "key_reused": 1}; !reflect.DeepEqual(got, want) {
 		t.Errorf("charges by outcome %v, want %v", got, want)
+	}
+}
+
+// A refund by order id reaches the store with the request's key: the
+// saga's compensation is told apart by it.
+func TestRefundByOrderPassesTheKey(t *testing.T) {
+	var gotKey, gotOrder string
+	store := &paymenttest.Store{RefundByOrderFunc: func(_ context.Context, id, key, _ string, _ time.Time) (payment.OrderRefunds, int, error) {
+		gotOrder, gotKey = id, key
+		return payment.OrderRefunds{OrderID: id, Refunds: []payment.Refund{}}, 0, nil
+	}}
+	w := serve(store, webtest.Request("POST", payment.PathRefundByOrder+"?orderId=o-1", "", web.HeaderIdempotencyKey, "o-1:refund"))
+	if w.Code != 200 || gotOrder != "o-1" || gotKey != "o-1:refund" {
+		t.Fatalf("got %d, order %q, key %q; want 200 with o-1 and o-1:refund", w.Code, gotOrder, gotKey)
 	}
 }

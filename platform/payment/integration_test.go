@@ -187,7 +187,9 @@ func TestDeclinesAre402AndReplayed(t *testing.T) {
 func TestRefundIsIdempotent(t *testing.T) {
 	e := newEnv(t, 0)
 	order := uuid.NewString()
-	_, b := e.do(t, "POST", "/v1/charges", order+":charge", chargeBody(order, 700, "tok_visa"))
+	// Charged by another caller than the saga (not under {orderId}:charge):
+	// refundable by charge id.
+	_, b := e.do(t, "POST", "/v1/charges", "manual-"+order, chargeBody(order, 700, "tok_visa"))
 	c := decode[payment.ChargeResponse](t, b)
 	code, first := e.do(t, "POST", "/v1/charges/"+c.ChargeID+"/refunds", "", "")
 	r := decode[payment.Refund](t, first)
@@ -221,7 +223,7 @@ func TestRefundByOrder(t *testing.T) {
 	}
 	var refundID string
 	for i := 0; i < 2; i++ {
-		code, b := e.do(t, "POST", "/v1/refunds?orderId="+order, "", "")
+		code, b := e.do(t, "POST", "/v1/refunds?orderId="+order, order+":refund", "")
 		l := decode[payment.OrderRefunds](t, b)
 		if code != 200 || len(l.Refunds) != 1 || l.Refunds[0].AmountCents != 300 || (refundID != "" && l.Refunds[0].RefundID != refundID) {
 			t.Fatalf("refund by order %d = %d %s, want the one refund", i, code, b)
@@ -302,7 +304,7 @@ func TestRefundByOrderRacingInFlightCharges(t *testing.T) {
 		go func(o string, d time.Duration) {
 			defer wg.Done()
 			time.Sleep(d) // spread the refunds over the charges' window; the assertion does not depend on it
-			if code, b := e.do(t, "POST", "/v1/refunds?orderId="+o, "", ""); code != 200 {
+			if code, b := e.do(t, "POST", "/v1/refunds?orderId="+o, o+":refund", ""); code != 200 {
 				t.Errorf("refund by order %s = %d %s", o, code, b)
 			}
 		}(orders[i], time.Duration(i)*40*time.Millisecond)
@@ -310,5 +312,39 @@ func TestRefundByOrderRacingInFlightCharges(t *testing.T) {
 	wg.Wait()
 	if n := e.count(t, "SELECT count(*) FROM charges WHERE order_id = ANY($1) AND status = 'captured'", orders); n != 0 {
 		t.Fatalf("%d charges left captured after their order was refunded, want 0", n)
+	}
+}
+
+// A charge the saga made (under {orderId}:charge) is refunded only by the
+// saga's compensation while the order is open: a refund by charge id, or by
+// order id without the saga's key, is a 409 saga_owned naming the order and
+// moves no money. After the compensation both answer as before.
+func TestSagaChargeIsRefundedOnlyByItsCompensation(t *testing.T) {
+	e := newEnv(t, 0)
+	order := uuid.NewString()
+	_, b := e.do(t, "POST", "/v1/charges", order+":charge", chargeBody(order, 800, "tok_visa"))
+	c := decode[payment.ChargeResponse](t, b)
+	for _, tt := range []struct{ name, path, key, field string }{
+		{"by charge id", "/v1/charges/" + c.ChargeID + "/refunds", "", "id"},
+		{"by order id without a key", "/v1/refunds?orderId=" + order, "", "orderId"},
+		{"by order id with another key", "/v1/refunds?orderId=" + order, "my-refund", "orderId"},
+	} {
+		code, b := e.do(t, "POST", tt.path, tt.key, "")
+		if code != 409 || !bytes.Contains(b, []byte(`"error":"`+payment.ErrCodeSagaOwned+`"`)) ||
+			!bytes.Contains(b, []byte(`"field":"`+tt.field+`"`)) || !bytes.Contains(b, []byte(order)) {
+			t.Fatalf("refund %s = %d %s, want 409 saga_owned naming %s and the order", tt.name, code, b, tt.field)
+		}
+	}
+	if l := e.charges(t, order); len(l.Charges) != 1 || l.Charges[0].Status != payment.StatusCaptured {
+		t.Fatalf("after the refused refunds: %+v, want the charge captured", l)
+	}
+	code, b := e.do(t, "POST", "/v1/refunds?orderId="+order, order+":refund", "")
+	l := decode[payment.OrderRefunds](t, b)
+	if code != 200 || len(l.Refunds) != 1 {
+		t.Fatalf("the saga's compensation = %d %s, want the refund", code, b)
+	}
+	code, b = e.do(t, "POST", "/v1/charges/"+c.ChargeID+"/refunds", "", "")
+	if got := decode[payment.Refund](t, b); code != 200 || got.RefundID != l.Refunds[0].RefundID {
+		t.Fatalf("refund by charge id after the compensation = %d %s, want 200 with its refund", code, b)
 	}
 }

@@ -39,7 +39,7 @@ const (
 type Result = idempotency.Result
 
 // keys locks "payments-key:K" and "payments-order:O".
-var keys = idempotency.Scope{Name: "payments", Reused: ErrKeyReused}
+var keys = idempotency.Scope{Name: "payments", Reused: ErrKeyReused, Saga: SagaKeys}
 
 // Store is the payments schema.
 type Store struct {
@@ -205,7 +205,8 @@ func refundLocked(ctx context.Context, tx pgx.Tx, id, correlationID string, now 
 }
 
 // Refund refunds charge id in full and closes its order; a refunded charge
-// returns its one refund (created false).
+// returns its one refund (created false). A charge the order's saga made is
+// refunded only by its compensation while the order is open: ErrSagaOwned.
 func (s *Store) Refund(ctx context.Context, id, correlationID string, now time.Time) (r Refund, created bool, err error) {
 	now = now.UTC().Truncate(time.Microsecond)
 	orderID, err := idempotency.OrderOf(ctx, s.db, "charge", id, ErrNotFound)
@@ -216,6 +217,13 @@ func (s *Store) Refund(ctx context.Context, id, correlationID string, now time.T
 		correlationID = orderID // every hop of an order uses its id when no other was given
 	}
 	err = keys.Locked(ctx, s.db, orderID, func(tx pgx.Tx) error {
+		var status string
+		if err := tx.QueryRow(ctx, "SELECT status FROM charges WHERE id = $1", id).Scan(&status); err == nil && status == StatusDeclined {
+			return ErrNotRefundable // no money moved: nothing of the saga's to guard
+		}
+		if err := keys.Guard(ctx, tx, orderID, ""); err != nil {
+			return err
+		}
 		if r, created, err = refundLocked(ctx, tx, id, correlationID, now); err != nil {
 			return err
 		}
@@ -227,19 +235,20 @@ func (s *Store) Refund(ctx context.Context, id, correlationID string, now time.T
 	return r, created, nil
 }
 
-// RefundByOrder refunds every captured charge of the order and closes it,
+// RefundByOrder refunds every captured charge of the order and closes it
+// (ErrSagaOwned when the saga charged it and key is not its compensation's),
 // so a charge that arrives later moves no money. It waits for a charge of
 // the order in flight (same lock). It returns every refund of the order
 // after the call and how many this call made; an order never charged gets
 // an empty list.
-func (s *Store) RefundByOrder(ctx context.Context, orderID, correlationID string, now time.Time) (OrderRefunds, int, error) {
+func (s *Store) RefundByOrder(ctx context.Context, orderID, key, correlationID string, now time.Time) (OrderRefunds, int, error) {
 	now = now.UTC().Truncate(time.Microsecond)
 	if correlationID == "" {
 		correlationID = orderID
 	}
 	var out OrderRefunds
 	var n int
-	err := keys.Undo(ctx, s.db, orderID, now, func(tx pgx.Tx) error {
+	err := keys.Undo(ctx, s.db, orderID, key, now, func(tx pgx.Tx) error {
 		n = 0
 		rows, err := tx.Query(ctx, "SELECT id::text FROM charges WHERE order_id = $1 AND status = $2 ORDER BY id", orderID, StatusCaptured)
 		if err != nil {

@@ -18,7 +18,9 @@ func TestDecodeCharge(t *testing.T) {
 	}{
 		{"ok/charge", `{"orderId":"o1","amountCents":4498,"currency":"USD","token":"tok_visa"}`, ""},
 		{"ok/zero amount", `{"orderId":"o1","amountCents":0,"currency":"EUR","token":"tok_visa"}`, ""},
-		{"err/not an object", `"x"`, ""},
+		{"err/not an object", `"x"`, "body"},
+		{"err/duplicate key", `{"orderId":"o1","amountCents":1,"amountCents":100000,"currency":"USD","token":"t"}`, "amountCents"},
+		{"err/NUL in token", `{"orderId":"o1","amountCents":1,"currency":"USD","token":"t\u0000"}`, "token"},
 		{"err/unknown field", `{"orderId":"o1","amountCents":1,"currency":"USD","token":"t","tip":1}`, "tip"},
 		{"err/orderId missing", `{"amountCents":1,"currency":"USD","token":"t"}`, "orderId"},
 		{"err/amount missing", `{"orderId":"o1","currency":"USD","token":"t"}`, "amountCents"},

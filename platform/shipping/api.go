@@ -42,6 +42,14 @@ const (
 	PathCancelByOrder = "/v1/shipments/cancel"       // POST ?orderId=: cancel whatever the order has
 )
 
+// SagaKeys are the keys the order saga sends Shipping: {orderId}:ship for
+// its shipment, {orderId}:cancel-shipment for the cancel by order id that
+// compensates it. A shipment made under the first is cancelled only under
+// the second while its order is open (idempotency.SagaKeys says why): a
+// cancel by shipment id, or by order id without the saga's key, is a 409
+// saga_owned. Delivering is never refused.
+var SagaKeys = idempotency.SagaKeys{Step: "ship", Undo: "cancel-shipment"}
+
 // Shipment statuses.
 const (
 	StatusCreated   = "created"
@@ -56,6 +64,7 @@ const (
 	ErrCodeOrderClosed      = idempotency.CodeOrderClosed // 409
 	ErrCodeAlreadyDelivered = "already_delivered"         // 409 on cancel
 	ErrCodeCancelled        = "shipment_cancelled"        // 409 on deliver
+	ErrCodeSagaOwned        = idempotency.CodeSagaOwned   // 409 on cancel: the order's saga made the shipment; only its compensation cancels it
 )
 
 // Test address values that cannot be delivered.

@@ -54,7 +54,7 @@ type Shipper interface {
 	Shipments(ctx context.Context, orderID string) (ShipmentList, error)
 	Cancel(ctx context.Context, id, correlationID string, now time.Time) (sh Shipment, changed bool, err error)
 	Deliver(ctx context.Context, id, correlationID string, now time.Time) (sh Shipment, changed bool, err error)
-	CancelByOrder(ctx context.Context, orderID, correlationID string, now time.Time) (l ShipmentList, cancelled int, err error)
+	CancelByOrder(ctx context.Context, orderID, key, correlationID string, now time.Time) (l ShipmentList, cancelled int, err error)
 }
 
 var _ Shipper = (*Store)(nil)
@@ -74,7 +74,7 @@ func (s *Service) Router() *http.ServeMux {
 	mux.Handle("POST "+PathShipments, idempotency.Post[CreateRequest]{Read: readCreate, Do: s.create,
 		Reused: ErrKeyReused, Detail: "this key or order already has a shipment for other items or another address", Log: s.Log})
 	mux.HandleFunc("GET "+PathShipments, web.ByOrder(s.Log, s.list))
-	mux.HandleFunc("POST "+PathCancelByOrder, web.ByOrder(s.Log, s.cancelByOrder))
+	mux.HandleFunc("POST "+PathCancelByOrder, web.UndoByOrder(s.Log, MaxKeyLen, s.cancelByOrder))
 	mux.HandleFunc("POST "+PathCancel, s.transition(StatusCancelled))
 	mux.HandleFunc("POST "+PathDeliver, s.transition(StatusDelivered))
 	web.HandleHealth(mux, s.Ready)
@@ -113,7 +113,11 @@ func refusal(err error, id string) error {
 		return &web.Error{Status: http.StatusConflict, Message: ErrCodeCancelled,
 			Extra: map[string]any{"detail": "a cancelled shipment cannot be delivered"}}
 	}
-	return err
+	field := "id"
+	if id == "" {
+		field = "orderId"
+	}
+	return idempotency.RefuseSagaOwned(field, err)
 }
 
 func (s *Service) transition(to string) http.HandlerFunc {
@@ -137,8 +141,8 @@ func (s *Service) transition(to string) http.HandlerFunc {
 	}
 }
 
-func (s *Service) cancelByOrder(ctx context.Context, orderID, cid string) (ShipmentList, error) {
-	l, n, err := s.Store.CancelByOrder(ctx, orderID, cid, s.now())
+func (s *Service) cancelByOrder(ctx context.Context, orderID, key, cid string) (ShipmentList, error) {
+	l, n, err := s.Store.CancelByOrder(ctx, orderID, key, cid, s.now())
 	if err != nil {
 		return l, refusal(err, "")
 	}

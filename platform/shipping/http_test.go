@@ -3,6 +3,7 @@ package shipping_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -10,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stampede-dev/stampede/platform/idempotency"
 	"github.com/stampede-dev/stampede/platform/shipping"
 	"github.com/stampede-dev/stampede/platform/shipping/shippingtest"
 	"github.com/stampede-dev/stampede/platform/web"
@@ -47,7 +49,7 @@ func TestErrorsMapToStatus(t *testing.T) {
 			ShipmentsFunc: func(_ context.Context, id string) (shipping.ShipmentList, error) {
 				return shipping.ShipmentList{OrderID: id, Shipments: []shipping.Shipment{}}, err
 			},
-			CancelByOrderFunc: func(_ context.Context, id, _ string, _ time.Time) (shipping.ShipmentList, int, error) {
+			CancelByOrderFunc: func(_ context.Context, id, _, _ string, _ time.Time) (shipping.ShipmentList, int, error) {
 				return shipping.ShipmentList{OrderID: id, Shipments: []shipping.Shipment{}}, 0, err
 			},
 		}
@@ -85,6 +87,8 @@ func TestErrorsMapToStatus(t *testing.T) {
 		{"err/cancel delivered", transition(shipping.ErrAlreadyDelivered), "POST", cancel, "", "", webtest.Answer{Code: 409, Error: shipping.ErrCodeAlreadyDelivered}},
 		{"err/deliver cancelled", transition(shipping.ErrCancelled), "POST", deliver, "", "", webtest.Answer{Code: 409, Error: shipping.ErrCodeCancelled}},
 		{"err/cancel store down", transition(errDown), "POST", cancel, "", "", webtest.Answer{Code: 500, Error: "internal error"}},
+		{"err/cancel of a shipment the saga made", transition(fmt.Errorf("undo: %w", &idempotency.SagaOwnedError{OrderID: "o-1"})), "POST", cancel, "", "", webtest.Answer{Code: 409, Error: shipping.ErrCodeSagaOwned, Field: "id"}},
+		{"err/cancel by order of the saga's shipment without its key", list(fmt.Errorf("undo: %w", &idempotency.SagaOwnedError{OrderID: "o-1"})), "POST", byOrder, "", "", webtest.Answer{Code: 409, Error: shipping.ErrCodeSagaOwned, Field: "orderId"}},
 
 		{"ok/cancel by order", list(nil), "POST", byOrder, "", "", webtest.Answer{Code: 200}},
 		{"err/cancel by order delivered", list(shipping.ErrAlreadyDelivered), "POST", byOrder, "", "", webtest.Answer{Code: 409, Error: shipping.ErrCodeAlreadyDelivered}},

@@ -108,6 +108,17 @@ func (e *env) create(t *testing.T, order string) shipping.Shipment {
 	return decode[shipping.Shipment](t, b)
 }
 
+// createManual books a shipment as a caller other than the saga (not under
+// {orderId}:ship): cancellable by shipment id.
+func (e *env) createManual(t *testing.T, order string) shipping.Shipment {
+	t.Helper()
+	code, b := e.do(t, "POST", "/v1/shipments", "manual-"+order, shipBody(order, "US", "12345"))
+	if code != 201 {
+		t.Fatalf("create = %d %s, want 201", code, b)
+	}
+	return decode[shipping.Shipment](t, b)
+}
+
 func (e *env) events(t *testing.T, typ string) int {
 	t.Helper()
 	return e.count(t, "SELECT count(*) FROM outbox WHERE topic = 'shipping' AND headers->>'event-type' = $1", typ)
@@ -168,7 +179,7 @@ func TestUndeliverableIs422AndReplayed(t *testing.T) {
 
 func TestCancelAndDeliverAreIdempotent(t *testing.T) {
 	e := newEnv(t)
-	a := e.create(t, uuid.NewString())
+	a := e.createManual(t, uuid.NewString())
 	for i := 0; i < 2; i++ {
 		code, b := e.do(t, "POST", "/v1/shipments/"+a.ShipmentID+"/cancel", "", "")
 		if got := decode[shipping.Shipment](t, b); code != 200 || got.Status != shipping.StatusCancelled || got.CancelledAt == nil {
@@ -178,7 +189,7 @@ func TestCancelAndDeliverAreIdempotent(t *testing.T) {
 	if code, b := e.do(t, "POST", "/v1/shipments/"+a.ShipmentID+"/deliver", "", ""); code != 409 || !bytes.Contains(b, []byte(shipping.ErrCodeCancelled)) {
 		t.Fatalf("deliver cancelled = %d %s, want 409 %s", code, b, shipping.ErrCodeCancelled)
 	}
-	d := e.create(t, uuid.NewString())
+	d := e.createManual(t, uuid.NewString())
 	for i := 0; i < 2; i++ {
 		code, b := e.do(t, "POST", "/v1/shipments/"+d.ShipmentID+"/deliver", "", "")
 		if got := decode[shipping.Shipment](t, b); code != 200 || got.Status != shipping.StatusDelivered || got.DeliveredAt == nil {
@@ -211,7 +222,7 @@ func TestCancelByOrder(t *testing.T) {
 	// The create happened but its answer was lost.
 	sh := e.create(t, uuid.NewString())
 	for i := 0; i < 2; i++ {
-		code, b := e.do(t, "POST", "/v1/shipments/cancel?orderId="+sh.OrderID, "", "")
+		code, b := e.do(t, "POST", "/v1/shipments/cancel?orderId="+sh.OrderID, sh.OrderID+":cancel-shipment", "")
 		l := decode[shipping.ShipmentList](t, b)
 		if code != 200 || len(l.Shipments) != 1 || l.Shipments[0].Status != shipping.StatusCancelled {
 			t.Fatalf("cancel by order %d = %d %s, want the cancelled shipment", i, code, b)
@@ -266,7 +277,7 @@ func TestCancelByOrderRacingCreate(t *testing.T) {
 		}(orders[i])
 		go func(o string) {
 			defer func() { done <- struct{}{} }()
-			if code, b := e.do(t, "POST", "/v1/shipments/cancel?orderId="+o, "", ""); code != 200 {
+			if code, b := e.do(t, "POST", "/v1/shipments/cancel?orderId="+o, o+":cancel-shipment", ""); code != 200 {
 				t.Errorf("cancel by order %s = %d %s", o, code, b)
 			}
 		}(orders[i])
@@ -276,5 +287,39 @@ func TestCancelByOrderRacingCreate(t *testing.T) {
 	}
 	if n := e.count(t, "SELECT count(*) FROM shipments WHERE order_id = ANY($1) AND status <> 'cancelled'", orders); n != 0 {
 		t.Fatalf("%d shipments live after their order was cancelled, want 0", n)
+	}
+}
+
+// A shipment the saga booked (under {orderId}:ship) is cancelled only by
+// the saga's compensation while the order is open: a cancel by shipment id,
+// or by order id without the saga's key, is a 409 saga_owned naming the
+// order and changes nothing; delivering it is never refused.
+func TestSagaShipmentIsCancelledOnlyByItsCompensation(t *testing.T) {
+	e := newEnv(t)
+	sh := e.create(t, uuid.NewString())
+	for _, tt := range []struct{ name, path, key, field string }{
+		{"by shipment id", "/v1/shipments/" + sh.ShipmentID + "/cancel", "", "id"},
+		{"by order id without a key", "/v1/shipments/cancel?orderId=" + sh.OrderID, "", "orderId"},
+		{"by order id with another key", "/v1/shipments/cancel?orderId=" + sh.OrderID, "my-cancel", "orderId"},
+	} {
+		code, b := e.do(t, "POST", tt.path, tt.key, "")
+		if code != 409 || !bytes.Contains(b, []byte(`"error":"`+shipping.ErrCodeSagaOwned+`"`)) ||
+			!bytes.Contains(b, []byte(`"field":"`+tt.field+`"`)) || !bytes.Contains(b, []byte(sh.OrderID)) {
+			t.Fatalf("cancel %s = %d %s, want 409 saga_owned naming %s and the order", tt.name, code, b, tt.field)
+		}
+	}
+	if n := e.events(t, "shipment.cancelled"); n != 0 {
+		t.Fatalf("shipment.cancelled rows = %d after refused cancels, want 0", n)
+	}
+	other := e.create(t, uuid.NewString())
+	if code, b := e.do(t, "POST", "/v1/shipments/"+other.ShipmentID+"/deliver", "", ""); code != 200 {
+		t.Fatalf("deliver the saga's shipment = %d %s, want 200", code, b)
+	}
+	code, b := e.do(t, "POST", "/v1/shipments/cancel?orderId="+sh.OrderID, sh.OrderID+":cancel-shipment", "")
+	if l := decode[shipping.ShipmentList](t, b); code != 200 || len(l.Shipments) != 1 || l.Shipments[0].Status != shipping.StatusCancelled {
+		t.Fatalf("the saga's compensation = %d %s, want the shipment cancelled", code, b)
+	}
+	if code, b := e.do(t, "POST", "/v1/shipments/"+sh.ShipmentID+"/cancel", "", ""); code != 200 {
+		t.Fatalf("cancel by id after the compensation = %d %s, want 200 (nothing left to change)", code, b)
 	}
 }

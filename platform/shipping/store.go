@@ -39,7 +39,7 @@ const (
 type Result = idempotency.Result
 
 // keys locks "shipping-key:K" and "shipping-order:O".
-var keys = idempotency.Scope{Name: "shipping", Reused: ErrKeyReused}
+var keys = idempotency.Scope{Name: "shipping", Reused: ErrKeyReused, Saga: SagaKeys}
 
 // Store is the shipping schema.
 type Store struct {
@@ -213,6 +213,11 @@ func (s *Store) change(ctx context.Context, id, to, correlationID string, now ti
 			return ErrNotFound
 		}
 		sh = ss[0]
+		if to == StatusCancelled && sh.Status == StatusCreated {
+			if err := keys.Guard(ctx, tx, orderID, ""); err != nil {
+				return err
+			}
+		}
 		changed, err = transition(ctx, tx, &sh, to, correlationID, now)
 		return err
 	})
@@ -223,7 +228,8 @@ func (s *Store) change(ctx context.Context, id, to, correlationID string, now ti
 }
 
 // Cancel cancels shipment id and closes its order; cancelling a cancelled
-// shipment changes nothing, a delivered one is ErrAlreadyDelivered.
+// shipment changes nothing, a delivered one is ErrAlreadyDelivered, one the
+// order's saga made while the order is open is ErrSagaOwned.
 func (s *Store) Cancel(ctx context.Context, id, correlationID string, now time.Time) (Shipment, bool, error) {
 	return s.change(ctx, id, StatusCancelled, correlationID, now)
 }
@@ -239,14 +245,14 @@ func (s *Store) Deliver(ctx context.Context, id, correlationID string, now time.
 // compensation undoes a create whose response was lost; an order without a
 // shipment gets an empty list. A delivered shipment is ErrAlreadyDelivered
 // (and the order is not closed).
-func (s *Store) CancelByOrder(ctx context.Context, orderID, correlationID string, now time.Time) (ShipmentList, int, error) {
+func (s *Store) CancelByOrder(ctx context.Context, orderID, key, correlationID string, now time.Time) (ShipmentList, int, error) {
 	now = now.UTC().Truncate(time.Microsecond)
 	if correlationID == "" {
 		correlationID = orderID
 	}
 	var out ShipmentList
 	var n int
-	err := keys.Undo(ctx, s.db, orderID, now, func(tx pgx.Tx) error {
+	err := keys.Undo(ctx, s.db, orderID, key, now, func(tx pgx.Tx) error {
 		n = 0
 		ss, err := shipments(ctx, tx, "WHERE order_id = $1", true, orderID)
 		if err != nil {

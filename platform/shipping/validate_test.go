@@ -31,6 +31,9 @@ func TestDecodeCreate(t *testing.T) {
 		{"err/city missing", `{"orderId":"o1","items":[{"sku":"A","qty":1}],"address":{"name":"A","line1":"x","postalCode":"1","country":"US"}}`, "address.city"},
 		{"err/country length", `{"orderId":"o1","items":[{"sku":"A","qty":1}],"address":{"name":"A","line1":"x","city":"c","postalCode":"1","country":"USA"}}`, "address.country"},
 		{"err/country lower case", `{"orderId":"o1","items":[{"sku":"A","qty":1}],"address":{"name":"A","line1":"x","city":"c","postalCode":"1","country":"us"}}`, "address.country"},
+		{"err/not an object", `[]`, "body"},
+		{"err/duplicate key", `{"orderId":"o1","items":[{"sku":"A","qty":1}],"address":` + okAddr + `,"orderId":"o2"}`, "orderId"},
+		{"err/duplicate key in the address", `{"orderId":"o1","items":[{"sku":"A","qty":1}],"address":{"name":"A","line1":"x","city":"c","postalCode":"1","country":"US","country":"XX"}}`, "address.country"},
 		{"err/address unknown field", `{"orderId":"o1","items":[{"sku":"A","qty":1}],"address":{"name":"A","line1":"x","city":"c","postalCode":"1","country":"US","zip":"1"}}`, "address.zip"},
 	}
 	for _, tt := range tests {

@@ -26,3 +26,20 @@ func ByOrder[T any](log *slog.Logger, do func(ctx context.Context, orderID, corr
 		WriteJSON(w, http.StatusOK, out)
 	}
 }
+
+// UndoByOrder answers a compensation by order id (…?orderId=) as ByOrder
+// does; do also gets the request's Idempotency-Key ("" for none; a 400
+// naming the header when it is not text of at most maxKey bytes): the
+// order's saga identifies its own compensation by it.
+func UndoByOrder[T any](log *slog.Logger, maxKey int, do func(ctx context.Context, orderID, key, correlationID string) (T, error)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		key, err := IdempotencyKey(r, maxKey)
+		if err != nil {
+			WriteError(w, r, log, err)
+			return
+		}
+		ByOrder(log, func(ctx context.Context, orderID, cid string) (T, error) {
+			return do(ctx, orderID, key, cid)
+		})(w, r)
+	}
+}

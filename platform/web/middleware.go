@@ -9,6 +9,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/stampede-dev/stampede/platform/event"
 	"github.com/stampede-dev/stampede/platform/telemetry"
 )
 
@@ -16,29 +17,17 @@ import (
 const HeaderCorrelationID = "X-Correlation-ID"
 
 // MaxCorrelationID is the longest correlation id a request may carry.
-const MaxCorrelationID = 128
+const MaxCorrelationID = event.MaxCorrelationID
 
 // ValidCorrelationID reports whether s may serve as a correlation id: 1 to
-// 128 characters, each a letter, a digit or one of . _ : / @ + = -. The id is
-// stored with the order, written into every outbox row and Kafka header,
+// 128 characters, each a letter, a digit or one of . _ : / @ + = -. The id
+// is stored with the order, written into every outbox row and Kafka header,
 // logged by every hop and used as a metrics exemplar, so anything else (a
 // 600 KB header that no Kafka batch can hold, bytes that are not UTF-8, a
-// NUL that PostgreSQL refuses) is turned away at the door.
-func ValidCorrelationID(s string) bool {
-	if len(s) == 0 || len(s) > MaxCorrelationID {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
-		case c == '.' || c == '_' || c == ':' || c == '/' || c == '@' || c == '+' || c == '=' || c == '-':
-		default:
-			return false
-		}
-	}
-	return true
-}
+// NUL that PostgreSQL refuses) is turned away at the door. The rule is the
+// event envelope's (event.ValidCorrelationID), so what one hop accepts the
+// next one does too.
+func ValidCorrelationID(s string) bool { return event.ValidCorrelationID(s) }
 
 // Correlate returns the request's correlation id, or orderID when it
 // carries none (every hop of an order uses its id when no other was given),
@@ -56,6 +45,7 @@ type Metrics struct {
 	requests *prometheus.CounterVec
 	duration *prometheus.HistogramVec
 	inFlight prometheus.Gauge
+	shed     prometheus.Counter
 }
 
 // NewMetrics registers the HTTP metrics of service on reg.
@@ -77,8 +67,13 @@ func NewMetrics(reg prometheus.Registerer, service string) *Metrics {
 			Help:        "HTTP requests being served right now.",
 			ConstLabels: prometheus.Labels{"service": service},
 		}),
+		shed: prometheus.NewCounter(prometheus.CounterOpts{
+			Name:        "stampede_http_requests_shed_total",
+			Help:        "HTTP requests turned away with 503 because the service already served its --max-in-flight requests.",
+			ConstLabels: prometheus.Labels{"service": service},
+		}),
 	}
-	reg.MustRegister(m.requests, m.duration, m.inFlight)
+	reg.MustRegister(m.requests, m.duration, m.inFlight, m.shed)
 	return m
 }
 
@@ -93,6 +88,10 @@ func (s *statusRecorder) WriteHeader(code int) {
 	}
 	s.ResponseWriter.WriteHeader(code)
 }
+
+// Unwrap lets http.ResponseController reach the connection (Limit sets the
+// body's read deadline through it).
+func (s *statusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter }
 
 func (s *statusRecorder) Write(b []byte) (int, error) {
 	if s.status == 0 {

@@ -17,6 +17,7 @@ import (
 	"mime"
 	"net"
 	"net/http"
+	"strconv"
 	"time"
 )
 
@@ -59,14 +60,24 @@ func WriteRaw(w http.ResponseWriter, status int, body []byte) {
 }
 
 // WriteError writes err as {"error": ..., "field": ...}. Errors that are not
-// *Error are internal: they are logged and answered with a 500 that hides them.
+// *Error are internal: they are logged and answered with a 500 that hides
+// them, or with a 503 and Retry-After when the request ran out of its
+// deadline (Limits.Timeout: a store or Temporal call did not answer in time).
 func WriteError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err error) {
 	var we *Error
 	if !errors.As(err, &we) {
-		if log != nil {
-			log.ErrorContext(r.Context(), "request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+		if timedOut(r, err) {
+			if log != nil {
+				log.WarnContext(r.Context(), "request ran out of its deadline", "method", r.Method, "path", r.URL.Path, "err", err)
+			}
+			w.Header().Set("Retry-After", strconv.Itoa(RetryAfter))
+			we = &Error{Status: http.StatusServiceUnavailable, Message: "a dependency did not answer within the request's deadline; retry later"}
+		} else {
+			if log != nil {
+				log.ErrorContext(r.Context(), "request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+			}
+			we = &Error{Status: http.StatusInternalServerError, Message: "internal error"}
 		}
-		we = &Error{Status: http.StatusInternalServerError, Message: "internal error"}
 	}
 	body := map[string]any{"error": we.Message}
 	if we.Field != "" {
@@ -88,17 +99,29 @@ func ReadJSONBody(r *http.Request, max int64) ([]byte, error) {
 		return nil, Errorf(http.StatusUnsupportedMediaType, "Content-Type", "content type must be application/json")
 	}
 	body, err := io.ReadAll(io.LimitReader(r.Body, max+1))
-	if err != nil {
-		return nil, Errorf(http.StatusBadRequest, "", "read body: %v", err)
+	var ne net.Error
+	switch {
+	case errors.As(err, &ne) && ne.Timeout():
+		// A client trickling its body past the request's deadline (Limits).
+		return nil, Errorf(http.StatusRequestTimeout, FieldBody, "body not received within the request's deadline")
+	case err != nil:
+		return nil, Errorf(http.StatusBadRequest, FieldBody, "read body: %v", err)
 	}
 	if int64(len(body)) > max {
-		return nil, Errorf(http.StatusRequestEntityTooLarge, "", "body larger than %d bytes", max)
+		return nil, Errorf(http.StatusRequestEntityTooLarge, FieldBody, "body larger than %d bytes", max)
 	}
 	if !json.Valid(body) {
-		return nil, Errorf(http.StatusBadRequest, "", "invalid JSON")
+		return nil, Errorf(http.StatusBadRequest, FieldBody, "invalid JSON")
+	}
+	if err := CheckDuplicateKeys(body); err != nil {
+		return nil, err
 	}
 	return body, nil
 }
+
+// FieldBody is the field an error about the request body as a whole names:
+// not JSON, too large, not an object.
+const FieldBody = "body"
 
 // DecodeBody reads r's JSON body as ReadJSONBody does and decodes it with
 // decode, a strict decoder of this package's kind.

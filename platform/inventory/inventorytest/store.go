@@ -18,7 +18,7 @@ type Store struct {
 	ReserveFunc        func(ctx context.Context, req inventory.ReserveRequest, key, correlationID string, now time.Time) (inventory.Result, error)
 	ReservationsFunc   func(ctx context.Context, orderID string) (inventory.ReservationList, error)
 	ReleaseFunc        func(ctx context.Context, id, correlationID string, now time.Time) (inventory.Reservation, bool, error)
-	ReleaseByOrderFunc func(ctx context.Context, orderID, correlationID string, now time.Time) (inventory.ReservationList, int, error)
+	ReleaseByOrderFunc func(ctx context.Context, orderID, key, correlationID string, now time.Time) (inventory.ReservationList, int, error)
 	StockFunc          func(ctx context.Context, sku string) (inventory.Stock, error)
 }
 
@@ -49,11 +49,11 @@ func (s *Store) Release(ctx context.Context, id, correlationID string, now time.
 }
 
 // ReleaseByOrder calls ReleaseByOrderFunc.
-func (s *Store) ReleaseByOrder(ctx context.Context, orderID, correlationID string, now time.Time) (inventory.ReservationList, int, error) {
+func (s *Store) ReleaseByOrder(ctx context.Context, orderID, key, correlationID string, now time.Time) (inventory.ReservationList, int, error) {
 	if s.ReleaseByOrderFunc == nil {
 		return inventory.ReservationList{}, 0, ErrNotSet
 	}
-	return s.ReleaseByOrderFunc(ctx, orderID, correlationID, now)
+	return s.ReleaseByOrderFunc(ctx, orderID, key, correlationID, now)
 }
 
 // Stock calls StockFunc.

@@ -18,7 +18,7 @@ type Store struct {
 	ChargeFunc        func(ctx context.Context, req payment.ChargeRequest, key, correlationID string, now time.Time) (payment.Result, error)
 	ChargesFunc       func(ctx context.Context, orderID string) (payment.ChargeList, error)
 	RefundFunc        func(ctx context.Context, id, correlationID string, now time.Time) (payment.Refund, bool, error)
-	RefundByOrderFunc func(ctx context.Context, orderID, correlationID string, now time.Time) (payment.OrderRefunds, int, error)
+	RefundByOrderFunc func(ctx context.Context, orderID, key, correlationID string, now time.Time) (payment.OrderRefunds, int, error)
 }
 
 var _ payment.Charger = (*Store)(nil)
@@ -48,9 +48,9 @@ func (s *Store) Refund(ctx context.Context, id, correlationID string, now time.T
 }
 
 // RefundByOrder calls RefundByOrderFunc.
-func (s *Store) RefundByOrder(ctx context.Context, orderID, correlationID string, now time.Time) (payment.OrderRefunds, int, error) {
+func (s *Store) RefundByOrder(ctx context.Context, orderID, key, correlationID string, now time.Time) (payment.OrderRefunds, int, error) {
 	if s.RefundByOrderFunc == nil {
 		return payment.OrderRefunds{}, 0, ErrNotSet
 	}
-	return s.RefundByOrderFunc(ctx, orderID, correlationID, now)
+	return s.RefundByOrderFunc(ctx, orderID, key, correlationID, now)
 }

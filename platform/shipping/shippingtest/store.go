@@ -19,7 +19,7 @@ type Store struct {
 	ShipmentsFunc     func(ctx context.Context, orderID string) (shipping.ShipmentList, error)
 	CancelFunc        func(ctx context.Context, id, correlationID string, now time.Time) (shipping.Shipment, bool, error)
 	DeliverFunc       func(ctx context.Context, id, correlationID string, now time.Time) (shipping.Shipment, bool, error)
-	CancelByOrderFunc func(ctx context.Context, orderID, correlationID string, now time.Time) (shipping.ShipmentList, int, error)
+	CancelByOrderFunc func(ctx context.Context, orderID, key, correlationID string, now time.Time) (shipping.ShipmentList, int, error)
 }
 
 var _ shipping.Shipper = (*Store)(nil)
@@ -57,9 +57,9 @@ func (s *Store) Deliver(ctx context.Context, id, correlationID string, now time.
 }
 
 // CancelByOrder calls CancelByOrderFunc.
-func (s *Store) CancelByOrder(ctx context.Context, orderID, correlationID string, now time.Time) (shipping.ShipmentList, int, error) {
+func (s *Store) CancelByOrder(ctx context.Context, orderID, key, correlationID string, now time.Time) (shipping.ShipmentList, int, error) {
 	if s.CancelByOrderFunc == nil {
 		return shipping.ShipmentList{}, 0, ErrNotSet
 	}
-	return s.CancelByOrderFunc(ctx, orderID, correlationID, now)
+	return s.CancelByOrderFunc(ctx, orderID, key, correlationID, now)
 }

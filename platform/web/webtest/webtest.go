@@ -5,6 +5,7 @@ package webtest
 
 import (
 	"encoding/json"
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -50,5 +51,18 @@ func Check(t testing.TB, w *httptest.ResponseRecorder, want Answer) {
 	}
 	if replayed := w.Header().Get(web.HeaderReplayed) == "true"; replayed != want.Replayed {
 		t.Errorf("%s = %v, want %v", web.HeaderReplayed, replayed, want.Replayed)
+	}
+}
+
+// Refusal fails t unless err is how bad input must be refused: a
+// *web.Error with a 4xx status, a message, and the field it is about.
+func Refusal(t testing.TB, err error) {
+	t.Helper()
+	var we *web.Error
+	if !errors.As(err, &we) {
+		t.Fatalf("refused with %T %v, want a *web.Error", err, err)
+	}
+	if we.Status < 400 || we.Status >= 500 || we.Message == "" || we.Field == "" {
+		t.Fatalf("refused with %d %q on field %q, want a 4xx naming the field", we.Status, we.Message, we.Field)
 	}
 }
