@@ -28,9 +28,11 @@ NUL or control characters in userId and the address, a non-UTF-8 Idempotency-Key
 duplicate JSON keys, a total over what Payments charges, a 1 MiB body, 101 items, a
 body trickled one byte at a time, and more, on every service. Each must be refused
 with a 4xx naming the field (net/http's own 431 and 400 name none). Then it places a
-normal order and follows it to in_transit. Exit status 1 if a case got a 5xx, no
-answer within --timeout, an empty reply or was accepted, or if the normal order
-did not complete; 2 on bad usage.`)
+normal order and follows it to in_transit. Every case but the anonymous ones (placing
+an order, and those checking that no or a wrong token is refused) carries the service
+token (.stampede/secrets/service-token or STAMPEDE_SERVICE_TOKEN). Exit status 1 if a
+case got a 5xx, no answer within --timeout, an empty reply or was accepted, or if the
+normal order did not complete; 2 on bad usage or without the service token.`)
 	var (
 		p     prober
 		wait  time.Duration
@@ -56,6 +58,12 @@ did not complete; 2 on bad usage.`)
 	if p.timeout <= 0 || wait <= 0 {
 		return usageError{errors.New("--timeout and --wait: want more than 0")}
 	}
+	tok, err := config.ServiceToken()
+	if err != nil {
+		// The probe cannot run: exit 2, like bad usage.
+		return usageError{fmt.Errorf("the service token (the internal services and reading orders need it): %w", err)}
+	}
+	p.token = tok
 	for _, u := range []string{p.urls.orders, p.urls.inventory, p.urls.payments, p.urls.shipping, p.urls.notifications} {
 		if pu, err := url.Parse(u); err != nil || pu.Scheme != "http" || pu.Host == "" {
 			return usageError{fmt.Errorf("%q is not an http:// base URL", u)}
@@ -107,6 +115,7 @@ type probeURLs struct{ orders, inventory, payments, shipping, notifications stri
 // prober sends the cases.
 type prober struct {
 	urls    probeURLs
+	token   string // the service token, sent unless a case is anonymous
 	timeout time.Duration
 }
 
@@ -120,6 +129,10 @@ type probeCase struct {
 	body    []byte
 	ctype   string // Content-Type; "" sends none
 	slow    bool   // send the body one byte every 500 ms
+	// anon sends no Authorization: placing an order is anonymous; every
+	// other case carries the service token, so what it meets is the check
+	// of its input, not the guard (the unauthenticated cases set it too).
+	anon bool
 	// What must come back: the status (0: any 4xx) and the field the JSON
 	// error names ("": not checked, for net/http's own plain-text refusals).
 	wantCode  int
@@ -144,7 +157,7 @@ func probeWith(old, new string) []byte { return []byte(strings.Replace(probeGood
 func probeCases() []probeCase {
 	post := func(name string, body []byte, code int, field string, headers ...[2]string) probeCase {
 		return probeCase{name: name, service: "orders", method: http.MethodPost, path: order.PathOrders, body: body,
-			ctype: "application/json", headers: headers, wantCode: code, wantField: field}
+			ctype: "application/json", headers: headers, wantCode: code, wantField: field, anon: true}
 	}
 	good := []byte(probeGood)
 	items := `[{"sku":"SKU-00001","qty":1,"priceCents":1999}]`
@@ -165,12 +178,19 @@ func probeCases() []probeCase {
 		post("101 items", probeWith(items, probeLines(101, 1, 1)), http.StatusBadRequest, "items"),
 		post("1 MiB body", append(append([]byte(`{"userId":"`), bytes.Repeat([]byte("u"), 1<<20)...), `"}`...), http.StatusRequestEntityTooLarge, "body"),
 		{name: "body trickled 1 byte / 500 ms", service: "orders", method: http.MethodPost, path: order.PathOrders, body: good,
-			ctype: "application/json", slow: true, wantCode: http.StatusRequestTimeout, wantField: "body"},
+			ctype: "application/json", slow: true, wantCode: http.StatusRequestTimeout, wantField: "body", anon: true},
 		post("not JSON", []byte(`{"userId":`), http.StatusBadRequest, "body"),
 		post("JSON nested 10000 deep", []byte(strings.Repeat("[", 10000)+strings.Repeat("]", 10000)), http.StatusBadRequest, "body"),
 		post("unknown field", probeWith(`"currency"`, `"coupon":"FREE","currency"`), http.StatusBadRequest, "coupon"),
 		{name: "text/plain body", service: "orders", method: http.MethodPost, path: order.PathOrders, body: good, ctype: "text/plain",
-			wantCode: http.StatusUnsupportedMediaType, wantField: "Content-Type"},
+			wantCode: http.StatusUnsupportedMediaType, wantField: "Content-Type", anon: true},
+		{name: "GET an order with no token", service: "orders", method: http.MethodGet, path: "/v1/orders/3f1c1e4e-6c43-4b7c-9a52-1b0f7d7a9e01",
+			wantCode: http.StatusUnauthorized, wantField: "Authorization", anon: true},
+		{name: "inventory with no token", service: "inventory", method: http.MethodGet, path: "/v1/stock/SKU-00001",
+			wantCode: http.StatusUnauthorized, wantField: "Authorization", anon: true},
+		{name: "payments: a refund with a wrong token", service: "payments", method: http.MethodPost, path: "/v1/refunds?orderId=probe-o",
+			ctype: "application/json", headers: [][2]string{{"Authorization", "Bearer not-the-token"}},
+			wantCode: http.StatusUnauthorized, wantField: "Authorization", anon: true},
 		{name: "GET an order by a NUL id", service: "orders", method: http.MethodGet, path: "/v1/orders/%00", wantCode: http.StatusNotFound, wantField: "id"},
 		{name: "list orders with a NUL cursor", service: "orders", method: http.MethodGet, path: "/v1/orders?cursor=%00", wantCode: http.StatusBadRequest, wantField: "cursor"},
 		{name: "inventory: stock of a NUL sku", service: "inventory", method: http.MethodGet, path: "/v1/stock/a%00b", wantCode: http.StatusBadRequest, wantField: "sku"},
@@ -178,7 +198,7 @@ func probeCases() []probeCase {
 			body: []byte(`{"orderId":"probe-o","items":[{"sku":"SKU-00001","qty":1,"qty":500}]}`), ctype: "application/json",
 			wantCode: http.StatusBadRequest, wantField: "items[0].qty"},
 		{name: "payments: refund by a non-UTF-8 orderId", service: "payments", method: http.MethodPost, path: "/v1/refunds?orderId=%FF",
-			wantCode: http.StatusBadRequest, wantField: "orderId"},
+			ctype: "application/json", wantCode: http.StatusBadRequest, wantField: "orderId"},
 		{name: "payments: NUL in a charge's token", service: "payments", method: http.MethodPost, path: "/v1/charges",
 			headers: [][2]string{{web.HeaderIdempotencyKey, "probe-charge"}}, ctype: "application/json",
 			body: []byte(`{"orderId":"probe-o","amountCents":1,"currency":"USD","token":"tok\u0000"}`), wantCode: http.StatusBadRequest, wantField: "token"},
@@ -224,6 +244,9 @@ func (p *prober) run(c probeCase) probeResult {
 	fmt.Fprintf(&head, "%s %s HTTP/1.1\r\nHost: %s\r\nConnection: close\r\nAccept: application/json\r\n", c.method, strings.TrimRight(u.Path, "/")+c.path, u.Host)
 	if c.ctype != "" {
 		fmt.Fprintf(&head, "Content-Type: %s\r\n", c.ctype)
+	}
+	if !c.anon {
+		fmt.Fprintf(&head, "Authorization: Bearer %s\r\n", p.token)
 	}
 	if c.body != nil || c.method == http.MethodPost || c.method == http.MethodPut {
 		fmt.Fprintf(&head, "Content-Length: %d\r\n", len(c.body))
@@ -321,6 +344,7 @@ func (p *prober) normalOrder(ctx context.Context, wait time.Duration) (id, statu
 	id = created.OrderID
 	for {
 		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, p.urls.orders+web.Path(order.PathOrder, id), nil)
+		req.Header.Set("Authorization", "Bearer "+p.token)
 		if resp, err := cl.Do(req); err == nil {
 			var o order.Order
 			json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&o)

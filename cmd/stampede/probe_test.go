@@ -93,6 +93,12 @@ func TestProbeRunSeesHangsAndEmptyReplies(t *testing.T) {
 // A stack that answers bad input with 5xx fails the probe (exit 1); bad
 // usage is exit 2.
 func TestProbeExitStatus(t *testing.T) {
+	t.Setenv("STAMPEDE_HOME", t.TempDir())
+	t.Setenv("STAMPEDE_SERVICE_TOKEN", "")
+	if err := runProbe(context.Background(), []string{"--quiet"}); !errors.As(err, new(exitCoder)) {
+		t.Errorf("runProbe without a service token = %v, want exit status 2", err)
+	}
+	t.Setenv("STAMPEDE_SERVICE_TOKEN", "probe-test-token-probe-test-token-0123")
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		io.Copy(io.Discard, r.Body)
 		w.WriteHeader(http.StatusInternalServerError)
