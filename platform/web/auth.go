@@ -114,8 +114,9 @@ func (g *Guard) Wrap(mux *http.ServeMux) http.Handler {
 			mux.ServeHTTP(w, r) // 404 or 405: nothing runs
 			return
 		}
-		// Middleware labels its metrics with the request it passed on.
-		r.Pattern = pattern
+		// Middleware labels its metrics with the pattern; it sees a copy of
+		// this request (Limit made one), so it is told through the context.
+		SetRoute(r.Context(), pattern)
 		access := g.access(pattern)
 		if access == AccessPublic {
 			mux.ServeHTTP(w, r)

@@ -3,11 +3,15 @@ package web
 import (
 	"encoding/json"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 )
 
 const testToken = "service-token-0123456789abcdef0123456789"
@@ -118,19 +122,39 @@ func TestGuard(t *testing.T) {
 
 func jsonDecode(r io.Reader, v any) error { return json.NewDecoder(r).Decode(v) }
 
-// Middleware labels a guarded request with its route, refused or not.
+// Middleware labels a guarded request with its route, refused or not, as
+// the services wire it: Middleware(Limit(Guard(mux))). Limit hands the
+// Guard a copy of the request, so the route must not travel on r.Pattern
+// (it did, and every service's metrics said "unmatched").
 func TestGuardKeepsRouteForMetrics(t *testing.T) {
 	h, _, _ := guarded(t)
-	var pattern string
-	outer := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		h.ServeHTTP(w, r)
-		pattern = r.Pattern
-	})
-	r := httptest.NewRequest("GET", "/v1/internal", nil)
-	r.Host = "127.0.0.1:8080"
-	outer.ServeHTTP(httptest.NewRecorder(), r)
-	if pattern != "GET /v1/internal" {
-		t.Fatalf("pattern after a 401 = %q, want %q", pattern, "GET /v1/internal")
+	reg := prometheus.NewRegistry()
+	m := NewMetrics(reg, "test")
+	chain := Middleware(Limit(h, Limits{MaxInFlight: 4, Timeout: time.Second}, m), slog.New(slog.DiscardHandler), m)
+	for _, tc := range []struct{ method, path, auth string }{
+		{"GET", "/v1/internal", ""},                            // refused: 401
+		{"GET", "/v1/internal", "Bearer " + testToken},         // served
+		{"POST", "/v1/things/x/refund", "Bearer " + testToken}, // served
+	} {
+		r := httptest.NewRequest(tc.method, tc.path, strings.NewReader("{}"))
+		r.Host = "127.0.0.1:8080"
+		r.Header.Set("Content-Type", "application/json")
+		if tc.auth != "" {
+			r.Header.Set("Authorization", tc.auth)
+		}
+		chain.ServeHTTP(httptest.NewRecorder(), r)
+	}
+	for _, want := range []struct{ route, code string }{
+		{"GET /v1/internal", "401"},
+		{"GET /v1/internal", "200"},
+		{"POST /v1/things/{id}/refund", "200"},
+	} {
+		if n := testutil.ToFloat64(m.requests.WithLabelValues(want.route, strings.Fields(want.route)[0], want.code)); n != 1 {
+			t.Errorf("requests{route=%q, code=%s} = %v, want 1", want.route, want.code, n)
+		}
+	}
+	if n := testutil.ToFloat64(m.requests.WithLabelValues("unmatched", "GET", "200")); n != 0 {
+		t.Errorf("a matched request was counted as unmatched")
 	}
 }
 

@@ -117,6 +117,11 @@ func Middleware(next http.Handler, log *slog.Logger, m *Metrics) http.Handler {
 			r = r.WithContext(telemetry.WithCorrelationID(r.Context(), cid))
 		}
 		rec := &statusRecorder{ResponseWriter: w}
+		// Handlers between here and the mux (Limit, Guard) pass on copies
+		// of the request, so the pattern the mux matched comes back through
+		// the context, not through r.Pattern.
+		slot := new(string)
+		r = r.WithContext(context.WithValue(r.Context(), routeKey{}, slot))
 		if m != nil {
 			m.inFlight.Inc()
 		}
@@ -133,7 +138,10 @@ func Middleware(next http.Handler, log *slog.Logger, m *Metrics) http.Handler {
 			if rec.status == 0 {
 				rec.status = http.StatusOK
 			}
-			route := r.Pattern // set by ServeMux on the request it was given
+			route := *slot
+			if route == "" {
+				route = r.Pattern // set by ServeMux when it was given this request
+			}
 			if route == "" {
 				route = "unmatched"
 			}
@@ -163,4 +171,14 @@ func Middleware(next http.Handler, log *slog.Logger, m *Metrics) http.Handler {
 		}
 		next.ServeHTTP(rec, r)
 	})
+}
+
+type routeKey struct{}
+
+// SetRoute records the route pattern a request matched, for Middleware's
+// metrics and logs. Guard calls it; a handler that routes by itself may.
+func SetRoute(ctx context.Context, pattern string) {
+	if slot, ok := ctx.Value(routeKey{}).(*string); ok {
+		*slot = pattern
+	}
 }
