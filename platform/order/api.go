@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/stampede-dev/stampede/platform/event"
+	"github.com/stampede-dev/stampede/platform/failpoint"
 )
 
 // Schema is the PostgreSQL schema the service owns.
@@ -68,8 +69,12 @@ type CreateRequest struct {
 
 // Total returns the order total in minor units.
 func (r CreateRequest) Total() int64 {
+	n := len(r.Items)
+	if failpoint.Armed(FailTotalOffByOne) {
+		n-- // the defect: a loop bound off by one leaves the last line out
+	}
 	var t int64
-	for _, it := range r.Items {
+	for _, it := range r.Items[:max(n, 0)] {
 		t += int64(it.Qty) * it.PriceCents
 	}
 	return t

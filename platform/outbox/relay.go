@@ -73,6 +73,11 @@ const (
 	FailBeforePublish = "relay.before-publish" // rows claimed, nothing produced
 	FailBeforeCommit  = "relay.before-commit"  // records produced in an open Kafka transaction
 	FailBeforeMark    = "relay.before-mark"    // Kafka transaction committed, rows not marked
+	// FailMarkBeforeCommit breaks the relay on purpose: it marks the rows
+	// sent before their Kafka transaction commits, so a relay that dies (or
+	// a transaction that aborts) in between loses them. The chaos selftest
+	// must catch it.
+	FailMarkBeforeCommit = "relay.mark-before-commit"
 )
 
 // Source is one outbox the relay publishes: its Store, the name that labels
@@ -272,6 +277,9 @@ func (r *Relay) publishStep(ctx context.Context, which []int) (int, []int, error
 	if len(rows) == 0 {
 		return 0, nil, nil
 	}
+	if failpoint.Armed(FailMarkBeforeCommit) {
+		return r.markThenPublish(ctx, claims, rows, keys)
+	}
 	failpoint.Hit(FailBeforePublish)
 	start := time.Now()
 	sent, dead, perr := r.publishAll(ctx, rows, keys)
@@ -332,6 +340,26 @@ func (r *Relay) publishStep(ctx context.Context, which []int) (int, []int, error
 		return n, nil, fmt.Errorf("publish %d of %d rows: %w", len(rows)-len(sent)-len(dead), len(rows), perr)
 	}
 	return n, full, nil
+}
+
+// markThenPublish is FailMarkBeforeCommit: every claimed row is marked sent
+// first, then published; whatever does not reach Kafka after that is lost.
+func (r *Relay) markThenPublish(ctx context.Context, claims []claim, rows []Row, keys []rowKey) (int, []int, error) {
+	for _, c := range claims {
+		ids := make([]int64, len(c.rows))
+		for i, row := range c.rows {
+			ids[i] = row.ID
+		}
+		if err := c.batch.Finish(context.WithoutCancel(ctx), ids, nil); err != nil {
+			return 0, nil, fmt.Errorf("mark %d rows of %s sent: %w", len(ids), r.Sources[c.src].Name, err)
+		}
+	}
+	r.Log.Warn("failpoint "+FailMarkBeforeCommit+": rows marked sent before their Kafka commit", "rows", len(rows))
+	failpoint.Hit(FailBeforePublish)
+	if _, _, err := r.publishAll(ctx, rows, keys); err != nil {
+		return 0, nil, fmt.Errorf("publish %d rows already marked sent (lost): %w", len(rows), err)
+	}
+	return len(rows), nil, nil
 }
 
 // deadRow is a row given up on, with why.
