@@ -237,7 +237,7 @@ func (e *Experiment) progress(ctx context.Context) {
 		sort.Strings(on)
 		line := fmt.Sprintf("chaos %s +%s | %s | placed %d acked %d", e.cfg.Run, time.Since(start).Round(time.Second), e.phase, e.placed, e.acked)
 		if e.phase == "settling" {
-			line += fmt.Sprintf(" | undecided sagas %d", e.settling)
+			line += fmt.Sprintf(" | unsettled %d (%s)", e.settling, e.settleWhy)
 		}
 		e.mu.Unlock()
 		if lag, ok := e.sampler.Latest(); ok {
