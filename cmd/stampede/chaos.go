@@ -95,6 +95,7 @@ type chaosFlags struct {
 	profile, out, only, skip, durations, k6, script, platform string
 	duration, maxComp, maxLag, chargeLat, budget              time.Duration
 	maxRecovery, maxGap, intakeMargin, settle, steadyWait     time.Duration
+	maxViewLag                                                time.Duration
 	baseRate, noise                                           float64
 	seed                                                      int
 	ignoreSteady, shared                                      bool
@@ -109,6 +110,7 @@ func (c *chaosFlags) register(fs *config.FlagSet) {
 	fs.DurationVar(&c.maxComp, "max-compensation", "STAMPEDE_CHAOS_MAX_COMPENSATION", verify.DefaultLimits.MaxCompensation, "gate: every compensation completes within this (p100), from the stores' and Temporal's clocks")
 	fs.DurationVar(&c.maxLag, "max-lag", "STAMPEDE_CHAOS_MAX_LAG", verify.DefaultLimits.MaxLag, "gate: consumer lag of every sampled group, max from the load's start until settled, outside consumer faults")
 	fs.DurationVar(&c.maxRecovery, "max-recovery", "STAMPEDE_CHAOS_MAX_RECOVERY", verify.DefaultLimits.MaxRecovery, "gate: after each consumer fault ends, lag is back under --max-lag (and stays there for 3 s) within this")
+	fs.DurationVar(&c.maxViewLag, "max-view-lag", "STAMPEDE_CHAOS_MAX_VIEW_LAG", time.Second, "gate: lag of the Orders projection (group order-projection): how stale GET /v1/orders/{id} may be, max from the load's start until settled")
 	fs.DurationVar(&c.maxGap, "max-gap", "STAMPEDE_CHAOS_MAX_GAP", verify.DefaultLimits.MaxGap, "gate: longest a lag source may go without a sample (failed polls) outside consumer faults")
 	fs.DurationVar(&c.intakeMargin, "intake-margin", "STAMPEDE_CHAOS_INTAKE_MARGIN", verify.DefaultLimits.IntakeMargin, "intake gate: recovery margin after each fault's end, inside which rejected and unacknowledged placements are not counted")
 	fs.StringVar(&c.out, "out", "STAMPEDE_CHAOS_OUT", "", "run directory, which must not exist (default results/<UTC time>-chaos-<profile>)")
@@ -141,8 +143,8 @@ func (c *chaosFlags) config(args []string) (chaos.Config, error) {
 		return chaos.Config{}, fmt.Errorf("--base-rate: want more than 0, got %v", c.baseRate)
 	case c.noise < 0 || c.noise > 64:
 		return chaos.Config{}, fmt.Errorf("--noise %g: want 0 (none) to 64 cores", c.noise)
-	case c.maxComp <= 0 || c.maxLag <= 0 || c.maxRecovery <= 0 || c.maxGap <= 0:
-		return chaos.Config{}, fmt.Errorf("--max-compensation, --max-lag, --max-recovery and --max-gap must be positive")
+	case c.maxComp <= 0 || c.maxLag <= 0 || c.maxRecovery <= 0 || c.maxGap <= 0 || c.maxViewLag <= 0:
+		return chaos.Config{}, fmt.Errorf("--max-compensation, --max-lag, --max-view-lag, --max-recovery and --max-gap must be positive")
 	case c.intakeMargin < 0:
 		return chaos.Config{}, fmt.Errorf("--intake-margin %s: must not be negative", c.intakeMargin)
 	case c.platform != verify.PlatformSaga && c.platform != verify.PlatformRest:
@@ -193,6 +195,7 @@ func (c *chaosFlags) config(args []string) (chaos.Config, error) {
 	}
 	limits := verify.DefaultLimits
 	limits.MaxCompensation, limits.MaxLag, limits.MaxRecovery, limits.MaxGap, limits.IntakeMargin = c.maxComp, c.maxLag, c.maxRecovery, c.maxGap, c.intakeMargin
+	limits.SourceLag = map[string]time.Duration{chaos.SourceProjection: c.maxViewLag}
 	return chaos.Config{
 		Run: run, Out: c.out, Profile: c.profile, Faults: plan, Duration: c.duration, BaseRate: c.baseRate, Seed: int64(c.seed),
 		Limits:  limits,

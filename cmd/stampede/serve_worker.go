@@ -44,7 +44,7 @@ Serves /metrics (saga and Temporal SDK metrics) and /healthz on its port.
 Failpoints (STAMPEDE_FAILPOINTS) break the platform on purpose, to prove stampede chaos
 fails it (stampede chaos selftest): saga.skip-refund (the refund claims success without
 refunding), saga.compensation-give-up, saga.compensation-delay, saga.charge-fresh-key,
-saga.short-budget.`)
+saga.charge-off-by-one, saga.short-budget.`)
 	var (
 		port         int
 		temporalAddr string

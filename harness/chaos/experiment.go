@@ -282,8 +282,8 @@ type lagSource struct {
 func (cfg Config) lagSources() []lagSource {
 	return []lagSource{
 		{name: SourceSampler, group: cfg.Group, topic: cfg.Topic},
-		{name: "sampler: " + cfg.Group + " on " + event.TopicShipping, group: cfg.Group, topic: event.TopicShipping},
-		{name: "sampler: " + order.ProjectionGroup + " on " + event.TopicOrderStatus, group: order.ProjectionGroup, topic: event.TopicOrderStatus},
+		{name: SourceShipping, group: cfg.Group, topic: event.TopicShipping},
+		{name: SourceProjection, group: order.ProjectionGroup, topic: event.TopicOrderStatus},
 	}
 }
 
@@ -722,8 +722,12 @@ func ledgerCheck(attempts []verify.Attempt, summary string) verify.LedgerCheck {
 
 // Lag source names.
 const (
-	SourceSampler   = "sampler: order-orchestrator on orders"
-	SourceHistogram = "orchestrator histogram (Prometheus, bucket resolution)"
+	SourceSampler  = "sampler: order-orchestrator on orders"
+	SourceShipping = "sampler: order-orchestrator on shipping"
+	// SourceProjection's lag is how stale GET /v1/orders/{id} is: it has
+	// its own limit (Limits.SourceLag, --max-view-lag).
+	SourceProjection = "sampler: order-projection on order-status"
+	SourceHistogram  = "orchestrator histogram (Prometheus, bucket resolution)"
 )
 
 func (e *Experiment) extraGates(r *report.Result, stockErr error) []verify.Gate {

@@ -26,6 +26,18 @@ type Limits struct {
 	// IntakeMargin widens each fault's window after its end for the
 	// intake gate: the stated time a platform gets to recover.
 	IntakeMargin time.Duration
+	// SourceLag overrides MaxLag for some lag sources (the Orders
+	// projection, whose lag is how stale GET /v1/orders/{id} is, not
+	// order intake).
+	SourceLag map[string]time.Duration
+}
+
+// lagLimit is the lag limit of one source.
+func (l Limits) lagLimit(src string) time.Duration {
+	if d, ok := l.SourceLag[src]; ok && d > 0 {
+		return d
+	}
+	return l.MaxLag
 }
 
 // DefaultLimits are the mission's targets.
@@ -196,7 +208,9 @@ func Evaluate(in Input) ([]Gate, []LagReport) {
 	}
 	sort.Strings(sources)
 	for _, src := range sources {
-		r := lagReport(src, in.Lag[src], in.Faults, in.Limits.MaxLag)
+		limits := in.Limits
+		limits.MaxLag = in.Limits.lagLimit(src)
+		r := lagReport(src, in.Lag[src], in.Faults, limits.MaxLag)
 		r.Gaps = in.Gaps[src]
 		r.LongestGap = longestGap(r.Gaps, in.Faults)
 		for _, s := range in.Lag[src] {
@@ -206,17 +220,17 @@ func Evaluate(in Input) ([]Gate, []LagReport) {
 		}
 		reports = append(reports, r)
 		g := Gate{Name: "consumer lag (" + src + ")",
-			Threshold: "max < " + in.Limits.MaxLag.String() + " from the load's start until settled, outside consumer faults; no sample missing for " + in.Limits.MaxGap.String(),
+			Threshold: "max < " + limits.MaxLag.String() + " from the load's start until settled, outside consumer faults; no sample missing for " + limits.MaxGap.String(),
 			Value: fmt.Sprintf("max %s, p99 %s over %d samples; after the load %s; %d gaps, longest %s", r.Max.Round(time.Millisecond),
 				r.P99.Round(time.Millisecond), r.Samples, r.AfterLoad.Round(time.Millisecond), len(r.Gaps), r.LongestGap.Round(time.Millisecond)),
-			Pass: r.Samples > 0 && r.Max < in.Limits.MaxLag && (in.Limits.MaxGap <= 0 || r.LongestGap < in.Limits.MaxGap)}
+			Pass: r.Samples > 0 && r.Max < limits.MaxLag && (limits.MaxGap <= 0 || r.LongestGap < limits.MaxGap)}
 		var why []string
 		if r.Samples == 0 {
 			why = append(why, "no lag samples: the source measured nothing")
-		} else if r.Max >= in.Limits.MaxLag {
+		} else if r.Max >= limits.MaxLag {
 			why = append(why, "highest at "+r.MaxAt.Format(time.RFC3339Nano))
 		}
-		if in.Limits.MaxGap > 0 && r.LongestGap >= in.Limits.MaxGap {
+		if limits.MaxGap > 0 && r.LongestGap >= limits.MaxGap {
 			why = append(why, fmt.Sprintf("lag unknown for %s outside consumer faults (failed samples)", r.LongestGap.Round(time.Millisecond)))
 		}
 		for i, gp := range r.Gaps {
@@ -228,8 +242,8 @@ func Evaluate(in Input) ([]Gate, []LagReport) {
 		}
 		g.Detail = strings.Join(why, "\n")
 		gates = append(gates, g)
-		if in.Limits.MaxRecovery > 0 {
-			gates = append(gates, recoveryGate(src, r, in.Limits))
+		if limits.MaxRecovery > 0 {
+			gates = append(gates, recoveryGate(src, r, limits))
 		}
 	}
 	k6 := Gate{Name: "k6 thresholds", Threshold: "all pass (incl. dropped_iterations == 0)", Pass: in.K6Passed, Value: "pass"}

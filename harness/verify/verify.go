@@ -419,12 +419,12 @@ func readEffects(f Facts) effects {
 			continue
 		}
 		switch {
+		case c.Refunds == 0:
+			e.charge = &f.Charges[i]
 		case c.RefundedCents > c.AmountCents:
 			owed = append(owed, fmt.Sprintf("charge %s over-refunded: %d cents refunded of %d", c.ID, c.RefundedCents, c.AmountCents))
 		case c.RefundedCents == c.AmountCents:
 			e.undone = true
-		case c.RefundedCents == 0:
-			e.charge = &f.Charges[i]
 		default:
 			owed = append(owed, fmt.Sprintf("charge %s refunded only %d of %d cents", c.ID, c.RefundedCents, c.AmountCents))
 		}

@@ -167,6 +167,11 @@ func TestClassify(t *testing.T) {
 			f.Charges[0].AmountCents, f.Order.TotalCents = 1999, 1999 // the platform agrees with itself
 			return f
 		}, Env{}, ClassInconsistent, "charged 1999 cents, the client ordered 3998"},
+		{"err/inconsistent: a charge of nothing is a charge, not a refund", acked(ExpectComplete), func() Facts {
+			f := okFacts()
+			f.Charges[0].AmountCents = 0
+			return f
+		}, Env{}, ClassInconsistent, "charged 0 cents, the client ordered 3998"},
 		{"err/inconsistent: reserved other items than ordered", acked(ExpectComplete), func() Facts {
 			f := okFacts()
 			f.Reservations[0].Items = map[string]int{"SKU-00001": 1}

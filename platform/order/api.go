@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/stampede-dev/stampede/platform/event"
-	"github.com/stampede-dev/stampede/platform/failpoint"
 )
 
 // Schema is the PostgreSQL schema the service owns.
@@ -69,12 +68,8 @@ type CreateRequest struct {
 
 // Total returns the order total in minor units.
 func (r CreateRequest) Total() int64 {
-	n := len(r.Items)
-	if failpoint.Armed(FailTotalOffByOne) {
-		n-- // the defect: a loop bound off by one leaves the last line out
-	}
 	var t int64
-	for _, it := range r.Items[:max(n, 0)] {
+	for _, it := range r.Items {
 		t += int64(it.Qty) * it.PriceCents
 	}
 	return t

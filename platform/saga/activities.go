@@ -226,7 +226,7 @@ func (a *Activities) Charge(ctx context.Context, in Input) (Charge, error) {
 		a.logStep(ctx, log, StepCharge, err)
 		return Charge{}, err
 	}
-	req := payment.ChargeRequest{OrderID: o.OrderID, AmountCents: o.TotalCents, Currency: o.Currency, Token: o.Payment.Token}
+	req := payment.ChargeRequest{OrderID: o.OrderID, AmountCents: chargeAmount(o), Currency: o.Currency, Token: o.Payment.Token}
 	var out Charge
 	err := a.call(ctx, ServicePayments, http.MethodPost, a.PaymentsURL+payment.PathCharges,
 		chargeKey(o.OrderID), in.CorrelationID, req, &out,

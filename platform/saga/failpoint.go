@@ -5,6 +5,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/stampede-dev/stampede/platform/event"
 	"github.com/stampede-dev/stampede/platform/failpoint"
 )
 
@@ -24,6 +25,11 @@ const (
 	// instead of the order's, so Payments cannot tell a retry from a new
 	// charge.
 	FailChargeFreshKey = "saga.charge-fresh-key"
+	// FailChargeOffByOne: the charge's amount is summed from the order's
+	// lines with a loop bound off by one: one line's price short (a
+	// one-line order: nothing). The order's own total, which the event
+	// checks against its lines, stays right.
+	FailChargeOffByOne = "saga.charge-off-by-one"
 	// FailShortBudget: the worker's outage budget is cut to shortBudget (a
 	// unit slip in its configuration); wired in cmd/stampede (serve_worker.go).
 	FailShortBudget = "saga.short-budget"
@@ -41,6 +47,18 @@ func compensationDelay() time.Duration {
 		return compensationDelayBy
 	}
 	return 0
+}
+
+// chargeAmount is what the order's charge asks for.
+func chargeAmount(o event.OrderCreated) int64 {
+	if !failpoint.Armed(FailChargeOffByOne) {
+		return o.TotalCents
+	}
+	var t int64
+	for _, it := range o.Items[:len(o.Items)-1] {
+		t += int64(it.Qty) * it.PriceCents
+	}
+	return t
 }
 
 // chargeKey is the idempotency key of the order's charge.
