@@ -553,7 +553,7 @@ func (e *Experiment) audit(ctx context.Context, w *watchers, l loaded) error {
 	r.Counts = verify.Counts(verdicts)
 	var comp []time.Duration
 	for _, v := range verdicts {
-		if v.Compensated && v.Class == verify.ClassCompensated {
+		if v.Compensated {
 			comp = append(comp, v.CompensationTime)
 		}
 		switch v.Class {

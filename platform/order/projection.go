@@ -60,6 +60,11 @@ func (p *Projector) Run(ctx context.Context) error {
 	for {
 		fs := p.Client.PollFetches(ctx)
 		if fs.IsClientClosed() || ctx.Err() != nil {
+			// Leaving the group (Client.Close) waits for the rebalance this
+			// poll blocks: without this, a stopped Orders hung until it was
+			// killed, and its partitions stayed with a dead member for a
+			// session (the view 5 s stale after every restart).
+			p.Client.AllowRebalance()
 			return nil
 		}
 		fs.EachError(func(topic string, part int32, err error) {
