@@ -75,6 +75,10 @@ type Config struct {
 	// IgnoreSteadyState runs the method even when the hypothesis fails
 	// before it (a shared development stack); the probes are still reported.
 	IgnoreSteadyState bool
+	// Leftovers: orders placed before the run that are stuck are not the
+	// run's (the selftest's mutated runs leave such orders on purpose);
+	// without it they fail the hypothesis before the run.
+	Leftovers bool
 	// SteadyWait is how long the hypothesis may take to hold before the
 	// method (the selftest's next run starts right after the last one's
 	// rollback); 0: it must hold at once.
@@ -224,6 +228,7 @@ func (e *Experiment) newResult() *report.Result {
 			"script": cfg.Script, "orders-url": cfg.OrdersURL, "group": cfg.Group, "topic": cfg.Topic,
 			"platform": cfg.platform(), "mutation": cfg.Mutation, "max-gap": cfg.Limits.MaxGap.String(),
 			"intake-margin": cfg.Limits.IntakeMargin.String(), "shared-stack": fmt.Sprint(cfg.SharedStack),
+			"loadavg-start": loadavg(),
 		}}
 	return e.res
 }
@@ -232,6 +237,9 @@ func (e *Experiment) newResult() *report.Result {
 // with err, the run's outcome, which it returns (or the report's own error).
 func (e *Experiment) finish(r *report.Result, err error) error {
 	r.Rollback = append(r.Rollback, e.rollback()...)
+	// The host's load, beside the verdict: lag on a machine other work
+	// saturates is not the platform's alone.
+	r.Config["loadavg-end"] = loadavg()
 	if e.temporal != nil {
 		e.temporal.Close()
 	}
@@ -938,6 +946,19 @@ func FaultWindows(plan []Planned) string {
 		parts = append(parts, fmt.Sprintf("%.0f-%.0f", from, end))
 	}
 	return strings.Join(parts, ",")
+}
+
+// loadavg is the host's /proc/loadavg (1, 5 and 15 minutes), "" where there is none.
+func loadavg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return ""
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return ""
+	}
+	return strings.Join(f[:3], " ")
 }
 
 func okWord(ok bool) string {

@@ -73,7 +73,7 @@ func (e *Experiment) probe(ctx context.Context, facts verify.DBFacts, settle err
 	var ids []string
 	stuck := 0
 	for _, s := range all {
-		if before[s.id] {
+		if before[s.id] || (e.cfg.Leftovers && s.created.Before(e.res.Started)) {
 			continue
 		}
 		stuck++
@@ -101,10 +101,13 @@ func (e *Experiment) probe(ctx context.Context, facts verify.DBFacts, settle err
 
 // stuckSagas counts orders of the last half hour still before the shipment
 // decision two minutes after they were placed.
-type stuckOrder struct{ id, status string }
+type stuckOrder struct {
+	id, status string
+	created    time.Time
+}
 
 func stuckSagas(ctx context.Context, facts verify.DBFacts) ([]stuckOrder, error) {
-	rows, err := facts.DB.Query(ctx, `SELECT id::text, status FROM orders.orders
+	rows, err := facts.DB.Query(ctx, `SELECT id::text, status, created_at FROM orders.orders
 WHERE created_at > now() - interval '30 minutes' AND created_at < now() - interval '2 minutes'
 AND status = ANY($1) ORDER BY created_at LIMIT 10000`, preshipment())
 	if err != nil {
@@ -114,7 +117,7 @@ AND status = ANY($1) ORDER BY created_at LIMIT 10000`, preshipment())
 	var out []stuckOrder
 	for rows.Next() {
 		var s stuckOrder
-		if err := rows.Scan(&s.id, &s.status); err != nil {
+		if err := rows.Scan(&s.id, &s.status, &s.created); err != nil {
 			return nil, err
 		}
 		out = append(out, s)

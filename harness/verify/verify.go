@@ -318,6 +318,7 @@ func Classify(line LedgerLine, f Facts, env Env) Verdict {
 	}
 	if dup := duplicates(f); len(dup) > 0 {
 		v.Class, v.Reasons = ClassDuplicated, dup
+		v.Holds = readEffects(f).succeeded // a shipped order holds its stock, duplicated or not
 		return v
 	}
 

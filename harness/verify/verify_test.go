@@ -132,6 +132,11 @@ func TestClassify(t *testing.T) {
 			f.Shipments = append(f.Shipments, Shipment{ID: "sh2"})
 			return f
 		}, Env{}, ClassDuplicated, "2 shipments"},
+		{"err/duplicated: a notification twice, the order still holds its stock", acked(ExpectComplete), func() Facts {
+			f := okFacts()
+			f.Received["order-shipped"]["email"] = 2
+			return f
+		}, Env{}, ClassDuplicated, "order-shipped on email received 2 times"},
 		{"err/duplicated: channel received twice", acked(ExpectComplete), func() Facts {
 			f := okFacts()
 			f.Received["order-shipped"]["sms"] = 2
@@ -256,6 +261,9 @@ func TestClassify(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			got := Classify(tt.line, tt.facts(), tt.env)
+			if strings.Contains(tt.name, "holds its stock") && !got.Holds {
+				t.Errorf("a shipped order does not hold its stock: %+v", got)
+			}
 			if got.Class != tt.want {
 				t.Fatalf("class = %s, want %s (reasons %v)", got.Class, tt.want, got.Reasons)
 			}
