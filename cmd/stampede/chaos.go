@@ -205,7 +205,9 @@ func (c *chaosFlags) config(args []string) (chaos.Config, error) {
 	if c.out == "" {
 		c.out = filepath.Join("results", run)
 	} else {
-		run = filepath.Base(c.out)
+		// The run names the ledger's idempotency keys: a name used before
+		// would have its orders answered as replays of the earlier ones.
+		run = time.Now().UTC().Format("20060102T150405Z") + "-" + filepath.Base(c.out)
 	}
 	budget := c.budget
 	if budget <= 0 || c.profile == chaos.ProfileShort {

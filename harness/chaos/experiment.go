@@ -528,6 +528,20 @@ func (e *Experiment) audit(ctx context.Context, w *watchers, l loaded) error {
 	if gaps := facts.Fill(ctx, byOrder); len(gaps) > 0 {
 		return fmt.Errorf("%w: a store could not be read: %s", ErrBadInput, strings.Join(gaps, "; "))
 	}
+	var older []string
+	for id, f := range byOrder {
+		if f.Order != nil && f.Order.CreatedAt.Before(since) {
+			older = append(older, id)
+		}
+	}
+	if len(older) > 0 {
+		// The API answered this run's keys with orders placed before it:
+		// the ledger's keys were used before (a run name reused), and
+		// nothing of this run can be told apart from the earlier one.
+		sort.Strings(older)
+		return fmt.Errorf("%w: %d orders of the ledger were placed before the run (e.g. %s): its idempotency keys (run %s) were used before",
+			ErrBadInput, len(older), older[0], cfg.Run)
+	}
 	views := bench.NewOrdersClient(cfg.OrdersURL, nil).Orders(ctx, ids, 8)
 	unread := 0
 	for id, f := range byOrder {

@@ -194,7 +194,9 @@ func SelectMutations(names []string, subset string) ([]Mutation, error) {
 // Config is the run of m on top of base (the clean run's settings).
 func (m Mutation) Config(base Config, dir string) Config {
 	cfg := base
-	cfg.Run = filepath.Base(dir)
+	// The run names the ledger's idempotency keys: unique per selftest, so
+	// no run replays another's orders.
+	cfg.Run = filepath.Base(filepath.Dir(dir)) + "-" + filepath.Base(dir)
 	cfg.Out = dir
 	cfg.Profile = "selftest:" + m.Name
 	cfg.Mutation = m.Name
@@ -324,7 +326,7 @@ func Selftest(ctx context.Context, ms []Mutation, clean *Config, base Config, di
 	if clean != nil && ctx.Err() == nil {
 		cfg := *clean
 		cfg.Out = filepath.Join(dir, fmt.Sprintf("%02d-clean-%s", len(ms)+1, cfg.Profile))
-		cfg.Run = filepath.Base(cfg.Out)
+		cfg.Run = filepath.Base(dir) + "-" + filepath.Base(cfg.Out)
 		fmt.Fprintf(log, "\n=== clean run: profile %s, %d faults, nothing armed; expected PASS\n", cfg.Profile, len(cfg.Faults))
 		start := time.Now()
 		res, err := run(ctx, cfg)

@@ -95,10 +95,10 @@ func TestCollectorsOnTheServicesRealTables(t *testing.T) {
 VALUES ($1, 'u', 'EUR', 1000, '[]', '{}', 'tok_visa', $2, $5, $3, $4, $4)`, o.id, o.status, o.key, now, o.id)
 	}
 	exec(`INSERT INTO inventory.stock (sku, warehouse_id, on_hand, reserved) VALUES ('SKU-1', 'w', 10, 2), ('SKU-2', 'w', 5, 0)`)
-	exec(`INSERT INTO inventory.reservations (id, order_id, idempotency_key, status, created_at) VALUES
-('10000000-0000-0000-0000-000000000001', $1, 'r1', 'reserved', now()),
-('10000000-0000-0000-0000-000000000002', $2, 'r2', 'released', now()),
-('10000000-0000-0000-0000-000000000003', $3, 'r3', 'reserved', now())`, okID, compID, dupID)
+	exec(`INSERT INTO inventory.reservations (id, order_id, idempotency_key, status, created_at, released_at) VALUES
+('10000000-0000-0000-0000-000000000001', $1, 'r1', 'reserved', now(), NULL),
+('10000000-0000-0000-0000-000000000002', $2, 'r2', 'released', now(), now()),
+('10000000-0000-0000-0000-000000000003', $3, 'r3', 'reserved', now(), NULL)`, okID, compID, dupID)
 	exec(`INSERT INTO inventory.reservation_items (reservation_id, line, sku, qty, warehouse_id) VALUES
 ('10000000-0000-0000-0000-000000000001', 1, 'SKU-1', 2, 'w'), ('10000000-0000-0000-0000-000000000001', 2, 'SKU-2', 1, 'w'),
 ('10000000-0000-0000-0000-000000000002', 1, 'SKU-1', 3, 'w')`)
