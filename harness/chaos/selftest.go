@@ -66,6 +66,11 @@ var (
 	}
 )
 
+func relayCrashSpec(name string) Spec {
+	return Spec{Name: name, Kind: KindRelayCrash, Target: "relay", Duration: 3 * time.Second,
+		Note: "relay restarted to die before it publishes (after it marked the rows)"}
+}
+
 // gateOf names the gates mutations expect.
 const (
 	gateLost         = "lost orders"
@@ -90,8 +95,13 @@ func Mutations() []Mutation {
 			Gate: gateLost, Class: verify.ClassLost},
 		{Name: "relay-mark-before-commit", Defect: "the relay marks rows sent before their Kafka transaction commits",
 			Arm: one("relay", outbox.FailMarkBeforeCommit), Duration: medium,
-			Faults: []Planned{at(28*time.Second, Spec{Name: "relay-crash", Kind: KindRelayCrash, Target: "relay", Duration: 5 * time.Second,
-				Note: "relay restarted to die before it publishes (after it marked the rows)"})},
+			// Each crash loses the one batch the relay claimed as it came
+			// back (a handful of rows, sometimes one order): three of them.
+			Faults: []Planned{
+				at(26*time.Second, relayCrashSpec("relay-crash-1")),
+				at(33*time.Second, relayCrashSpec("relay-crash-2")),
+				at(40*time.Second, relayCrashSpec("relay-crash-3")),
+			},
 			Gate: gateLost, Class: verify.ClassLost},
 		{Name: "commit-before-start", Defect: "an orchestrator commits a record's offset before its workflow is started",
 			Arm: orchestrators(orchestrator.FailCommitBeforeStart), Duration: medium,
