@@ -8,6 +8,8 @@ import (
 	"strings"
 	"time"
 
+	"go.temporal.io/api/workflowservice/v1"
+
 	"github.com/stampede-dev/stampede/harness/lagsample"
 	"github.com/stampede-dev/stampede/harness/report"
 	"github.com/stampede-dev/stampede/harness/verify"
@@ -59,6 +61,13 @@ func (e *Experiment) probe(ctx context.Context, facts verify.DBFacts, settle err
 	out = append(out, lp)
 
 	all, err := stuckSagas(ctx, facts)
+	if err == nil && e.temporal != nil && len(all) > 0 {
+		// A saga is stuck only while its workflow runs: an order shown
+		// before its decision whose workflow closed, or that has none, is
+		// an earlier run's finding (a stale view, a lost order), not a saga
+		// this run would wait on.
+		all, err = e.runningOnly(ctx, all)
+	}
 	// Orders stuck before the run are its starting point, not its doing:
 	// the after probe names only the new ones.
 	e.mu.Lock()
@@ -123,6 +132,34 @@ AND status = ANY($1) ORDER BY created_at LIMIT 10000`, preshipment())
 		out = append(out, s)
 	}
 	return out, rows.Err()
+}
+
+// runningOnly keeps the orders whose workflow Temporal still runs.
+func (e *Experiment) runningOnly(ctx context.Context, orders []stuckOrder) ([]stuckOrder, error) {
+	since := time.Now().Add(-31 * time.Minute)
+	query := fmt.Sprintf("WorkflowType = '%s' AND ExecutionStatus = 'Running' AND StartTime >= '%s'", verify.WorkflowType, since.UTC().Format(time.RFC3339Nano))
+	running := map[string]bool{}
+	var token []byte
+	for {
+		resp, err := e.temporal.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{
+			Namespace: e.cfg.Namespace, Query: query, PageSize: 1000, NextPageToken: token})
+		if err != nil {
+			return nil, fmt.Errorf("temporal visibility (%s): %w", query, err)
+		}
+		for _, x := range resp.Executions {
+			running[strings.TrimPrefix(x.GetExecution().GetWorkflowId(), "order-")] = true
+		}
+		if token = resp.NextPageToken; len(token) == 0 {
+			break
+		}
+	}
+	var out []stuckOrder
+	for _, o := range orders {
+		if running[o.id] {
+			out = append(out, o)
+		}
+	}
+	return out, nil
 }
 
 func preshipment() []string {
