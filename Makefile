@@ -95,6 +95,10 @@ lint: ## lint: gofmt and go vet on every module
 chaos: up k6 ## chaos: PROFILE=short|full [SEED=N CHAOS_FLAGS=...]: kill Payments under 5x load, audit every order, exit 0 only if every gate holds
 	$(STAMPEDE) chaos --profile $(or $(PROFILE),short) --seed $(or $(SEED),1) $(CHAOS_FLAGS)
 
+.PHONY: chaos-selftest
+chaos-selftest: up k6 ## chaos-selftest: [SUBSET=ci] [MUTATIONS=a,b] [SEED=N CHAOS_FLAGS=...]: run each mutation (a failpoint-armed defect) with its shortest schedule, then one clean short run; pass only if every mutation fails its expected gate and the clean run passes
+	$(STAMPEDE) chaos selftest --subset $(or $(SUBSET),all) --seed $(or $(SEED),1) $(if $(MUTATIONS),--mutations $(MUTATIONS)) $(CHAOS_FLAGS)
+
 .PHONY: clean
 clean: ## clean: remove bin/ (keeps .stampede/ data and results/)
 	rm -rf $(BIN)

@@ -15,7 +15,7 @@ import (
 )
 
 func runNotifications(ctx context.Context, args []string) error {
-	fs := config.NewFlagSet("stampede notifications dead | requeue ID", `Dead notifications are tasks of the "notifications" queue whose 3 attempts failed
+	fs := config.NewFlagSet("stampede notifications dead | requeue ID", `Dead notifications are tasks of the "notifications" queue whose 6 attempts failed
 (asynq archived them). "dead" lists them (id, template, order, last error, failed at);
 "requeue ID" runs one again now: the channels it already delivered are not sent again.`)
 	var redisURL string

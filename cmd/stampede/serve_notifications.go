@@ -19,8 +19,8 @@ import (
 func serveNotifications(ctx context.Context, args []string) error {
 	fs := config.NewFlagSet("stampede serve notifications", `The Notifications service: an asynq worker on the "notifications" queue that sends each
 order notification on every channel the user has a contact for (email, push, SMS, through
-built-in sandbox providers), retries only the channels that failed (3 attempts, 5 s then
-10 s apart) and holds a global rate limit across every worker process (Redis). HTTP:
+built-in sandbox providers), retries only the channels that failed (6 attempts, 5 s then
+10 s apart each) and holds a global rate limit across every worker process (Redis). HTTP:
 GET /v1/notifications?orderId=, PUT /v1/contacts/{userId}, /healthz, /readyz, /metrics.`)
 	proc := newService(fs, config.Notifications)
 	host, _ := os.Hostname()

@@ -16,6 +16,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/stampede-dev/stampede/platform/config"
+	"github.com/stampede-dev/stampede/platform/failpoint"
 	"github.com/stampede-dev/stampede/platform/kafka"
 	"github.com/stampede-dev/stampede/platform/saga"
 	"github.com/stampede-dev/stampede/platform/telemetry"
@@ -41,8 +42,10 @@ order, retrying each compensation until it succeeds. Service calls, status event
 (Kafka topic orders) and notifications (asynq on Redis) run as local activities.
 Serves /metrics (saga and Temporal SDK metrics) and /healthz on its port.
 
-Failpoint (STAMPEDE_FAILPOINTS): saga.skip-refund breaks the platform on purpose (the
-refund compensation claims success without refunding), to prove stampede chaos fails it.`)
+Failpoints (STAMPEDE_FAILPOINTS) break the platform on purpose, to prove stampede chaos
+fails it (stampede chaos selftest): saga.skip-refund (the refund claims success without
+refunding), saga.compensation-give-up, saga.compensation-delay, saga.charge-fresh-key,
+saga.charge-off-by-one, saga.short-budget.`)
 	var (
 		port         int
 		temporalAddr string
@@ -81,6 +84,9 @@ refund compensation claims success without refunding), to prove stampede chaos f
 	}
 	if budget <= 0 {
 		return fmt.Errorf("--outage-budget %s: want a positive duration", budget)
+	}
+	if failpoint.Armed(saga.FailShortBudget) {
+		budget = saga.ShortBudget // the defect: the budget as configured never reaches the saga
 	}
 	if retryRate < 0 {
 		return fmt.Errorf("--retry-rate %g: must not be negative", retryRate)

@@ -424,6 +424,24 @@ func (a *ordersAPI) getAll(ctx context.Context, ids []string, n int) map[string]
 	return out
 }
 
+// OrdersClient is the harness's one client of the Orders API (the
+// benchmark's): the chaos audit reads each order's view through it.
+type OrdersClient struct{ api *ordersAPI }
+
+// NewOrdersClient returns a client of the Orders API at base.
+func NewOrdersClient(base string, c *http.Client) *OrdersClient {
+	if c == nil {
+		c = &http.Client{Timeout: 10 * time.Second}
+	}
+	return &OrdersClient{api: &ordersAPI{base: base, c: c}}
+}
+
+// Orders reads GET /v1/orders/{id} of every id, n at a time (retried
+// twice); an order that could not be read is nil.
+func (o *OrdersClient) Orders(ctx context.Context, ids []string, n int) map[string]*OrderHistory {
+	return o.api.getAll(ctx, ids, n)
+}
+
 func (a *ordersAPI) getJSON(ctx context.Context, path string, v any) error {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, a.base+path, nil)
 	if err != nil {

@@ -16,14 +16,19 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
 
+	"github.com/stampede-dev/stampede/harness/bench"
 	"github.com/stampede-dev/stampede/harness/lagsample"
 	"github.com/stampede-dev/stampede/harness/report"
 	"github.com/stampede-dev/stampede/harness/stack"
 	"github.com/stampede-dev/stampede/harness/stats"
 	"github.com/stampede-dev/stampede/harness/verify"
 	"github.com/stampede-dev/stampede/platform/config"
+	"github.com/stampede-dev/stampede/platform/event"
+	"github.com/stampede-dev/stampede/platform/order"
+	"github.com/stampede-dev/stampede/platform/saga"
 	"github.com/stampede-dev/stampede/platform/temporalclient"
 )
 
@@ -72,10 +77,31 @@ type Config struct {
 	// IgnoreSteadyState runs the method even when the hypothesis fails
 	// before it (a shared development stack); the probes are still reported.
 	IgnoreSteadyState bool
+	// Leftovers: orders placed before the run that are stuck are not the
+	// run's (the selftest's mutated runs leave such orders on purpose);
+	// without it they fail the hypothesis before the run.
+	Leftovers bool
+	// SteadyWait is how long the hypothesis may take to hold before the
+	// method (the selftest's next run starts right after the last one's
+	// rollback); 0: it must hold at once.
+	SteadyWait time.Duration
 	// Noise, when positive, runs NoiseBin (stampede) as a CPU hog of that
 	// many cores at normal priority for the whole load.
 	Noise    float64
 	NoiseBin string
+
+	// Platform is verify.PlatformSaga (the default) or verify.PlatformRest:
+	// the REST-chain baseline, for which Orders is restarted with
+	// restchain.Env for the run and the audit reads the stores alone.
+	Platform string
+	// Mutation names the defect armed for the run (the selftest), for the
+	// report; Arm is where its failpoints go.
+	Mutation string
+	Arm      []Arming
+	// SharedStack: other clients use the stack, so what the stores hold
+	// beyond the ledger (orphans) is reported, not gated.
+	SharedStack bool
+	// OrdersURL (above) is also where the audit reads each order's view.
 
 	Stack    Stack
 	Progress io.Writer // the live line; nil for none
@@ -85,23 +111,35 @@ type Config struct {
 	Log           io.Writer // what happens, line by line
 }
 
+// Arming puts failpoints (platform/failpoint) in a component's environment
+// for the run; a Component ending in "*" is every component with that prefix
+// ("worker-*"). The rollback restarts it without them.
+type Arming struct {
+	Component  string   `json:"component"`
+	Failpoints []string `json:"failpoints"`
+}
+
 // Experiment is a running chaos experiment.
 type Experiment struct {
 	cfg Config
 	res *report.Result
 
-	mu       sync.Mutex
-	active   map[string]bool   // fault -> active now
-	broken   map[string]bool   // components we stopped and must bring back
-	modified map[string]string // component -> KEY=VALUE it runs with for the run
-	records  []*report.FaultRecord
-	faults   []*faultRun // the plan, in order, each with its Fault and record
-	phase    string
-	placed   int
-	acked    int
-	settling int
+	mu        sync.Mutex
+	active    map[string]bool              // fault -> active now
+	broken    map[string]bool              // components we stopped and must bring back
+	modified  map[string]map[string]string // component -> the env it runs with for the run
+	records   []*report.FaultRecord
+	faults    []*faultRun // the plan, in order, each with its Fault and record
+	phase     string
+	placed    int
+	acked     int
+	settling  int
+	settleWhy string
 
-	sampler  *lagsample.Sampler
+	sampler  *lagsample.Sampler // the orchestrators on orders: the steady-state probe's
+	samplers []lagSource        // every consumer the saga depends on, and the projection
+	temporal client.Client
+	settled  time.Time
 	recorder *Recorder
 	toxics   *Toxics
 	// stuckBefore are the orders the before probe found stuck.
@@ -126,7 +164,7 @@ func New(cfg Config) *Experiment {
 	if cfg.SettleTimeout == 0 {
 		cfg.SettleTimeout = 3 * time.Minute
 	}
-	e := &Experiment{cfg: cfg, active: map[string]bool{}, broken: map[string]bool{}, modified: map[string]string{},
+	e := &Experiment{cfg: cfg, active: map[string]bool{}, broken: map[string]bool{}, modified: map[string]map[string]string{},
 		toxics: NewToxics(cfg.ToxiproxyAddr)}
 	for _, p := range cfg.Faults {
 		rec := &report.FaultRecord{Name: p.Name, Kind: string(p.Kind), Target: p.Target, Note: p.Note,
@@ -144,12 +182,21 @@ var ErrGates = errors.New("chaos: gates failed")
 // ErrSteadyState is returned when the hypothesis failed before the method.
 var ErrSteadyState = errors.New("chaos: steady-state hypothesis failed before the run")
 
+// ErrBadInput is returned when the harness was given something it cannot
+// work with (a run directory that exists, a store or Temporal that is not
+// there, a ledger it cannot read): no verdict was reached.
+var ErrBadInput = errors.New("chaos: bad input")
+
 // Run runs the experiment and writes its report: the steady-state
 // hypothesis, the method (load and faults), the audit (ground truth, lag,
 // the hypothesis again, the gates), and the rollback, which runs whatever
 // happens, ctx cancelled (Ctrl-C) included.
 func (e *Experiment) Run(ctx context.Context) (res *report.Result, err error) {
 	r := e.newResult()
+	if _, err := os.Stat(e.cfg.Out); err == nil {
+		// Never mix two runs' ledgers and reports.
+		return nil, fmt.Errorf("%w: run directory %s exists: give --out a new one", ErrBadInput, e.cfg.Out)
+	}
 	if err := os.MkdirAll(e.cfg.Out, 0o755); err != nil {
 		return r, err
 	}
@@ -181,6 +228,9 @@ func (e *Experiment) newResult() *report.Result {
 			"max-compensation": cfg.Limits.MaxCompensation.String(), "max-lag": cfg.Limits.MaxLag.String(), "max-recovery": cfg.Limits.MaxRecovery.String(),
 			"charge-latency": cfg.ChargeLatency.String(), "noise": fmt.Sprint(cfg.Noise), "outage-budget": cfg.OutageBudget.String(), "settle-timeout": cfg.SettleTimeout.String(),
 			"script": cfg.Script, "orders-url": cfg.OrdersURL, "group": cfg.Group, "topic": cfg.Topic,
+			"platform": cfg.platform(), "mutation": cfg.Mutation, "max-gap": cfg.Limits.MaxGap.String(),
+			"intake-margin": cfg.Limits.IntakeMargin.String(), "shared-stack": fmt.Sprint(cfg.SharedStack),
+			"loadavg-start": loadavg(),
 		}}
 	return e.res
 }
@@ -189,6 +239,12 @@ func (e *Experiment) newResult() *report.Result {
 // with err, the run's outcome, which it returns (or the report's own error).
 func (e *Experiment) finish(r *report.Result, err error) error {
 	r.Rollback = append(r.Rollback, e.rollback()...)
+	// The host's load, beside the verdict: lag on a machine other work
+	// saturates is not the platform's alone.
+	r.Config["loadavg-end"] = loadavg()
+	if e.temporal != nil {
+		e.temporal.Close()
+	}
 	if err != nil && r.Error == "" && !errors.Is(err, ErrGates) {
 		r.Error = err.Error()
 	}
@@ -201,45 +257,128 @@ func (e *Experiment) finish(r *report.Result, err error) error {
 }
 
 // watchers look at the platform from before the method to the end of the
-// audit: the stores (ground truth) and the consumer-lag sampler; beside them
-// run the live progress line and the fault series pushed to Prometheus.
+// audit: the stores (ground truth), Temporal and the consumer-lag samplers;
+// beside them run the live progress line and the fault series pushed to
+// Prometheus.
 type watchers struct {
 	facts       verify.DBFacts
 	ctx         context.Context // ends with stopSampler
 	stopSampler context.CancelFunc
 	samplerErr  chan error
-	lagFile     *os.File
+	files       []*os.File
 	db          *pgxpool.Pool
 }
 
 func (w *watchers) close() {
-	w.lagFile.Close()
+	for _, f := range w.files {
+		f.Close()
+	}
 	w.stopSampler()
 	w.db.Close()
 }
 
+// lagSource is one consumer group on one topic, sampled from outside.
+type lagSource struct {
+	name  string
+	group string
+	topic string
+	s     *lagsample.Sampler
+}
+
+// lagSources are the consumers the audit measures: the orchestrators on
+// orders (order intake, and the steady-state probe's), on shipping (the
+// delivered signals the sagas wait for), and the Orders projection on
+// order-status (what GET /v1/orders/{id} shows).
+func (cfg Config) lagSources() []lagSource {
+	return []lagSource{
+		{name: SourceSampler, group: cfg.Group, topic: cfg.Topic},
+		{name: SourceShipping, group: cfg.Group, topic: event.TopicShipping},
+		{name: SourceProjection, group: order.ProjectionGroup, topic: event.TopicOrderStatus},
+	}
+}
+
 func (e *Experiment) watch(ctx context.Context) (*watchers, error) {
 	cfg := e.cfg
-	db, err := pgxpool.New(ctx, cfg.PostgresURL)
+	db, err := e.preflight(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("postgres: %w", err)
-	}
-	// Probes need lag figures: the sampler runs from before the method to
-	// after the last probe.
-	sctx, stopSampler := context.WithCancel(context.Background())
-	lagFile, err := os.Create(filepath.Join(cfg.Out, "lag-samples.jsonl"))
-	if err != nil {
-		stopSampler()
-		db.Close()
 		return nil, err
 	}
-	w := &watchers{facts: verify.DBFacts{DB: db}, ctx: sctx, stopSampler: stopSampler, samplerErr: make(chan error, 1),
-		lagFile: lagFile, db: db}
-	e.sampler = lagsample.New(lagsample.Config{Brokers: cfg.Brokers, Group: cfg.Group, Topic: cfg.Topic, Out: lagFile})
-	go func() { w.samplerErr <- e.sampler.Run(sctx) }()
+	// Probes need lag figures: the samplers run from before the method to
+	// after the last probe.
+	sctx, stopSampler := context.WithCancel(context.Background())
+	w := &watchers{facts: verify.DBFacts{DB: db}, ctx: sctx, stopSampler: stopSampler, samplerErr: make(chan error, 3), db: db}
+	for i, src := range cfg.lagSources() {
+		name := "lag-samples.jsonl"
+		if i > 0 {
+			name = "lag-samples-" + src.group + "-" + src.topic + ".jsonl"
+		}
+		f, err := os.Create(filepath.Join(cfg.Out, name))
+		if err != nil {
+			w.close()
+			return nil, err
+		}
+		w.files = append(w.files, f)
+		src.s = lagsample.New(lagsample.Config{Brokers: cfg.Brokers, Group: src.group, Topic: src.topic, Out: f})
+		e.samplers = append(e.samplers, src)
+		go func() {
+			if err := src.s.Run(sctx); err != nil {
+				w.samplerErr <- fmt.Errorf("%s: %w", src.name, err)
+			}
+		}()
+	}
+	e.sampler = e.samplers[0].s
 	go e.pushFaults(sctx)
 	go e.progress(sctx)
 	return w, nil
+}
+
+// preflight connects to the stores and Temporal and checks that every table
+// the audit reads is there, so a run that could never be judged stops
+// before it starts, naming what is missing.
+func (e *Experiment) preflight(ctx context.Context) (*pgxpool.Pool, error) {
+	cfg := e.cfg
+	db, err := pgxpool.New(ctx, cfg.PostgresURL)
+	if err != nil {
+		return nil, fmt.Errorf("%w: postgres %s: %v", ErrBadInput, cfg.PostgresURL, err)
+	}
+	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := db.Ping(pctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("%w: postgres %s does not answer: %v", ErrBadInput, cfg.PostgresURL, err)
+	}
+	var missing []string
+	for _, t := range verify.Tables {
+		var ok bool
+		if err := db.QueryRow(pctx, `SELECT to_regclass($1) IS NOT NULL`, t).Scan(&ok); err != nil || !ok {
+			missing = append(missing, t)
+		}
+	}
+	if len(missing) > 0 {
+		db.Close()
+		return nil, fmt.Errorf("%w: store missing: no table %s in %s (is the stack up, every service started once?)", ErrBadInput, strings.Join(missing, ", "), cfg.PostgresURL)
+	}
+	if cfg.platform() == verify.PlatformSaga {
+		opts, err := temporalclient.Options(client.Options{HostPort: cfg.TemporalAddr, Namespace: cfg.Namespace, Logger: quiet{}})
+		if err != nil {
+			db.Close()
+			return nil, fmt.Errorf("%w: temporal options: %v", ErrBadInput, err)
+		}
+		c, err := client.DialContext(pctx, opts)
+		if err != nil {
+			db.Close()
+			return nil, fmt.Errorf("%w: temporal at %s (namespace %s) does not answer: %v", ErrBadInput, cfg.TemporalAddr, cfg.Namespace, err)
+		}
+		e.temporal = c
+	}
+	return db, nil
+}
+
+func (cfg Config) platform() string {
+	if cfg.Platform == "" {
+		return verify.PlatformSaga
+	}
+	return cfg.Platform
 }
 
 // steadyState checks the hypothesis before the method, and that every
@@ -249,10 +388,14 @@ func (e *Experiment) steadyState(ctx context.Context, w *watchers) error {
 	time.Sleep(1500 * time.Millisecond) // a second and a half of lag samples
 	select {
 	case err := <-w.samplerErr:
-		return fmt.Errorf("lag sampler: %w", err)
+		return fmt.Errorf("%w: lag sampler: %v", ErrBadInput, err)
 	default:
 	}
 	e.res.SteadyBefore = e.probe(ctx, w.facts, nil)
+	for deadline := time.Now().Add(e.cfg.SteadyWait); !probesOK(e.res.SteadyBefore) && time.Now().Before(deadline) && ctx.Err() == nil; {
+		time.Sleep(2 * time.Second)
+		e.res.SteadyBefore = e.probe(ctx, w.facts, nil)
+	}
 	for _, p := range e.res.SteadyBefore {
 		e.logf("steady state before: %-28s %v %s", p.Name, okWord(p.OK), p.Detail)
 	}
@@ -330,15 +473,17 @@ func (e *Experiment) method(ctx context.Context, w *watchers) (loaded, error) {
 	return l, ctx.Err()
 }
 
-// audit settles the run's sagas, classifies every order from ground truth
-// (the stores and Temporal), checks stock, the faults' own effects and lag,
-// checks the hypothesis again and evaluates the gates: ErrGates when one
-// fails.
+// audit settles the run's orders, classifies every order from ground truth
+// (the ledger, the stores, Temporal's histories, the Orders view, the
+// harness's own fault record), checks stock, orphans, intake, the faults'
+// own effects and lag, checks the hypothesis again and evaluates the gates:
+// ErrGates when one fails, ErrBadInput when the ground truth cannot be read.
 func (e *Experiment) audit(ctx context.Context, w *watchers, l loaded) error {
 	cfg, r, facts := e.cfg, e.res, w.facts
+	saga := cfg.platform() == verify.PlatformSaga
 	attempts, err := verify.ReadLedger(filepath.Join(cfg.Out, "ledger.jsonl"))
 	if err != nil {
-		return err
+		return fmt.Errorf("%w: %v", ErrBadInput, err)
 	}
 	r.Placed = len(attempts)
 	r.Timeline = report.Timeline(attempts)
@@ -346,29 +491,81 @@ func (e *Experiment) audit(ctx context.Context, w *watchers, l loaded) error {
 		r.Gaps = append(r.Gaps, err.Error())
 	}
 	byOrder := map[string]*verify.Facts{}
+	lines := map[string]verify.LedgerLine{}
+	expectComp := 0
 	for _, a := range attempts {
 		if a.OrderID != "" {
 			byOrder[a.OrderID] = &verify.Facts{}
+			lines[a.OrderID] = a.LedgerLine
+		}
+		if a.Outcome == verify.OutcomeAcked && (a.Expect == verify.ExpectDeclined || a.Expect == verify.ExpectUndeliverable) {
+			expectComp++
 		}
 	}
 	ids := make([]string, 0, len(byOrder))
 	for id := range byOrder {
 		ids = append(ids, id)
 	}
+	sort.Strings(ids)
 	e.setPhase("settling")
 	settleStart := time.Now()
-	serr := facts.WaitSettled(ctx, ids, cfg.SettleTimeout, func(n int) { e.mu.Lock(); e.settling = n; e.mu.Unlock() })
-	e.logf("settled in %s: %v", time.Since(settleStart).Round(time.Second), errOr(serr, "no saga before the shipment decision"))
+	serr := facts.WaitSettled(ctx, ids, cfg.SettleTimeout, e.settle(w), func(n int, why string) {
+		e.mu.Lock()
+		e.settling, e.settleWhy = n, why
+		e.mu.Unlock()
+	})
+	e.settled = time.Now()
+	e.logf("settled in %s: %v", time.Since(settleStart).Round(time.Second), errOr(serr, "no order can still change, no notification under way"))
 	if ctx.Err() != nil {
 		return ctx.Err()
 	}
 	e.setPhase("collecting")
-	// Temporal first: whatever a saga claims to have done is then already
-	// in the stores when they are read.
-	if err := e.temporalFacts(ctx, byOrder); err != nil {
-		r.Gaps = append(r.Gaps, "temporal: "+err.Error())
+	// Temporal first: whatever a saga did is then already in the stores
+	// when they are read.
+	since := e.res.Started.Add(-time.Minute)
+	var orphanWorkflows []string
+	if saga {
+		tctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
+		orphanWorkflows, r.Gaps, err = verify.TemporalFacts{Client: e.temporal, Namespace: cfg.Namespace}.Fill(tctx, since, byOrder)
+		cancel()
+		if err != nil {
+			return fmt.Errorf("%w: %v", ErrBadInput, err)
+		}
 	}
-	r.Gaps = append(r.Gaps, facts.Fill(ctx, byOrder)...)
+	if gaps := facts.Fill(ctx, byOrder); len(gaps) > 0 {
+		return fmt.Errorf("%w: a store could not be read: %s", ErrBadInput, strings.Join(gaps, "; "))
+	}
+	var older []string
+	for id, f := range byOrder {
+		if f.Order != nil && f.Order.CreatedAt.Before(since) {
+			older = append(older, id)
+		}
+	}
+	if len(older) > 0 {
+		// The API answered this run's keys with orders placed before it:
+		// the ledger's keys were used before (a run name reused), and
+		// nothing of this run can be told apart from the earlier one.
+		sort.Strings(older)
+		return fmt.Errorf("%w: %d orders of the ledger were placed before the run (e.g. %s): its idempotency keys (run %s) were used before",
+			ErrBadInput, len(older), older[0], cfg.Run)
+	}
+	views := bench.NewOrdersClient(cfg.OrdersURL, nil).Orders(ctx, ids, 8)
+	unread := 0
+	for id, f := range byOrder {
+		if f.Order == nil {
+			continue // the Orders service has no such order: nothing to view
+		}
+		if v := views[id]; v != nil {
+			f.View = &verify.View{Status: v.Status, FailureReason: v.FailureReason}
+		} else {
+			unread++
+		}
+	}
+	if unread > 0 {
+		r.Gaps = append(r.Gaps, fmt.Sprintf("GET /v1/orders/{id}: %d orders could not be read", unread))
+	}
+	windows := e.windows(r.LoadEnd)
+	env := verify.Env{Platform: cfg.platform(), OutageBudget: e.outageBudget(), Faults: windows}
 	var verdicts []verify.Verdict
 	seen := map[string]bool{}
 	for _, a := range attempts {
@@ -380,12 +577,12 @@ func (e *Experiment) audit(ctx context.Context, w *watchers, l loaded) error {
 		if p := byOrder[a.OrderID]; p != nil {
 			f = *p
 		}
-		verdicts = append(verdicts, verify.Classify(a.LedgerLine, f))
+		verdicts = append(verdicts, verify.Classify(a.LedgerLine, f, env))
 	}
 	r.Counts = verify.Counts(verdicts)
 	var comp []time.Duration
 	for _, v := range verdicts {
-		if v.CompensationTime > 0 {
+		if v.Compensated {
 			comp = append(comp, v.CompensationTime)
 		}
 		switch v.Class {
@@ -403,24 +600,36 @@ func (e *Experiment) audit(ctx context.Context, w *watchers, l loaded) error {
 			others, err = facts.OthersDelta(ctx, l.stockAt, ids)
 		}
 		if err == nil {
-			r.Stock = verify.CheckStock(l.stockStart, end, verdicts, byOrder, others)
+			r.Stock = verify.CheckStock(l.stockStart, end, verdicts, lines, others)
 		} else {
 			stockErr = err
 		}
 	}
+	orphans, err := facts.Orphans(ctx, r.LoadStart.Add(-time.Second), ids, orphanWorkflows)
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrBadInput, err)
+	}
+	r.Orphans = orphans
 	e.auditFaults(ctx)
 
-	// Lag, from both sources, over the load phase.
-	windows := e.windows(r.LoadEnd)
+	// Lag, from every source, from the load's start until settled.
 	lag := map[string][]verify.LagSample{}
-	var sampled []verify.LagSample
-	for _, p := range lagsample.PerPoll(e.sampler.Samples()) {
-		if !p.At.Before(r.LoadStart) && !p.At.After(r.LoadEnd) {
-			sampled = append(sampled, verify.LagSample{At: p.At, Lag: p.Lag})
+	gaps := map[string][]verify.Gap{}
+	for _, src := range e.samplers {
+		var sampled []verify.LagSample
+		for _, p := range lagsample.PerPoll(src.s.Samples()) {
+			if !p.At.Before(r.LoadStart) && !p.At.After(e.settled) {
+				sampled = append(sampled, verify.LagSample{At: p.At, Lag: p.Lag})
+			}
+		}
+		lag[src.name] = sampled
+		for _, g := range src.s.Gaps() {
+			if g.To.After(r.LoadStart) && g.From.Before(e.settled) {
+				gaps[src.name] = append(gaps[src.name], verify.Gap{From: g.From, To: g.To, Reason: g.Reason})
+			}
 		}
 	}
-	lag[SourceSampler] = sampled
-	hist, herr := e.histogramLag(ctx, r.LoadStart, r.LoadEnd)
+	hist, herr := e.histogramLag(ctx, r.LoadStart, e.settled)
 	if herr != nil {
 		r.Gaps = append(r.Gaps, "prometheus: "+herr.Error())
 	}
@@ -433,8 +642,11 @@ func (e *Experiment) audit(ctx context.Context, w *watchers, l loaded) error {
 	w.stopSampler()
 
 	r.Faults = e.faultRecords()
-	gates, reports := verify.Evaluate(verify.Input{Verdicts: verdicts, Lag: lag, Faults: windows,
-		K6Passed: l.exit == 0, K6Failures: r.K6.Failed, Limits: cfg.Limits})
+	ledger := ledgerCheck(attempts, filepath.Join(cfg.Out, "summary.json"))
+	r.Ledger = &ledger
+	gates, reports := verify.Evaluate(verify.Input{Verdicts: verdicts, Lag: lag, Gaps: gaps, LoadEnd: r.LoadEnd, Faults: windows,
+		K6Passed: l.exit == 0, K6Failures: r.K6.Failed, Limits: cfg.Limits, ExpectCompensations: expectComp,
+		Orphans: orphans, OrphansGated: !cfg.SharedStack, Ledger: &ledger, Attempts: attempts})
 	r.Lag = reports
 	gates = append(gates, e.extraGates(r, stockErr)...)
 	r.Gates = gates
@@ -454,10 +666,97 @@ func (e *Experiment) audit(ctx context.Context, w *watchers, l loaded) error {
 	return nil
 }
 
+// outageBudget is the budget the workers run with for the run, as the
+// harness set it (or left it: the saga's default).
+func (e *Experiment) outageBudget() time.Duration {
+	if e.cfg.OutageBudget > 0 {
+		return e.cfg.OutageBudget
+	}
+	return saga.DefaultOutageBudget
+}
+
+// settle is what the audit waits for, read from outside the platform:
+// Temporal's running workflows, the orders outbox drained, and every
+// sampled consumer group caught up.
+func (e *Experiment) settle(w *watchers) verify.Settle {
+	s := verify.Settle{Platform: e.cfg.platform()}
+	if s.Platform != verify.PlatformSaga {
+		return s
+	}
+	since := e.res.Started.Add(-time.Minute)
+	s.Running = func(ctx context.Context) (map[string]bool, error) {
+		out := map[string]bool{}
+		query := fmt.Sprintf("WorkflowType = '%s' AND ExecutionStatus = 'Running' AND StartTime >= '%s'", verify.WorkflowType, since.UTC().Format(time.RFC3339Nano))
+		var token []byte
+		for {
+			resp, err := e.temporal.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{
+				Namespace: e.cfg.Namespace, Query: query, PageSize: 1000, NextPageToken: token})
+			if err != nil {
+				return nil, fmt.Errorf("temporal visibility (%s): %w", query, err)
+			}
+			for _, x := range resp.Executions {
+				out[strings.TrimPrefix(x.GetExecution().GetWorkflowId(), "order-")] = true
+			}
+			if token = resp.NextPageToken; len(token) == 0 {
+				return out, nil
+			}
+		}
+	}
+	s.Busy = func(ctx context.Context) (string, error) {
+		var unsent int
+		if err := w.db.QueryRow(ctx, `SELECT count(*) FROM orders.outbox WHERE sent_at IS NULL AND dead_at IS NULL`).Scan(&unsent); err != nil {
+			return "", fmt.Errorf("orders.outbox: %w", err)
+		}
+		if unsent > 0 {
+			return fmt.Sprintf("%d order events not yet published", unsent), nil
+		}
+		for _, src := range e.samplers {
+			if !src.s.CaughtUp(3 * time.Second) {
+				return src.group + " behind on " + src.topic, nil
+			}
+		}
+		return "", nil
+	}
+	return s
+}
+
+// ledgerCheck counts the ledger's placements by outcome beside k6's own
+// counters in its summary export.
+func ledgerCheck(attempts []verify.Attempt, summary string) verify.LedgerCheck {
+	c := verify.LedgerCheck{Ledger: map[string]int{}, K6: map[string]int{}}
+	for _, a := range attempts {
+		c.Ledger[a.Outcome]++
+	}
+	b, err := os.ReadFile(summary)
+	if err != nil {
+		c.Err = "k6's summary: " + err.Error()
+		return c
+	}
+	var s struct {
+		Metrics map[string]struct {
+			Count *float64 `json:"count"`
+		} `json:"metrics"`
+	}
+	if err := json.Unmarshal(b, &s); err != nil {
+		c.Err = "k6's summary " + summary + ": " + err.Error()
+		return c
+	}
+	for outcome, metric := range map[string]string{verify.OutcomeAcked: "orders_placed", verify.OutcomeRejected: "orders_rejected", verify.OutcomeUnknown: "orders_unknown"} {
+		if m, ok := s.Metrics[metric]; ok && m.Count != nil {
+			c.K6[outcome] = int(*m.Count)
+		}
+	}
+	return c
+}
+
 // Lag source names.
 const (
-	SourceSampler   = "sampler: kadm offsets at 10 Hz"
-	SourceHistogram = "orchestrator histogram (Prometheus, bucket resolution)"
+	SourceSampler  = "sampler: order-orchestrator on orders"
+	SourceShipping = "sampler: order-orchestrator on shipping"
+	// SourceProjection's lag is how stale GET /v1/orders/{id} is: it has
+	// its own limit (Limits.SourceLag, --max-view-lag).
+	SourceProjection = "sampler: order-projection on order-status"
+	SourceHistogram  = "orchestrator histogram (Prometheus, bucket resolution)"
 )
 
 func (e *Experiment) extraGates(r *report.Result, stockErr error) []verify.Gate {
@@ -528,7 +827,8 @@ func (e *Experiment) windows(loadEnd time.Time) []verify.Window {
 		if end.IsZero() {
 			end = loadEnd
 		}
-		out = append(out, verify.Window{Name: f.Name, Start: f.Start, End: end, Consumer: f.Consumer})
+		out = append(out, verify.Window{Name: f.Name, Start: f.Start, End: end, Consumer: f.Consumer,
+			Target: f.Target, Unreachable: Unreachable(Kind(f.Kind))})
 	}
 	return out
 }
@@ -542,21 +842,6 @@ func (e *Experiment) histogramLag(ctx context.Context, from, to time.Time) ([]ve
 		return nil, err
 	}
 	return LagFromHistogram(series, e.cfg.Limits.MaxLag), nil
-}
-
-func (e *Experiment) temporalFacts(ctx context.Context, byOrder map[string]*verify.Facts) error {
-	opts, err := temporalclient.Options(client.Options{HostPort: e.cfg.TemporalAddr, Namespace: e.cfg.Namespace, Logger: quiet{}})
-	if err != nil {
-		return err
-	}
-	c, err := client.Dial(opts)
-	if err != nil {
-		return err
-	}
-	defer c.Close()
-	tctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
-	defer cancel()
-	return verify.TemporalFacts{Client: c, Namespace: e.cfg.Namespace}.Fill(tctx, e.res.Started.Add(-time.Minute), byOrder)
 }
 
 type quiet struct{}
@@ -684,6 +969,19 @@ func FaultWindows(plan []Planned) string {
 		parts = append(parts, fmt.Sprintf("%.0f-%.0f", from, end))
 	}
 	return strings.Join(parts, ",")
+}
+
+// loadavg is the host's /proc/loadavg (1, 5 and 15 minutes), "" where there is none.
+func loadavg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return ""
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return ""
+	}
+	return strings.Join(f[:3], " ")
 }
 
 func okWord(ok bool) string {

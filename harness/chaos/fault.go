@@ -4,10 +4,17 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/stampede-dev/stampede/harness/report"
+	"github.com/stampede-dev/stampede/harness/verify"
+	"github.com/stampede-dev/stampede/platform/failpoint"
+	"github.com/stampede-dev/stampede/platform/restchain"
 )
+
+// PlatformRest is Config.Platform of the REST-chain baseline.
+const PlatformRest = verify.PlatformRest
 
 // Fault is one way of breaking the platform, one kind per file
 // (faults_<kind>.go, its test beside it). The experiment asks every planned
@@ -135,16 +142,24 @@ func (r *faultRun) run(ctx context.Context) {
 	r.ended()
 }
 
-// runFaults runs each planned fault at its time, one after the other.
+// runFaults runs each planned fault at its time. A fault planned to start
+// while another still holds (a selftest schedule that overlaps them on
+// purpose) runs beside it; the profiles' plans never overlap.
 func (e *Experiment) runFaults(ctx context.Context, start time.Time) {
+	var wg sync.WaitGroup
 	for _, r := range e.faults {
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(time.Until(start.Add(r.At))):
-		}
-		r.run(ctx)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(time.Until(start.Add(r.At))):
+			}
+			r.run(ctx)
+		}()
 	}
+	wg.Wait()
 }
 
 // checkTargets fails early, naming what is missing, when a planned fault
@@ -172,8 +187,28 @@ func (e *Experiment) checkTargets(ctx context.Context) error {
 	return nil
 }
 
-// prepare lets each fault restart components with run-only settings.
+// prepare arms the run's failpoints and the REST-chain baseline, then lets
+// each fault restart components with run-only settings.
 func (e *Experiment) prepare(ctx context.Context) error {
+	if e.cfg.Platform == PlatformRest {
+		if err := e.restartWith(ctx, "orders", restchain.Env, restchain.Mode); err != nil {
+			return err
+		}
+	}
+	for _, a := range e.cfg.Arm {
+		matched := false
+		for _, n := range e.cfg.Stack.Names() {
+			if n == a.Component || (strings.HasSuffix(a.Component, "*") && strings.HasPrefix(n, strings.TrimSuffix(a.Component, "*"))) {
+				matched = true
+				if err := e.restartWith(ctx, n, failpoint.Env, strings.Join(a.Failpoints, ",")); err != nil {
+					return err
+				}
+			}
+		}
+		if !matched {
+			return fmt.Errorf("%w: no component %s in the stack to arm %s in", ErrBadInput, a.Component, strings.Join(a.Failpoints, ","))
+		}
+	}
 	for _, r := range e.faults {
 		if p, ok := r.fault.(preparer); ok {
 			if err := p.Prepare(ctx); err != nil {

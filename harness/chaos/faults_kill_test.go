@@ -72,8 +72,8 @@ func TestKillBringsBackWithTheRunSettings(t *testing.T) {
 	if err := e.prepare(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	if e.modified["payments"] != EnvChargeLatency+"=200ms" {
-		t.Fatalf("payments runs with %q, want %s=200ms", e.modified["payments"], EnvChargeLatency)
+	if got := envString(e.modified["payments"]); got != EnvChargeLatency+"=200ms" {
+		t.Fatalf("payments runs with %q, want %s=200ms", got, EnvChargeLatency)
 	}
 	if err := e.prepare(context.Background()); err != nil {
 		t.Fatal(err)

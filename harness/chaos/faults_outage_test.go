@@ -49,8 +49,8 @@ func TestOutagePrepareRestartsTheWorkersWithTheBudget(t *testing.T) {
 				if tt.budget > 0 {
 					want = EnvOutageBudget + "=" + tt.budget.String()
 				}
-				if e.modified[w] != want {
-					t.Errorf("%s runs with %q, want %q", w, e.modified[w], want)
+				if got := envString(e.modified[w]); got != want {
+					t.Errorf("%s runs with %q, want %q", w, got, want)
 				}
 			}
 		})

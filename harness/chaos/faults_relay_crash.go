@@ -29,7 +29,9 @@ func (f *relayCrash) Inject(ctx context.Context) error {
 	e.markBroken(r.Target)
 	r.started()
 	// Restart may report that it died during start: that is the point.
-	f.err = withEnv(failpoint.Env, relayFailpoint, func() error { return e.cfg.Stack.Restart(ctx, r.Target) })
+	// With the run's own settings (a mutation's failpoints) and this one.
+	env := withFailpoint(e.runEnv(r.Target), relayFailpoint)
+	f.err = withEnvs(env, func() error { return e.cfg.Stack.Restart(ctx, r.Target) })
 	return nil
 }
 

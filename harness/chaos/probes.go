@@ -8,6 +8,8 @@ import (
 	"strings"
 	"time"
 
+	"go.temporal.io/api/workflowservice/v1"
+
 	"github.com/stampede-dev/stampede/harness/lagsample"
 	"github.com/stampede-dev/stampede/harness/report"
 	"github.com/stampede-dev/stampede/harness/verify"
@@ -59,6 +61,13 @@ func (e *Experiment) probe(ctx context.Context, facts verify.DBFacts, settle err
 	out = append(out, lp)
 
 	all, err := stuckSagas(ctx, facts)
+	if err == nil && e.temporal != nil && len(all) > 0 {
+		// A saga is stuck only while its workflow runs: an order shown
+		// before its decision whose workflow closed, or that has none, is
+		// an earlier run's finding (a stale view, a lost order), not a saga
+		// this run would wait on.
+		all, err = e.runningOnly(ctx, all)
+	}
 	// Orders stuck before the run are its starting point, not its doing:
 	// the after probe names only the new ones.
 	e.mu.Lock()
@@ -73,7 +82,7 @@ func (e *Experiment) probe(ctx context.Context, facts verify.DBFacts, settle err
 	var ids []string
 	stuck := 0
 	for _, s := range all {
-		if before[s.id] {
+		if before[s.id] || (e.cfg.Leftovers && s.created.Before(e.res.Started)) {
 			continue
 		}
 		stuck++
@@ -101,10 +110,13 @@ func (e *Experiment) probe(ctx context.Context, facts verify.DBFacts, settle err
 
 // stuckSagas counts orders of the last half hour still before the shipment
 // decision two minutes after they were placed.
-type stuckOrder struct{ id, status string }
+type stuckOrder struct {
+	id, status string
+	created    time.Time
+}
 
 func stuckSagas(ctx context.Context, facts verify.DBFacts) ([]stuckOrder, error) {
-	rows, err := facts.DB.Query(ctx, `SELECT id::text, status FROM orders.orders
+	rows, err := facts.DB.Query(ctx, `SELECT id::text, status, created_at FROM orders.orders
 WHERE created_at > now() - interval '30 minutes' AND created_at < now() - interval '2 minutes'
 AND status = ANY($1) ORDER BY created_at LIMIT 10000`, preshipment())
 	if err != nil {
@@ -114,12 +126,40 @@ AND status = ANY($1) ORDER BY created_at LIMIT 10000`, preshipment())
 	var out []stuckOrder
 	for rows.Next() {
 		var s stuckOrder
-		if err := rows.Scan(&s.id, &s.status); err != nil {
+		if err := rows.Scan(&s.id, &s.status, &s.created); err != nil {
 			return nil, err
 		}
 		out = append(out, s)
 	}
 	return out, rows.Err()
+}
+
+// runningOnly keeps the orders whose workflow Temporal still runs.
+func (e *Experiment) runningOnly(ctx context.Context, orders []stuckOrder) ([]stuckOrder, error) {
+	since := time.Now().Add(-31 * time.Minute)
+	query := fmt.Sprintf("WorkflowType = '%s' AND ExecutionStatus = 'Running' AND StartTime >= '%s'", verify.WorkflowType, since.UTC().Format(time.RFC3339Nano))
+	running := map[string]bool{}
+	var token []byte
+	for {
+		resp, err := e.temporal.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{
+			Namespace: e.cfg.Namespace, Query: query, PageSize: 1000, NextPageToken: token})
+		if err != nil {
+			return nil, fmt.Errorf("temporal visibility (%s): %w", query, err)
+		}
+		for _, x := range resp.Executions {
+			running[strings.TrimPrefix(x.GetExecution().GetWorkflowId(), "order-")] = true
+		}
+		if token = resp.NextPageToken; len(token) == 0 {
+			break
+		}
+	}
+	var out []stuckOrder
+	for _, o := range orders {
+		if running[o.id] {
+			out = append(out, o)
+		}
+	}
+	return out, nil
 }
 
 func preshipment() []string {
@@ -237,7 +277,7 @@ func (e *Experiment) progress(ctx context.Context) {
 		sort.Strings(on)
 		line := fmt.Sprintf("chaos %s +%s | %s | placed %d acked %d", e.cfg.Run, time.Since(start).Round(time.Second), e.phase, e.placed, e.acked)
 		if e.phase == "settling" {
-			line += fmt.Sprintf(" | undecided sagas %d", e.settling)
+			line += fmt.Sprintf(" | unsettled %d (%s)", e.settling, e.settleWhy)
 		}
 		e.mu.Unlock()
 		if lag, ok := e.sampler.Latest(); ok {

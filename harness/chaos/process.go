@@ -3,10 +3,14 @@ package chaos
 import (
 	"context"
 	"fmt"
+	"maps"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/stampede-dev/stampede/platform/failpoint"
 )
 
 // Env the harness sets on the processes it restarts for a run.
@@ -15,23 +19,61 @@ const (
 	EnvOutageBudget  = "STAMPEDE_OUTAGE_BUDGET"
 )
 
-// restartWith restarts name with KEY=VALUE in its environment, unless it
-// already runs with it for this run. Children inherit our environment, so
-// it is set around the restart only; the rollback restarts name without it.
+// restartWith restarts name with KEY=VALUE added to what it runs with for
+// the run, unless it already runs with it. Children inherit our
+// environment, so it is set around the restart only; the rollback restarts
+// name without any of it.
 func (e *Experiment) restartWith(ctx context.Context, name, key, value string) error {
 	e.mu.Lock()
-	already := e.modified[name] == key+"="+value
-	e.modified[name] = key + "=" + value
+	env := e.modified[name]
+	already := env != nil && env[key] == value
+	if !already {
+		if env == nil {
+			env = map[string]string{}
+			e.modified[name] = env
+		}
+		env[key] = value
+	}
+	env = maps.Clone(env)
 	e.mu.Unlock()
 	if already {
 		return nil
 	}
-	err := withEnv(key, value, func() error { return e.cfg.Stack.Restart(ctx, name) })
+	err := withEnvs(env, func() error { return e.cfg.Stack.Restart(ctx, name) })
 	if err != nil {
-		return fmt.Errorf("restart %s with %s=%s: %w", name, key, value, err)
+		return fmt.Errorf("restart %s with %s: %w", name, envString(env), err)
 	}
-	e.logf("%s restarted with %s=%s for the run", name, key, value)
+	e.logf("%s restarted with %s for the run", name, envString(env))
 	return nil
+}
+
+// runEnv is what name runs with for the run (nil: its own settings).
+func (e *Experiment) runEnv(name string) map[string]string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return maps.Clone(e.modified[name])
+}
+
+// withFailpoint adds a failpoint to the run's STAMPEDE_FAILPOINTS of env.
+func withFailpoint(env map[string]string, name string) map[string]string {
+	out := maps.Clone(env)
+	if out == nil {
+		out = map[string]string{}
+	}
+	if v := out[failpoint.Env]; v != "" {
+		out[failpoint.Env] = v + "," + name
+	} else {
+		out[failpoint.Env] = name
+	}
+	return out
+}
+
+func envString(env map[string]string) string {
+	var parts []string
+	for _, k := range slices.Sorted(maps.Keys(env)) {
+		parts = append(parts, k+"="+env[k])
+	}
+	return strings.Join(parts, " ")
 }
 
 // markBroken records that the run stopped name: the rollback starts it
@@ -50,16 +92,9 @@ func (r *faultRun) bringBack(ctx context.Context) error {
 	// rollback would do it, but here we know exactly what we broke.
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 3*time.Minute)
 	defer cancel()
-	start := func() error { return e.cfg.Stack.Start(sctx, r.Target) }
-	e.mu.Lock()
-	kv := e.modified[r.Target]
-	e.mu.Unlock()
-	if k, v, ok := strings.Cut(kv, "="); ok {
-		// It runs with the run's settings until the rollback.
-		s := start
-		start = func() error { return withEnv(k, v, s) }
-	}
-	err := start()
+	// It runs with the run's settings until the rollback.
+	env := e.runEnv(r.Target)
+	err := withEnvs(env, func() error { return e.cfg.Stack.Start(sctx, r.Target) })
 	if err != nil {
 		err = fmt.Errorf("restart %s: %w", r.Target, err)
 	} else {
@@ -74,19 +109,21 @@ func (r *faultRun) bringBack(ctx context.Context) error {
 // envMu serialises changes to the environment children inherit.
 var envMu sync.Mutex
 
-// withEnv runs fn with KEY=VALUE in the environment, restoring it after.
-func withEnv(key, value string, fn func() error) error {
+// withEnvs runs fn with env added to the environment, restoring it after.
+func withEnvs(env map[string]string, fn func() error) error {
 	envMu.Lock()
 	defer envMu.Unlock()
-	old, had := os.LookupEnv(key)
-	os.Setenv(key, value)
-	defer func() {
-		if had {
-			os.Setenv(key, old)
-		} else {
-			os.Unsetenv(key)
-		}
-	}()
+	for k, v := range env {
+		old, had := os.LookupEnv(k)
+		os.Setenv(k, v)
+		defer func() {
+			if had {
+				os.Setenv(k, old)
+			} else {
+				os.Unsetenv(k)
+			}
+		}()
+	}
 	return fn()
 }
 

@@ -5,6 +5,7 @@ import (
 	"github.com/stampede-dev/stampede/harness/verify"
 	"math"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -122,5 +123,37 @@ func TestGateSeries(t *testing.T) {
 		if s.Labels["__name__"] != GateMetric || s.Labels["gate"] != want.gate || s.Labels["run"] != "r1" || s.Labels["job"] != "chaos" || s.Value != want.v || !s.At.Equal(at) {
 			t.Errorf("series %d = %+v, want gate %q value %v", i, s, want.gate, want.v)
 		}
+	}
+}
+
+// The histogram proves only "at most the bucket's bound": a maximum in the
+// bucket that ends exactly at the limit passes the lag gate, one in the
+// next bucket fails it.
+func TestHistogramBucketAtTheLimit(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		top  string // the highest bucket with a record
+		pass bool
+	}{
+		{"ok/bucket ending at the limit", "0.1", true},
+		{"err/the next bucket", "0.25", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var series []promSeries
+			for _, le := range []string{"0.05", "0.075", "0.1", "0.25", "+Inf"} {
+				n := 9.0
+				if le == "+Inf" || (le == "0.25" && tc.top == "0.1") || le == tc.top {
+					n = 10
+				}
+				series = append(series, bucketSeries(le, n))
+			}
+			lag := LagFromHistogram(series, 100*time.Millisecond)
+			gates, _ := verify.Evaluate(verify.Input{Lag: map[string][]verify.LagSample{SourceHistogram: lag}, K6Passed: true, Limits: verify.DefaultLimits})
+			for _, g := range gates {
+				if strings.HasPrefix(g.Name, "consumer lag") && g.Pass != tc.pass {
+					t.Fatalf("%s: pass %v (%s), want %v", g.Name, g.Pass, g.Value, tc.pass)
+				}
+			}
+		})
 	}
 }

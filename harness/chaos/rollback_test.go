@@ -25,7 +25,7 @@ func TestRollbackHealsAndRestoresEverything(t *testing.T) {
 	}
 	fs.Kill("kafka", syscall.SIGTERM)
 	e.broken["kafka"] = true
-	e.modified["payments"] = EnvChargeLatency + "=200ms"
+	e.modified["payments"] = map[string]string{EnvChargeLatency: "200ms"}
 
 	done := e.rollback()
 	if err := e.toxics.Check("payments"); err != nil {

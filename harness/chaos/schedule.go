@@ -33,6 +33,17 @@ const (
 	KindRelayCrash Kind = "relay_crash" // restart the relay armed to die between DB commit and publish
 )
 
+// Unreachable reports whether a fault of kind leaves its target unreachable
+// while it lasts (refused, hung, reset, not running), as opposed to slow
+// (latency) or fed bad records.
+func Unreachable(k Kind) bool {
+	switch k {
+	case KindDisable, KindOutage, KindTimeout, KindResetPeer, KindKill, KindRestart, KindRelayCrash:
+		return true
+	}
+	return false
+}
+
 // Spec is one entry of a profile: what to break, for how long.
 type Spec struct {
 	Name     string        `json:"name"`

@@ -110,6 +110,19 @@ type Sampler struct {
 	samples []Sample
 	errs    int
 	lastErr error
+	// lastOK is the last poll that answered; open is the gap since it, if
+	// polls fail now.
+	lastOK time.Time
+	open   *Gap
+	gaps   []Gap
+}
+
+// Gap is a stretch of time without a sample: every poll in it failed. It is
+// reported, never dropped: lag nobody measured is not lag under the limit.
+type Gap struct {
+	From   time.Time // the last poll that answered before it (or the first failed one)
+	To     time.Time // the first poll that answered after it (zero: still open)
+	Reason string    // the first error
 }
 
 // New returns a sampler; Run starts it.
@@ -217,10 +230,25 @@ func (s *Sampler) poll(ctx context.Context, adm *kadm.Client) {
 			s.mu.Lock()
 			s.errs++
 			s.lastErr = err
+			if s.open == nil {
+				from := s.lastOK
+				if from.IsZero() {
+					from = time.Now()
+				}
+				s.open = &Gap{From: from, Reason: err.Error()}
+			}
 			s.mu.Unlock()
 		}
 		return
 	}
+	s.mu.Lock()
+	s.lastOK = now
+	if s.open != nil {
+		s.open.To = now
+		s.gaps = append(s.gaps, *s.open)
+		s.open = nil
+	}
+	s.mu.Unlock()
 	var batch []Sample
 	ends.Each(func(o kadm.ListedOffset) {
 		committed := int64(-1)
@@ -264,6 +292,39 @@ func (s *Sampler) Samples() []Sample {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return append([]Sample(nil), s.samples...)
+}
+
+// Gaps returns the stretches without a sample so far; one still open ends now.
+func (s *Sampler) Gaps() []Gap {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := append([]Gap(nil), s.gaps...)
+	if s.open != nil {
+		g := *s.open
+		g.To = time.Now()
+		out = append(out, g)
+	}
+	return out
+}
+
+// CaughtUp reports whether the latest poll, at most max old, found the group
+// with nothing left to consume on any partition.
+func (s *Sampler) CaughtUp(max time.Duration) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.samples) == 0 || s.open != nil {
+		return false
+	}
+	at := s.samples[len(s.samples)-1].At
+	if time.Since(at) > max {
+		return false
+	}
+	for i := len(s.samples) - 1; i >= 0 && s.samples[i].At.Equal(at); i-- {
+		if s.samples[i].Lag > 0 {
+			return false
+		}
+	}
+	return true
 }
 
 // Errors returns how many polls failed and the last error.

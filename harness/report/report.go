@@ -47,7 +47,9 @@ type Result struct {
 	Timeline          []Second                      `json:"timeline"`
 	Gates             []verify.Gate                 `json:"gates"`
 	Stock             []verify.StockMismatch        `json:"stockMismatches,omitempty"`
-	Gaps              []string                      `json:"gaps,omitempty"`     // stores that could not be read
+	Gaps              []string                      `json:"gaps,omitempty"`    // what could not be read (histories, views)
+	Orphans           []verify.Orphan               `json:"orphans,omitempty"` // in a store, not in the ledger
+	Ledger            *verify.LedgerCheck           `json:"ledgerCheck,omitempty"`
 	Problems          []verify.Verdict              `json:"problems,omitempty"` // every order not ok/compensated/rejected
 	K6                K6                            `json:"k6"`
 	// Noise is the CPU hog run beside the load (stampede chaos --noise).

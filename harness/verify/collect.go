@@ -90,6 +90,14 @@ func ReadLedger(path string) ([]Attempt, error) {
 	return out, nil
 }
 
+// Tables are every table the audit reads: a store without one of them
+// cannot be judged.
+var Tables = []string{
+	"orders.orders", "orders.outbox", "inventory.stock", "inventory.reservations", "inventory.reservation_items",
+	"payments.charges", "payments.refunds", "shipping.shipments",
+	"notifications.notifications", "notifications.deliveries", "notifications.sandbox_messages", "notifications.contacts",
+}
+
 // querier is the part of a pgx pool the collectors use.
 type querier interface {
 	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
@@ -155,6 +163,8 @@ func (d DBFacts) Fill(ctx context.Context, facts map[string]*Facts) (gaps []stri
 		{"payments.charges", d.charges},
 		{"shipping.shipments", d.shipments},
 		{"notifications.deliveries", d.deliveries},
+		{"notifications.sandbox_messages", d.received},
+		{"notifications.contacts", d.contacts}, // after orders: by their users
 	} {
 		if err := step.fn(ctx, ids, facts); err != nil {
 			gaps = append(gaps, fmt.Sprintf("%s: %v", step.what, err))
@@ -164,13 +174,13 @@ func (d DBFacts) Fill(ctx context.Context, facts map[string]*Facts) (gaps []stri
 }
 
 func (d DBFacts) orders(ctx context.Context, ids []string, facts map[string]*Facts) error {
-	rows, err := d.DB.Query(ctx, `SELECT id::text, status, failure_reason, created_at FROM orders.orders WHERE id::text = ANY($1)`, ids)
+	rows, err := d.DB.Query(ctx, `SELECT id::text, user_id, status, failure_reason, total_cents, created_at FROM orders.orders WHERE id::text = ANY($1)`, ids)
 	if err != nil {
 		return err
 	}
 	return scanEach(rows, func() error {
 		var o Order
-		if err := rows.Scan(&o.ID, &o.Status, &o.FailureReason, &o.CreatedAt); err != nil {
+		if err := rows.Scan(&o.ID, &o.UserID, &o.Status, &o.FailureReason, &o.TotalCents, &o.CreatedAt); err != nil {
 			return err
 		}
 		if f := facts[o.ID]; f != nil {
@@ -182,7 +192,7 @@ func (d DBFacts) orders(ctx context.Context, ids []string, facts map[string]*Fac
 
 func (d DBFacts) reservations(ctx context.Context, ids []string, facts map[string]*Facts) error {
 	rows, err := d.DB.Query(ctx, `
-SELECT r.id::text, r.order_id, r.status, coalesce(ri.sku, ''), coalesce(ri.qty, 0)
+SELECT r.id::text, r.order_id, r.status, r.created_at, r.released_at, coalesce(ri.sku, ''), coalesce(ri.qty, 0)
 FROM inventory.reservations r LEFT JOIN inventory.reservation_items ri ON ri.reservation_id = r.id
 WHERE r.order_id = ANY($1) ORDER BY r.id`, ids)
 	if err != nil {
@@ -191,8 +201,10 @@ WHERE r.order_id = ANY($1) ORDER BY r.id`, ids)
 	index := map[string]int{} // reservation id -> position in its order's facts
 	return scanEach(rows, func() error {
 		var id, order, status, sku string
+		var created time.Time
+		var released *time.Time
 		var qty int64
-		if err := rows.Scan(&id, &order, &status, &sku, &qty); err != nil {
+		if err := rows.Scan(&id, &order, &status, &created, &released, &sku, &qty); err != nil {
 			return err
 		}
 		f := facts[order]
@@ -201,7 +213,11 @@ WHERE r.order_id = ANY($1) ORDER BY r.id`, ids)
 		}
 		i, ok := index[id]
 		if !ok {
-			f.Reservations = append(f.Reservations, Reservation{ID: id, Released: status == inventory.StatusReleased, Items: map[string]int{}})
+			r := Reservation{ID: id, Released: status == inventory.StatusReleased, Items: map[string]int{}, CreatedAt: created}
+			if released != nil {
+				r.ReleasedAt = *released
+			}
+			f.Reservations = append(f.Reservations, r)
 			i = len(f.Reservations) - 1
 			index[id] = i
 		}
@@ -214,9 +230,10 @@ WHERE r.order_id = ANY($1) ORDER BY r.id`, ids)
 
 func (d DBFacts) charges(ctx context.Context, ids []string, facts map[string]*Facts) error {
 	rows, err := d.DB.Query(ctx, `
-SELECT c.id::text, c.order_id::text, c.status, c.amount_cents, coalesce(sum(r.amount_cents), 0)::bigint, count(r.id)
+SELECT c.id::text, c.order_id::text, c.status, c.amount_cents, c.created_at,
+       coalesce(sum(r.amount_cents), 0)::bigint, count(r.id), max(r.created_at)
 FROM payments.charges c LEFT JOIN payments.refunds r ON r.charge_id = c.id
-WHERE c.order_id::text = ANY($1) GROUP BY c.id, c.order_id, c.status, c.amount_cents ORDER BY c.id`, ids)
+WHERE c.order_id::text = ANY($1) GROUP BY c.id, c.order_id, c.status, c.amount_cents, c.created_at ORDER BY c.id`, ids)
 	if err != nil {
 		return err
 	}
@@ -224,13 +241,18 @@ WHERE c.order_id::text = ANY($1) GROUP BY c.id, c.order_id, c.status, c.amount_c
 		var c Charge
 		var order, status string
 		var refunds int64
-		if err := rows.Scan(&c.ID, &order, &status, &c.AmountCents, &c.RefundedCents, &refunds); err != nil {
+		var lastRefund *time.Time
+		if err := rows.Scan(&c.ID, &order, &status, &c.AmountCents, &c.CreatedAt, &c.RefundedCents, &refunds, &lastRefund); err != nil {
 			return err
 		}
 		// Money moved when the charge was captured, refunded later or not;
 		// a declined row records the 402 and moved nothing.
 		c.Captured = status == payment.StatusCaptured || status == payment.StatusRefunded
+		c.Declined = status == payment.StatusDeclined
 		c.Refunds = int(refunds)
+		if lastRefund != nil {
+			c.LastRefundAt = *lastRefund
+		}
 		if f := facts[order]; f != nil {
 			f.Charges = append(f.Charges, c)
 		}
@@ -239,17 +261,22 @@ WHERE c.order_id::text = ANY($1) GROUP BY c.id, c.order_id, c.status, c.amount_c
 }
 
 func (d DBFacts) shipments(ctx context.Context, ids []string, facts map[string]*Facts) error {
-	rows, err := d.DB.Query(ctx, `SELECT id::text, order_id::text, status FROM shipping.shipments WHERE order_id::text = ANY($1) ORDER BY id`, ids)
+	rows, err := d.DB.Query(ctx, `SELECT id::text, order_id::text, status, cancelled_at FROM shipping.shipments WHERE order_id::text = ANY($1) ORDER BY id`, ids)
 	if err != nil {
 		return err
 	}
 	return scanEach(rows, func() error {
 		var s Shipment
 		var order, status string
-		if err := rows.Scan(&s.ID, &order, &status); err != nil {
+		var cancelled *time.Time
+		if err := rows.Scan(&s.ID, &order, &status, &cancelled); err != nil {
 			return err
 		}
 		s.Cancelled = status == shipping.StatusCancelled
+		s.Delivered = status == shipping.StatusDelivered
+		if cancelled != nil {
+			s.CancelledAt = *cancelled
+		}
 		if f := facts[order]; f != nil {
 			f.Shipments = append(f.Shipments, s)
 		}
@@ -257,28 +284,80 @@ func (d DBFacts) shipments(ctx context.Context, ids []string, facts map[string]*
 	})
 }
 
-// deliveries reads each (template, channel) of an order's notifications and
-// how many distinct messages the provider sandbox accepted for it: a resend
-// the provider recognised (duplicate = true) reached nobody twice.
+// deliveries reads the Notifications service's record of each (template,
+// channel): its outcome there, which explains a message never received.
 func (d DBFacts) deliveries(ctx context.Context, ids []string, facts map[string]*Facts) error {
-	rows, err := d.DB.Query(ctx, `
-SELECT d.order_id, d.template, d.channel, d.status,
-       (SELECT count(*) FROM notifications.sandbox_messages m
-        WHERE m.order_id = d.order_id AND m.template = d.template AND m.channel = d.channel AND NOT m.duplicate)
-FROM notifications.deliveries d WHERE d.order_id = ANY($1) ORDER BY 1, 2, 3`, ids)
+	rows, err := d.DB.Query(ctx, `SELECT order_id, template, channel, status FROM notifications.deliveries WHERE order_id = ANY($1) ORDER BY 1, 2, 3`, ids)
 	if err != nil {
 		return err
 	}
 	return scanEach(rows, func() error {
 		var order string
 		var dl Delivery
-		var sent int64
-		if err := rows.Scan(&order, &dl.Template, &dl.Channel, &dl.Outcome, &sent); err != nil {
+		if err := rows.Scan(&order, &dl.Template, &dl.Channel, &dl.Outcome); err != nil {
 			return err
 		}
-		dl.Sent = int(sent)
 		if f := facts[order]; f != nil {
 			f.Deliveries = append(f.Deliveries, dl)
+		}
+		return nil
+	})
+}
+
+// received counts what the channel sandbox accepted, by template and
+// channel: a message it recognised as a resend of one it had (duplicate)
+// reached nobody twice; one under another key did.
+func (d DBFacts) received(ctx context.Context, ids []string, facts map[string]*Facts) error {
+	rows, err := d.DB.Query(ctx, `SELECT order_id, template, channel, count(*) FROM notifications.sandbox_messages
+WHERE order_id = ANY($1) AND NOT duplicate GROUP BY 1, 2, 3`, ids)
+	if err != nil {
+		return err
+	}
+	return scanEach(rows, func() error {
+		var order, tpl, ch string
+		var n int64
+		if err := rows.Scan(&order, &tpl, &ch, &n); err != nil {
+			return err
+		}
+		if f := facts[order]; f != nil {
+			if f.Received == nil {
+				f.Received = map[string]map[string]int{}
+			}
+			if f.Received[tpl] == nil {
+				f.Received[tpl] = map[string]int{}
+			}
+			f.Received[tpl][ch] = int(n)
+		}
+		return nil
+	})
+}
+
+// contacts reads which channels each order's user has an address on.
+func (d DBFacts) contacts(ctx context.Context, _ []string, facts map[string]*Facts) error {
+	byUser := map[string][]*Facts{}
+	for _, f := range facts {
+		if f.Order != nil {
+			byUser[f.Order.UserID] = append(byUser[f.Order.UserID], f)
+		}
+	}
+	users := make([]string, 0, len(byUser))
+	for u := range byUser {
+		users = append(users, u)
+	}
+	rows, err := d.DB.Query(ctx, `SELECT user_id, coalesce(email, '') <> '', coalesce(push_token, '') <> '', coalesce(phone, '') <> ''
+FROM notifications.contacts WHERE user_id = ANY($1)`, users)
+	if err != nil {
+		return err
+	}
+	return scanEach(rows, func() error {
+		var user string
+		var c Contact
+		if err := rows.Scan(&user, &c.Email, &c.Push, &c.SMS); err != nil {
+			return err
+		}
+		for _, f := range byUser[user] {
+			cc := c
+			f.Contact = &cc
 		}
 		return nil
 	})
@@ -355,27 +434,19 @@ GROUP BY ri.sku`, since, ids, inventory.StatusReserved, inventory.StatusReleased
 	return scanStock(rows, true)
 }
 
-// CheckStock compares the end stock with start minus the quantities held by
-// the reservations of ok (and unacked) orders, plus what orders outside the
-// run changed (others, may be nil): every other order of the run must have
-// given its stock back.
-func CheckStock(start, end Stock, verdicts []Verdict, facts map[string]*Facts, others Stock) []StockMismatch {
+// CheckStock compares the end stock with start minus what the orders the
+// stores show succeeded hold, counted from the ledger's items (what the
+// client ordered, not the platform's reservation rows), plus what orders
+// outside the run changed (others, may be nil): every other order of the
+// run must have given its stock back.
+func CheckStock(start, end Stock, verdicts []Verdict, lines map[string]LedgerLine, others Stock) []StockMismatch {
 	held := map[string]int64{}
 	for _, v := range verdicts {
-		if v.Class != ClassOK && v.Class != ClassUnacked {
+		if !v.Holds {
 			continue
 		}
-		f := facts[v.OrderID]
-		if f == nil {
-			continue
-		}
-		for _, r := range f.Reservations {
-			if r.Released {
-				continue
-			}
-			for sku, q := range r.Items {
-				held[sku] += int64(q)
-			}
+		for _, it := range lines[v.OrderID].Items {
+			held[it.SKU] += int64(it.Qty)
 		}
 	}
 	var out []StockMismatch
@@ -389,49 +460,50 @@ func CheckStock(start, end Stock, verdicts []Verdict, facts map[string]*Facts, o
 	return out
 }
 
-// Preshipment counts the orders whose status in the Orders service (the
-// saga's projection) is still before the shipment decision.
-func (d DBFacts) Preshipment(ctx context.Context, ids []string) (int, error) {
-	rows, err := d.DB.Query(ctx, `SELECT status FROM orders.orders WHERE id::text = ANY($1)`, ids)
+// undecided returns the orders of ids whose status in the Orders service
+// (the projection) is still before the shipment decision.
+func (d DBFacts) undecided(ctx context.Context, ids []string) ([]string, error) {
+	rows, err := d.DB.Query(ctx, `SELECT id::text, status FROM orders.orders WHERE id::text = ANY($1)`, ids)
 	if err != nil {
-		return 0, fmt.Errorf("orders.orders: %w", err)
+		return nil, fmt.Errorf("orders.orders: %w", err)
 	}
-	n := 0
+	var out []string
 	err = scanEach(rows, func() error {
-		var s string
-		if err := rows.Scan(&s); err != nil {
+		var id, s string
+		if err := rows.Scan(&id, &s); err != nil {
 			return err
 		}
 		if Preshipment(s) {
-			n++
+			out = append(out, id)
 		}
 		return nil
 	})
-	return n, err
+	return out, err
 }
 
 // Unnotified counts the orders of ids whose notifications are still under
-// way: a failed or cancelled order whose failure notification the
-// Notifications service has not finished (no row yet, because the task
-// still waits in the queue behind the rate limit, or a row being sent or
-// waiting for a retry), and any order with a notification being sent or
-// retried. Auditing those now would call them "not notified" although the
-// platform is still delivering.
+// way: an order whose status (in the Orders service) calls for a
+// notification that the Notifications service has not finished (no row
+// yet, because the task still waits in the queue behind the rate limit, or
+// a row queued, being sent or waiting for a retry), and any order with a
+// notification under way. Auditing those now would call them "not
+// notified" although the platform is still delivering.
 func (d DBFacts) Unnotified(ctx context.Context, ids []string) (int, error) {
 	rows, err := d.DB.Query(ctx, `
-SELECT count(*) FROM orders.orders o
-WHERE o.id::text = ANY($1) AND (
-  (o.status IN ($2::text, $3::text) AND NOT EXISTS (
-     SELECT 1 FROM notifications.notifications n
-     WHERE n.order_id = o.id::text
-       AND n.template = CASE o.status WHEN $3::text THEN $4::text ELSE $5::text END
-       AND n.status NOT IN ($6::text, $7::text)))
-  OR EXISTS (
-     SELECT 1 FROM notifications.notifications n
-     WHERE n.order_id = o.id::text AND n.status IN ($6::text, $7::text)))`, ids,
-		order.StatusFailed, order.StatusCancelled,
-		notification.TemplateOrderCancelled, notification.TemplateOrderFailed,
-		notification.StatusSending, notification.StatusRetrying)
+WITH o AS (SELECT id::text AS id, status FROM orders.orders WHERE id::text = ANY($1)),
+     done AS (SELECT order_id, template FROM notifications.notifications
+              WHERE order_id = ANY($1) AND status NOT IN ($2::text, $3::text, $4::text))
+SELECT count(*) FROM o WHERE
+  EXISTS (SELECT 1 FROM notifications.notifications n WHERE n.order_id = o.id AND n.status IN ($2::text, $3::text, $4::text))
+  OR (o.status IN ($5::text, $6::text, $7::text) AND NOT EXISTS (SELECT 1 FROM done WHERE done.order_id = o.id AND done.template = $8::text))
+  OR (o.status = $7::text AND NOT EXISTS (SELECT 1 FROM done WHERE done.order_id = o.id AND done.template = $9::text))
+  OR (o.status = $10::text AND NOT EXISTS (SELECT 1 FROM done WHERE done.order_id = o.id AND done.template = $11::text))
+  OR (o.status = $12::text AND NOT EXISTS (SELECT 1 FROM done WHERE done.order_id = o.id AND done.template = $13::text))`, ids,
+		notification.StatusQueued, notification.StatusSending, notification.StatusRetrying,
+		order.StatusShipped, order.StatusInTransit, order.StatusDelivered,
+		notification.TemplateOrderShipped, notification.TemplateDeliveryConfirmed,
+		order.StatusFailed, notification.TemplateOrderFailed,
+		order.StatusCancelled, notification.TemplateOrderCancelled)
 	if err != nil {
 		return 0, fmt.Errorf("orders.orders, notifications.notifications: %w", err)
 	}
@@ -440,32 +512,41 @@ WHERE o.id::text = ANY($1) AND (
 	return n, err
 }
 
-// ErrNotSettled is returned by WaitSettled when sagas are still undecided at its deadline.
-var ErrNotSettled = errors.New("verify: sagas still before the shipment decision, or their notifications under way")
+// ErrNotSettled is returned by WaitSettled when orders are still undecided at its deadline.
+var ErrNotSettled = errors.New("verify: orders still before the shipment decision, or their notifications under way")
 
-// WaitSettled polls until no order of ids is in a pre-shipment state and
-// none has a notification under way (Unnotified), or the timeout passes.
-// progress, when set, is told how many remain.
-func (d DBFacts) WaitSettled(ctx context.Context, ids []string, timeout time.Duration, progress func(left int)) error {
+// Settle says what else the audit waits for after the load, beside the
+// Orders service's statuses: each part it reads from outside the platform.
+type Settle struct {
+	Platform string // PlatformRest: nothing runs after the request, and nothing is notified
+	// Running lists the orders whose workflow still runs (Temporal
+	// visibility). An order shown before its shipment decision whose
+	// workflow has closed is settled: its view is stale, which the audit
+	// reports; only a running one is waited for.
+	Running func(ctx context.Context) (map[string]bool, error)
+	// Busy says why sagas may still start or statuses still land (the
+	// outbox not drained, a consumer group behind), or "" when none can.
+	Busy func(ctx context.Context) (string, error)
+}
+
+// WaitSettled polls until no order of ids can still change (see Settle) and
+// none has a notification under way, or the timeout passes. progress, when
+// set, is told how many remain and why.
+func (d DBFacts) WaitSettled(ctx context.Context, ids []string, timeout time.Duration, s Settle, progress func(left int, why string)) error {
 	deadline := time.Now().Add(timeout)
 	for {
-		n, err := d.Preshipment(ctx, ids)
+		n, why, err := d.unsettled(ctx, ids, s)
 		if err != nil {
 			return err
 		}
-		if n == 0 {
-			if n, err = d.Unnotified(ctx, ids); err != nil {
-				return err
-			}
-		}
 		if progress != nil {
-			progress(n)
+			progress(n, why)
 		}
 		if n == 0 {
 			return nil
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("%w: %d after %s", ErrNotSettled, n, timeout)
+			return fmt.Errorf("%w: %d after %s (%s)", ErrNotSettled, n, timeout, why)
 		}
 		select {
 		case <-ctx.Done():
@@ -473,4 +554,90 @@ func (d DBFacts) WaitSettled(ctx context.Context, ids []string, timeout time.Dur
 		case <-time.After(time.Second):
 		}
 	}
+}
+
+func (d DBFacts) unsettled(ctx context.Context, ids []string, s Settle) (int, string, error) {
+	if s.Platform == PlatformRest {
+		return 0, "", nil
+	}
+	if s.Busy != nil {
+		why, err := s.Busy(ctx)
+		if err != nil {
+			return 0, "", err
+		}
+		if why != "" {
+			return len(ids), why, nil
+		}
+	}
+	pre, err := d.undecided(ctx, ids)
+	if err != nil {
+		return 0, "", err
+	}
+	if len(pre) > 0 && s.Running != nil {
+		running, err := s.Running(ctx)
+		if err != nil {
+			return 0, "", err
+		}
+		n := 0
+		for _, id := range pre {
+			if running[id] {
+				n++
+			}
+		}
+		if n > 0 {
+			return n, "sagas before their shipment decision", nil
+		}
+	} else if len(pre) > 0 {
+		return len(pre), "orders before their shipment decision", nil
+	}
+	n, err := d.Unnotified(ctx, ids)
+	if err != nil {
+		return 0, "", err
+	}
+	if n > 0 {
+		return n, "notifications under way", nil
+	}
+	return 0, "", nil
+}
+
+// Orphan is something a store holds that no ledger line asked for.
+type Orphan struct {
+	Kind string `json:"kind"` // order, workflow, reservation, charge, shipment
+	ID   string `json:"id"`
+}
+
+// Orphans finds what the stores hold from since on that the run's ledger
+// (ids) does not account for: orders, and reservations, charges and
+// shipments of orders that are neither the run's nor older than since.
+// workflows are the order ids of workflows Temporal started since then
+// that belong to no order of the run; those of older orders are left out.
+func (d DBFacts) Orphans(ctx context.Context, since time.Time, ids, workflows []string) ([]Orphan, error) {
+	rows, err := d.DB.Query(ctx, `
+WITH older AS (SELECT id::text AS id FROM orders.orders WHERE created_at < $1)
+SELECT 'order', id::text FROM orders.orders WHERE created_at >= $1 AND NOT (id::text = ANY($2))
+UNION ALL
+SELECT 'reservation', id::text || ' (order ' || order_id || ')' FROM inventory.reservations
+ WHERE created_at >= $1 AND NOT (order_id = ANY($2)) AND order_id NOT IN (SELECT id FROM older)
+UNION ALL
+SELECT 'charge', id::text || ' (order ' || order_id::text || ')' FROM payments.charges
+ WHERE created_at >= $1 AND NOT (order_id::text = ANY($2)) AND order_id::text NOT IN (SELECT id FROM older)
+UNION ALL
+SELECT 'shipment', id::text || ' (order ' || order_id::text || ')' FROM shipping.shipments
+ WHERE created_at >= $1 AND NOT (order_id::text = ANY($2)) AND order_id::text NOT IN (SELECT id FROM older)
+UNION ALL
+SELECT 'workflow', 'order-' || w FROM unnest($3::text[]) AS w WHERE w NOT IN (SELECT id FROM older)
+ORDER BY 1, 2`, since, ids, workflows)
+	if err != nil {
+		return nil, fmt.Errorf("orders, reservations, charges, shipments not in the ledger: %w", err)
+	}
+	var out []Orphan
+	err = scanEach(rows, func() error {
+		var o Orphan
+		if err := rows.Scan(&o.Kind, &o.ID); err != nil {
+			return err
+		}
+		out = append(out, o)
+		return nil
+	})
+	return out, err
 }

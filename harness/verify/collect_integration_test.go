@@ -4,6 +4,7 @@ package verify
 
 import (
 	"context"
+	"fmt"
 	"io/fs"
 	"net/url"
 	"strings"
@@ -94,10 +95,10 @@ func TestCollectorsOnTheServicesRealTables(t *testing.T) {
 VALUES ($1, 'u', 'EUR', 1000, '[]', '{}', 'tok_visa', $2, $5, $3, $4, $4)`, o.id, o.status, o.key, now, o.id)
 	}
 	exec(`INSERT INTO inventory.stock (sku, warehouse_id, on_hand, reserved) VALUES ('SKU-1', 'w', 10, 2), ('SKU-2', 'w', 5, 0)`)
-	exec(`INSERT INTO inventory.reservations (id, order_id, idempotency_key, status, created_at) VALUES
-('10000000-0000-0000-0000-000000000001', $1, 'r1', 'reserved', now()),
-('10000000-0000-0000-0000-000000000002', $2, 'r2', 'released', now()),
-('10000000-0000-0000-0000-000000000003', $3, 'r3', 'reserved', now())`, okID, compID, dupID)
+	exec(`INSERT INTO inventory.reservations (id, order_id, idempotency_key, status, created_at, released_at) VALUES
+('10000000-0000-0000-0000-000000000001', $1, 'r1', 'reserved', now(), NULL),
+('10000000-0000-0000-0000-000000000002', $2, 'r2', 'released', now(), now()),
+('10000000-0000-0000-0000-000000000003', $3, 'r3', 'reserved', now(), NULL)`, okID, compID, dupID)
 	exec(`INSERT INTO inventory.reservation_items (reservation_id, line, sku, qty, warehouse_id) VALUES
 ('10000000-0000-0000-0000-000000000001', 1, 'SKU-1', 2, 'w'), ('10000000-0000-0000-0000-000000000001', 2, 'SKU-2', 1, 'w'),
 ('10000000-0000-0000-0000-000000000002', 1, 'SKU-1', 3, 'w')`)
@@ -112,6 +113,7 @@ VALUES ($1, 'u', 'EUR', 1000, '[]', '{}', 'tok_visa', $2, $5, $3, $4, $4)`, o.id
 ('40000000-0000-0000-0000-000000000003', $2, 's3', '\x00', 'created', 't3', '[]', '{}', now())`, okID, dupID)
 	exec(`INSERT INTO notifications.deliveries (order_id, template, channel, status) VALUES
 ($1, 'order-shipped', 'email', 'delivered'), ($2, 'order-failed', 'email', 'delivered'), ($3, 'order-shipped', 'email', 'delivered')`, okID, compID, dupID)
+	exec(`INSERT INTO notifications.contacts (user_id, email) VALUES ('u', 'a@x')`)
 	exec(`INSERT INTO notifications.sandbox_messages (idempotency_key, order_id, template, channel, recipient, process_id, received_at, accepted_at, duplicate) VALUES
 ('m1', $1, 'order-shipped', 'email', 'a@x', 'p', now(), now(), false),
 ('m1', $1, 'order-shipped', 'email', 'a@x', 'p', now(), now(), true),
@@ -137,44 +139,61 @@ VALUES ($1, 'u', 'EUR', 1000, '[]', '{}', 'tok_visa', $2, $5, $3, $4, $4)`, o.id
 		t.Fatalf("fill: %v", gaps)
 	}
 	ok := facts[okID]
-	if ok.Order == nil || ok.Order.Status != "in_transit" || len(ok.Reservations) != 1 || ok.Reservations[0].Items["SKU-1"] != 2 ||
-		len(ok.Charges) != 1 || !ok.Charges[0].Captured || len(ok.Shipments) != 1 || len(ok.Deliveries) != 1 || ok.Deliveries[0].Sent != 1 {
+	if ok.Order == nil || ok.Order.Status != "in_transit" || ok.Order.UserID != "u" || ok.Order.TotalCents != 1000 || len(ok.Reservations) != 1 || ok.Reservations[0].Items["SKU-1"] != 2 ||
+		len(ok.Charges) != 1 || !ok.Charges[0].Captured || len(ok.Shipments) != 1 || len(ok.Deliveries) != 1 || ok.Received["order-shipped"]["email"] != 1 ||
+		ok.Contact == nil || !ok.Contact.Email || ok.Contact.SMS {
 		t.Errorf("ok order facts: %+v", ok)
 	}
 	comp := facts[compID]
-	if len(comp.Charges) != 1 || !comp.Charges[0].Captured || comp.Charges[0].RefundedCents != 1000 || comp.Charges[0].Refunds != 1 || !comp.Reservations[0].Released {
+	if len(comp.Charges) != 1 || !comp.Charges[0].Captured || comp.Charges[0].RefundedCents != 1000 || comp.Charges[0].Refunds != 1 || comp.Charges[0].LastRefundAt.IsZero() ||
+		!comp.Reservations[0].Released || comp.Reservations[0].ReleasedAt.IsZero() {
 		t.Errorf("compensated order facts: %+v", comp)
 	}
-	if facts[dupID].Deliveries[0].Sent != 2 {
-		t.Errorf("twice-sent notification: got Sent %d, want 2", facts[dupID].Deliveries[0].Sent)
+	// The provider accepted two messages under two keys: received twice.
+	if got := facts[dupID].Received["order-shipped"]["email"]; got != 2 {
+		t.Errorf("twice-sent notification: received %d, want 2", got)
 	}
 
-	// Classify with the saga's side (from Temporal in a real run) stubbed.
-	wf := func(status string) []Workflow {
-		return []Workflow{{RunID: "r", Status: "Running", Saga: &Saga{Status: status}}}
-	}
-	facts[okID].Workflows = wf("in_transit")
-	facts[compID].Workflows = []Workflow{{RunID: "r", Status: "Completed", Saga: &Saga{Status: "failed", Reason: "card_declined", FailedAt: now, CompensatedAt: now.Add(2 * time.Second)}}}
-	facts[dupID].Workflows = wf("shipped")
+	// Classify with Temporal's side (read from the history in a real run) stubbed.
+	running := []Workflow{{RunID: "r", Status: "Running"}}
+	facts[okID].Workflows, facts[dupID].Workflows = running, running
+	facts[compID].Workflows = []Workflow{{RunID: "r", Status: "Completed"}}
+	facts[compID].History = &History{Start: now, Closed: "Completed", Steps: []StepRun{{Activity: "Reserve", Attempts: 1},
+		{Activity: "Charge", Attempts: 1, Failed: true, Business: true, Message: "card_declined", Start: now, End: now}}}
 	want := map[string]string{okID: ClassOK, compID: ClassCompensated, dupID: ClassDuplicated, "": ClassRejected}
+	lines := map[string]LedgerLine{okID: {TotalCents: 1000, Items: []LedgerItem{{SKU: "SKU-1", Qty: 2}, {SKU: "SKU-2", Qty: 1}}}}
 	for _, a := range attempts {
 		f := Facts{}
 		if p := facts[a.OrderID]; p != nil {
 			f = *p
 		}
-		if got := Classify(a.LedgerLine, f); got.Class != want[a.OrderID] {
+		if l, ok := lines[a.OrderID]; ok {
+			a.TotalCents, a.Items = l.TotalCents, l.Items
+		}
+		if got := Classify(a.LedgerLine, f, Env{}); got.Class != want[a.OrderID] {
 			t.Errorf("%s: got %s (%v), want %s", a.OrderID, got.Class, got.Reasons, want[a.OrderID])
 		}
+	}
+
+	// Nothing beyond the ledger, but an order and a charge nobody placed.
+	orphanID := "00000000-0000-0000-0000-00000000000f"
+	exec(`INSERT INTO payments.charges (id, order_id, idempotency_key, status, amount_cents, currency, created_at) VALUES
+('20000000-0000-0000-0000-00000000000f', $1, 'c-orphan', 'captured', 1000, 'EUR', now())`, orphanID)
+	orphans, err := d.Orphans(ctx, now.Add(-time.Minute), []string{okID, compID, dupID}, []string{orphanID})
+	if err != nil || fmt.Sprint(orphans) != fmt.Sprintf("[{charge 20000000-0000-0000-0000-00000000000f (order %s)} {workflow order-%s}]", orphanID, orphanID) {
+		t.Errorf("orphans: got %v, %v; want the charge and the workflow of %s", orphans, err, orphanID)
 	}
 
 	stock, err := d.ReadStock(ctx)
 	if err != nil || stock["SKU-1"] != 8 || stock["SKU-2"] != 5 {
 		t.Errorf("stock: got %v, %v; want SKU-1 8, SKU-2 5", stock, err)
 	}
-	n, err := d.Preshipment(ctx, []string{okID, compID, dupID})
-	if err != nil || n != 0 {
-		t.Errorf("preshipment: got %d, %v; want 0", n, err)
+	pre, err := d.undecided(ctx, []string{okID, compID, dupID})
+	if err != nil || len(pre) != 0 {
+		t.Errorf("undecided: got %v, %v; want none", pre, err)
 	}
+	exec(`INSERT INTO notifications.notifications (order_id, template, user_id, status, requested_at) VALUES
+($1, 'order-shipped', 'u', 'delivered', now()), ($2, 'order-shipped', 'u', 'delivered', now())`, okID, dupID)
 
 	// The failed order's notification: still queued (no row), then
 	// waiting for a retry, then delivered. Only the last is settled.

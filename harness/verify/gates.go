@@ -12,14 +12,37 @@ import (
 // Limits are the thresholds of the gates.
 type Limits struct {
 	MaxCompensation time.Duration // every compensation completes within this (p100)
-	MaxLag          time.Duration // consumer lag, max over the load phase outside consumer faults
+	MaxLag          time.Duration // consumer lag, max from the load's start until settled, outside consumer faults
 	// MaxRecovery bounds, for each consumer fault, the time from the fault's
 	// end (the component back) to lag under MaxLag again.
 	MaxRecovery time.Duration
+	// MaxGap is the longest a lag source may go without a sample (its polls
+	// failing) outside consumer faults: lag nobody measured is not under
+	// the limit.
+	MaxGap time.Duration
+	// MaxIntakeFailures is the share of placements outside fault windows
+	// that may be rejected or left unacknowledged.
+	MaxIntakeFailures float64
+	// IntakeMargin widens each fault's window after its end for the
+	// intake gate: the stated time a platform gets to recover.
+	IntakeMargin time.Duration
+	// SourceLag overrides MaxLag for some lag sources (the Orders
+	// projection, whose lag is how stale GET /v1/orders/{id} is, not
+	// order intake).
+	SourceLag map[string]time.Duration
+}
+
+// lagLimit is the lag limit of one source.
+func (l Limits) lagLimit(src string) time.Duration {
+	if d, ok := l.SourceLag[src]; ok && d > 0 {
+		return d
+	}
+	return l.MaxLag
 }
 
 // DefaultLimits are the mission's targets.
-var DefaultLimits = Limits{MaxCompensation: 30 * time.Second, MaxLag: 100 * time.Millisecond, MaxRecovery: 15 * time.Second}
+var DefaultLimits = Limits{MaxCompensation: 30 * time.Second, MaxLag: 100 * time.Millisecond, MaxRecovery: 15 * time.Second,
+	MaxGap: 2 * time.Second, MaxIntakeFailures: 0.001, IntakeMargin: 5 * time.Second}
 
 // LagSample is one measurement of consumer lag in time.
 type LagSample struct {
@@ -35,6 +58,46 @@ type Window struct {
 	Start    time.Time `json:"start"`
 	End      time.Time `json:"end"`
 	Consumer bool      `json:"consumer"`
+	// Target is what the fault broke; Unreachable says it could not be
+	// reached at all meanwhile (refused, hung, reset, killed), which a
+	// latency or a bad record is not.
+	Target      string `json:"target,omitempty"`
+	Unreachable bool   `json:"unreachable,omitempty"`
+}
+
+// Unreachable is how much of [from, to] the harness's fault record shows
+// target unreachable (overlapping windows counted once).
+func Unreachable(faults []Window, target string, from, to time.Time) time.Duration {
+	type span struct{ a, b time.Time }
+	var spans []span
+	for _, f := range faults {
+		if f.Target != target || !f.Unreachable {
+			continue
+		}
+		a, b := f.Start, f.End
+		if a.Before(from) {
+			a = from
+		}
+		if b.After(to) {
+			b = to
+		}
+		if b.After(a) {
+			spans = append(spans, span{a, b})
+		}
+	}
+	sort.Slice(spans, func(i, j int) bool { return spans[i].a.Before(spans[j].a) })
+	var total time.Duration
+	var end time.Time
+	for _, s := range spans {
+		if s.a.Before(end) {
+			s.a = end
+		}
+		if s.b.After(s.a) {
+			total += s.b.Sub(s.a)
+			end = s.b
+		}
+	}
+	return total
 }
 
 // Gate is one pass/fail criterion of a run.
@@ -55,6 +118,19 @@ type LagReport struct {
 	Max      time.Duration   `json:"maxNs"` // outside consumer fault windows
 	MaxAt    time.Time       `json:"maxAt"`
 	Recovery []FaultRecovery `json:"recovery,omitempty"`
+	// AfterLoad is the highest lag from the load's end until settled.
+	AfterLoad time.Duration `json:"afterLoadNs"`
+	// Gaps are the stretches without a sample (failed polls), reported
+	// whether or not they fail the gate; LongestGap is outside consumer faults.
+	Gaps       []Gap         `json:"gaps,omitempty"`
+	LongestGap time.Duration `json:"longestGapNs"`
+}
+
+// Gap is a stretch of time a lag source has no sample for: its polls failed.
+type Gap struct {
+	From   time.Time `json:"from"`
+	To     time.Time `json:"to"`
+	Reason string    `json:"reason,omitempty"`
 }
 
 // FaultRecovery is how a consumer fault window affected lag.
@@ -68,12 +144,36 @@ type FaultRecovery struct {
 
 // Input is everything the gates are evaluated on.
 type Input struct {
-	Verdicts   []Verdict
-	Lag        map[string][]LagSample // by source
+	Verdicts []Verdict
+	Lag      map[string][]LagSample // by source, from the load's start until settled
+	Gaps     map[string][]Gap       // by source: failed samples
+	// LoadEnd splits the lag series: what follows it is the settling.
+	LoadEnd    time.Time
 	Faults     []Window
 	K6Passed   bool
 	K6Failures []string // names of failed k6 thresholds
 	Limits     Limits
+	// ExpectCompensations is how many orders of the ledger must have been
+	// undone (expected to fail after something was done for them: a
+	// declined card, an undeliverable address).
+	ExpectCompensations int
+	// Orphans are what the stores hold that the ledger does not account
+	// for; OrphansGated fails the run on them (no other client used the
+	// stack).
+	Orphans      []Orphan
+	OrphansGated bool
+	// Ledger is the ledger reconciled with k6's own counters; nil: not checked.
+	Ledger *LedgerCheck
+	// Attempts are the ledger's placements, for the intake gate; nil: not gated.
+	Attempts []Attempt
+}
+
+// LedgerCheck is the ledger's count of placements by outcome beside k6's
+// own counters of the same (orders_placed, orders_rejected, orders_unknown).
+type LedgerCheck struct {
+	Ledger map[string]int `json:"ledger"`
+	K6     map[string]int `json:"k6"`
+	Err    string         `json:"error,omitempty"` // k6's counters could not be read
 }
 
 // Evaluate returns the gates and the per-source lag reports.
@@ -93,7 +193,13 @@ func Evaluate(in Input) ([]Gate, []LagReport) {
 		}
 		gates = append(gates, g)
 	}
-	gates = append(gates, compensationGate(in))
+	gates = append(gates, compensationGate(in), orphanGate(in))
+	if in.Ledger != nil {
+		gates = append(gates, ledgerGate(*in.Ledger))
+	}
+	if in.Attempts != nil {
+		gates = append(gates, IntakeGate(in.Attempts, in.Faults, in.Limits))
+	}
 
 	var reports []LagReport
 	sources := make([]string, 0, len(in.Lag))
@@ -102,19 +208,42 @@ func Evaluate(in Input) ([]Gate, []LagReport) {
 	}
 	sort.Strings(sources)
 	for _, src := range sources {
-		r := lagReport(src, in.Lag[src], in.Faults, in.Limits.MaxLag)
-		reports = append(reports, r)
-		g := Gate{Name: "consumer lag (" + src + ")", Threshold: "max < " + in.Limits.MaxLag.String() + " outside consumer faults",
-			Value: fmt.Sprintf("max %s, p99 %s over %d samples", r.Max.Round(time.Millisecond), r.P99.Round(time.Millisecond), r.Samples),
-			Pass:  r.Samples > 0 && r.Max < in.Limits.MaxLag}
-		if r.Samples == 0 {
-			g.Detail = "no lag samples: the source measured nothing"
-		} else if !g.Pass {
-			g.Detail = "highest at " + r.MaxAt.Format(time.RFC3339Nano)
+		limits := in.Limits
+		limits.MaxLag = in.Limits.lagLimit(src)
+		r := lagReport(src, in.Lag[src], in.Faults, limits.MaxLag)
+		r.Gaps = in.Gaps[src]
+		r.LongestGap = longestGap(r.Gaps, in.Faults)
+		for _, s := range in.Lag[src] {
+			if !in.LoadEnd.IsZero() && s.At.After(in.LoadEnd) && s.Lag > r.AfterLoad {
+				r.AfterLoad = s.Lag
+			}
 		}
+		reports = append(reports, r)
+		g := Gate{Name: "consumer lag (" + src + ")",
+			Threshold: "max < " + limits.MaxLag.String() + " from the load's start until settled, outside consumer faults; no sample missing for " + limits.MaxGap.String(),
+			Value: fmt.Sprintf("max %s, p99 %s over %d samples; after the load %s; %d gaps, longest %s", r.Max.Round(time.Millisecond),
+				r.P99.Round(time.Millisecond), r.Samples, r.AfterLoad.Round(time.Millisecond), len(r.Gaps), r.LongestGap.Round(time.Millisecond)),
+			Pass: r.Samples > 0 && r.Max < limits.MaxLag && (limits.MaxGap <= 0 || r.LongestGap < limits.MaxGap)}
+		var why []string
+		if r.Samples == 0 {
+			why = append(why, "no lag samples: the source measured nothing")
+		} else if r.Max >= limits.MaxLag {
+			why = append(why, "highest at "+r.MaxAt.Format(time.RFC3339Nano))
+		}
+		if limits.MaxGap > 0 && r.LongestGap >= limits.MaxGap {
+			why = append(why, fmt.Sprintf("lag unknown for %s outside consumer faults (failed samples)", r.LongestGap.Round(time.Millisecond)))
+		}
+		for i, gp := range r.Gaps {
+			if i == 5 {
+				why = append(why, fmt.Sprintf("... %d gaps in all", len(r.Gaps)))
+				break
+			}
+			why = append(why, fmt.Sprintf("gap %s..%s: %s", gp.From.Format("15:04:05.000"), gp.To.Format("15:04:05.000"), gp.Reason))
+		}
+		g.Detail = strings.Join(why, "\n")
 		gates = append(gates, g)
-		if in.Limits.MaxRecovery > 0 {
-			gates = append(gates, recoveryGate(src, r, in.Limits))
+		if limits.MaxRecovery > 0 {
+			gates = append(gates, recoveryGate(src, r, limits))
 		}
 	}
 	k6 := Gate{Name: "k6 thresholds", Threshold: "all pass (incl. dropped_iterations == 0)", Pass: in.K6Passed, Value: "pass"}
@@ -157,11 +286,20 @@ func recoveryGate(src string, r LagReport, l Limits) Gate {
 	return g
 }
 
+// compensationGate times every compensation from the stores' and
+// Temporal's clocks (the failed step's end in the history -> the last undo
+// row), never the saga's own account. A run whose ledger expects
+// compensations and that measured none fails: n=0 proves nothing.
 func compensationGate(in Input) Gate {
 	var times []time.Duration
-	var slow []string
+	var slow, unmeasured []string
 	for _, v := range in.Verdicts {
-		if v.Class != ClassCompensated || v.CompensationTime == 0 {
+		// Every order the stores show undone, whatever else is wrong with
+		// it (a stale view, a missing notification): its undo took this long.
+		if v.Unmeasured != "" {
+			unmeasured = append(unmeasured, v.OrderID+": "+v.Unmeasured)
+		}
+		if !v.Compensated {
 			continue
 		}
 		times = append(times, v.CompensationTime)
@@ -170,15 +308,130 @@ func compensationGate(in Input) Gate {
 		}
 	}
 	d := stats.Summarise(times)
-	g := Gate{Name: "compensation time", Threshold: "p100 < " + in.Limits.MaxCompensation.String(),
-		Value: fmt.Sprintf("n=%d p50=%s p99=%s max=%s", d.N, d.P50.Round(time.Millisecond), d.P99.Round(time.Millisecond), d.Max.Round(time.Millisecond)),
-		Pass:  len(slow) == 0}
+	g := Gate{Name: "compensation time", Threshold: fmt.Sprintf("p100 < %s, failure (Temporal history) -> last undo row (stores); n > 0 when the ledger expects compensations", in.Limits.MaxCompensation),
+		Value: fmt.Sprintf("n=%d p50=%s p99=%s max=%s (%d expected)", d.N, d.P50.Round(time.Millisecond), d.P99.Round(time.Millisecond), d.Max.Round(time.Millisecond), in.ExpectCompensations),
+		Pass:  len(slow) == 0 && len(unmeasured) == 0 && (d.N > 0 || in.ExpectCompensations == 0)}
+	var why []string
+	if d.N == 0 && in.ExpectCompensations > 0 {
+		why = append(why, fmt.Sprintf("no compensation measured, though %d orders of the ledger had to be undone", in.ExpectCompensations))
+	}
+	if len(slow) > 0 {
+		why = append(why, fmt.Sprintf("%d compensations took %s or more", len(slow), in.Limits.MaxCompensation))
+	}
+	for i, u := range unmeasured {
+		if i == 5 {
+			why = append(why, fmt.Sprintf("... %d unmeasured in all", len(unmeasured)))
+			break
+		}
+		why = append(why, "unmeasured: "+u)
+	}
+	g.Detail = strings.Join(why, "\n")
 	sort.Strings(slow)
 	if len(slow) > 20 {
 		slow = slow[:20]
 	}
 	g.Orders = slow
 	return g
+}
+
+// orphanGate reports what the stores hold that no ledger line asked for.
+func orphanGate(in Input) Gate {
+	g := Gate{Name: "orphans", Threshold: "= 0: nothing in a store the ledger does not account for", Value: fmt.Sprint(len(in.Orphans)), Pass: true}
+	if !in.OrphansGated {
+		g.Threshold = "reported, not gated (other clients used the stack)"
+	} else {
+		g.Pass = len(in.Orphans) == 0
+	}
+	by := map[string]int{}
+	var names []string
+	for _, o := range in.Orphans {
+		by[o.Kind]++
+		if len(names) < 20 {
+			names = append(names, o.Kind+" "+o.ID)
+		}
+	}
+	if len(by) > 0 {
+		var parts []string
+		for _, k := range sortedKeys(by) {
+			parts = append(parts, fmt.Sprintf("%d %ss", by[k], k))
+		}
+		g.Value = strings.Join(parts, ", ")
+	}
+	g.Detail = strings.Join(names, "\n")
+	return g
+}
+
+// ledgerGate reconciles the ledger with k6's own counters: a placement the
+// ledger missed is an order nobody audits.
+func ledgerGate(l LedgerCheck) Gate {
+	g := Gate{Name: "ledger complete", Threshold: "ledger lines = k6's orders_placed, orders_rejected, orders_unknown"}
+	if l.Err != "" {
+		g.Value, g.Detail = "unchecked", l.Err
+		return g
+	}
+	var parts, bad []string
+	for _, o := range []string{OutcomeAcked, OutcomeRejected, OutcomeUnknown} {
+		parts = append(parts, fmt.Sprintf("%s %d/%d", o, l.Ledger[o], l.K6[o]))
+		if l.Ledger[o] != l.K6[o] {
+			bad = append(bad, fmt.Sprintf("%s: the ledger has %d, k6 counted %d", o, l.Ledger[o], l.K6[o]))
+		}
+	}
+	g.Value = strings.Join(parts, ", ") + " (ledger/k6)"
+	g.Pass = len(bad) == 0
+	g.Detail = strings.Join(bad, "\n")
+	return g
+}
+
+// IntakeGate counts the placements sent outside every fault's window
+// (widened by the limits' IntakeMargin after its end) that were rejected or
+// never acknowledged: over MaxIntakeFailures of them fails.
+func IntakeGate(attempts []Attempt, faults []Window, l Limits) Gate {
+	outside, failed, during := 0, 0, 0
+	var names []string
+	for _, a := range attempts {
+		in := false
+		for _, f := range faults {
+			if !a.SentAt.Before(f.Start.Add(-time.Second)) && a.SentAt.Before(f.End.Add(l.IntakeMargin)) {
+				in = true
+				break
+			}
+		}
+		if in {
+			if a.Outcome != OutcomeAcked {
+				during++
+			}
+			continue
+		}
+		outside++
+		if a.Outcome != OutcomeAcked {
+			failed++
+			if len(names) < 20 {
+				names = append(names, fmt.Sprintf("%s (%s, code %d, %s)", a.IdempotencyKey, a.Outcome, a.Code, a.Error))
+			}
+		}
+	}
+	share := 0.0
+	if outside > 0 {
+		share = float64(failed) / float64(outside)
+	}
+	return Gate{Name: "intake", Threshold: fmt.Sprintf("rejected + unacknowledged <= %.1f%% of placements outside fault windows (each fault's window + %s recovery margin)", l.MaxIntakeFailures*100, l.IntakeMargin),
+		Value: fmt.Sprintf("%d of %d outside (%.2f%%); %d more inside fault windows", failed, outside, share*100, during),
+		Pass:  share <= l.MaxIntakeFailures, Detail: strings.Join(names, "\n")}
+}
+
+// longestGap is the longest gap outside consumer fault windows.
+func longestGap(gaps []Gap, faults []Window) time.Duration {
+	var longest time.Duration
+	for _, g := range gaps {
+		d := g.To.Sub(g.From)
+		for _, f := range faults {
+			if f.Consumer && g.From.Before(f.End) && g.To.After(f.Start) {
+				d = 0 // the consumer's own outage: lag is excluded there anyway
+			}
+		}
+		longest = max(longest, d)
+	}
+	return longest
 }
 
 // Settled is how long lag must stay under the limit after a consumer fault

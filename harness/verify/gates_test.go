@@ -31,7 +31,7 @@ func passingInput() Input {
 	return Input{
 		Verdicts: []Verdict{
 			{OrderID: "a", Class: ClassOK},
-			{OrderID: "b", Class: ClassCompensated, CompensationTime: 2 * time.Second},
+			{OrderID: "b", Class: ClassCompensated, Compensated: true, CompensationTime: 2 * time.Second},
 			{OrderID: "c", Class: ClassUnacked},
 		},
 		Lag:      map[string][]LagSample{"orchestrator": steadyLag(100, 20*time.Millisecond), "kadm": steadyLag(100, 30*time.Millisecond)},
@@ -69,7 +69,7 @@ func TestGatesFail(t *testing.T) {
 			in.Verdicts = append(in.Verdicts, Verdict{OrderID: "leak-1", Class: ClassInconsistent, Reasons: []string{"leaked reservation r"}})
 		}, "inconsistent", []string{"leak-1"}},
 		{"err/a late compensation", func(in *Input) {
-			in.Verdicts = append(in.Verdicts, Verdict{OrderID: "late-1", Class: ClassCompensated, CompensationTime: 31 * time.Second})
+			in.Verdicts = append(in.Verdicts, Verdict{OrderID: "late-1", Class: ClassCompensated, Compensated: true, CompensationTime: 31 * time.Second})
 		}, "compensation", []string{"late-1"}},
 		{"err/a lag spike outside fault windows", func(in *Input) {
 			in.Lag["kadm"][50].Lag = 400 * time.Millisecond
@@ -195,5 +195,165 @@ func TestRecoveryNeedsLagToStayDown(t *testing.T) {
 	gates, _ = Evaluate(in)
 	if g := gate(t, gates, "consumer lag (kadm)"); g.Pass {
 		t.Fatal("a spike 4 s after recovery was excluded")
+	}
+}
+
+// The compensation gate's edges: n=0 passes only when the ledger expected
+// no compensation; the limit itself fails; an unmeasured one fails.
+func TestCompensationGateEdges(t *testing.T) {
+	comp := func(d time.Duration) Verdict {
+		return Verdict{OrderID: "c", Class: ClassCompensated, Compensated: true, CompensationTime: d}
+	}
+	for _, tc := range []struct {
+		name     string
+		verdicts []Verdict
+		expected int
+		pass     bool
+		detail   string
+	}{
+		{"ok/none expected, none measured", nil, 0, true, ""},
+		{"err/n=0 where the ledger expects some", []Verdict{{OrderID: "x", Class: ClassCompensated}}, 3, false, "no compensation measured, though 3 orders"},
+		{"ok/just under the limit", []Verdict{comp(30*time.Second - time.Millisecond)}, 1, true, ""},
+		{"err/at the limit", []Verdict{comp(30 * time.Second)}, 1, false, "took 30s or more"},
+		{"err/unmeasured", []Verdict{comp(time.Second), {OrderID: "u", Class: ClassCompensated, Unmeasured: "no failed step in its history"}}, 1, false, "unmeasured: u: no failed step"},
+		{"err/an undone order's time counts whatever its class", []Verdict{comp(time.Second), {OrderID: "i", Class: ClassInconsistent, Compensated: true, CompensationTime: time.Hour}}, 1, false, "1 compensations took"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			in := passingInput()
+			in.Verdicts, in.ExpectCompensations = tc.verdicts, tc.expected
+			g := gate(t, mustEvaluate(in), "compensation time")
+			if g.Pass != tc.pass || !strings.Contains(g.Detail, tc.detail) {
+				t.Fatalf("gate pass %v (%s; %s), want %v with %q", g.Pass, g.Value, g.Detail, tc.pass, tc.detail)
+			}
+		})
+	}
+}
+
+func mustEvaluate(in Input) []Gate {
+	g, _ := Evaluate(in)
+	return g
+}
+
+func TestOrphanGate(t *testing.T) {
+	orphan := []Orphan{{Kind: "charge", ID: "ch-9 (order x)"}}
+	for _, tc := range []struct {
+		name    string
+		orphans []Orphan
+		gated   bool
+		pass    bool
+	}{
+		{"ok/none", nil, true, true},
+		{"err/an orphan charge on a stack nobody else used", orphan, true, false},
+		{"ok/reported, not gated, on a shared stack", orphan, false, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			in := passingInput()
+			in.Orphans, in.OrphansGated = tc.orphans, tc.gated
+			g := gate(t, mustEvaluate(in), "orphans")
+			if g.Pass != tc.pass || (len(tc.orphans) > 0 && !strings.Contains(g.Detail, "charge ch-9")) {
+				t.Fatalf("gate pass %v (%s; %s), want %v naming the orphan", g.Pass, g.Value, g.Detail, tc.pass)
+			}
+		})
+	}
+}
+
+func TestLedgerGate(t *testing.T) {
+	in := passingInput()
+	in.Ledger = &LedgerCheck{Ledger: map[string]int{OutcomeAcked: 100, OutcomeUnknown: 1}, K6: map[string]int{OutcomeAcked: 101, OutcomeUnknown: 1}}
+	if g := gate(t, mustEvaluate(in), "ledger complete"); g.Pass || !strings.Contains(g.Detail, "acked: the ledger has 100, k6 counted 101") {
+		t.Fatalf("a placement k6 counted and the ledger missed: gate pass %v (%s)", g.Pass, g.Detail)
+	}
+	in.Ledger.K6[OutcomeAcked] = 100
+	if g := gate(t, mustEvaluate(in), "ledger complete"); !g.Pass {
+		t.Fatalf("matching counts: gate failed: %s", g.Detail)
+	}
+	in.Ledger.Err = "k6's summary: no such file"
+	if g := gate(t, mustEvaluate(in), "ledger complete"); g.Pass {
+		t.Fatal("unreadable k6 counters: gate passed")
+	}
+}
+
+// Rejected and unacknowledged placements: at most 0.1% outside fault
+// windows, each window the fault plus the stated margin.
+func TestIntakeGateEdges(t *testing.T) {
+	l := DefaultLimits
+	mk := func(n, failed int, at func(i int) time.Time) []Attempt {
+		var out []Attempt
+		for i := 0; i < n; i++ {
+			a := Attempt{LedgerLine: LedgerLine{Outcome: OutcomeAcked}, SentAt: at(i)}
+			if i < failed {
+				a.Outcome, a.Code = OutcomeUnknown, 503
+			}
+			out = append(out, a)
+		}
+		return out
+	}
+	spread := func(i int) time.Time { return t0.Add(time.Duration(i) * time.Second) }
+	fault := []Window{{Name: "payments-refused", Start: t0, End: t0.Add(10 * time.Second)}}
+	for _, tc := range []struct {
+		name     string
+		attempts []Attempt
+		faults   []Window
+		pass     bool
+	}{
+		{"ok/1 in 1000 is the limit", mk(1000, 1, func(i int) time.Time { return t0.Add(time.Hour + time.Duration(i)*time.Millisecond) }), nil, true},
+		{"err/2 in 1000", mk(1000, 2, func(i int) time.Time { return t0.Add(time.Hour + time.Duration(i)*time.Millisecond) }), nil, false},
+		{"ok/inside the fault and its margin", mk(1000, 15, spread), fault, true},
+		{"err/just after the margin", append(mk(1000, 0, func(i int) time.Time { return t0.Add(time.Hour) }),
+			mk(2, 2, func(int) time.Time { return t0.Add(10*time.Second + l.IntakeMargin) })...), fault, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			g := IntakeGate(tc.attempts, tc.faults, l)
+			if g.Pass != tc.pass {
+				t.Fatalf("gate pass %v (%s), want %v", g.Pass, g.Value, tc.pass)
+			}
+		})
+	}
+}
+
+// A failed sample is a gap that is reported; a long one outside consumer
+// faults fails the lag gate (lag nobody measured), one inside does not.
+func TestLagGaps(t *testing.T) {
+	gap := Gap{From: t0.Add(2 * time.Second), To: t0.Add(5 * time.Second), Reason: "i/o timeout"}
+	for _, tc := range []struct {
+		name   string
+		gaps   []Gap
+		faults []Window
+		pass   bool
+	}{
+		{"ok/a short gap is reported", []Gap{{From: t0, To: t0.Add(300 * time.Millisecond), Reason: "i/o timeout"}}, nil, true},
+		{"err/3 s unmeasured", []Gap{gap}, nil, false},
+		{"ok/3 s inside a consumer fault", []Gap{gap}, []Window{{Name: "kafka-restart", Start: t0.Add(time.Second), End: t0.Add(4 * time.Second), Consumer: true}}, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			in := passingInput()
+			in.Gaps, in.Faults = map[string][]Gap{"kadm": tc.gaps}, tc.faults
+			gates, reports := Evaluate(in)
+			g := gate(t, gates, "consumer lag (kadm)")
+			if g.Pass != tc.pass || !strings.Contains(g.Detail, "i/o timeout") {
+				t.Fatalf("gate pass %v (%s; %s), want %v with the gap reported", g.Pass, g.Value, g.Detail, tc.pass)
+			}
+			for _, r := range reports {
+				if r.Source == "kadm" && len(r.Gaps) != 1 {
+					t.Fatalf("report gaps %v, want the gap kept", r.Gaps)
+				}
+			}
+		})
+	}
+}
+
+// Lag after the load, until settled, is gated like the rest and reported apart.
+func TestLagAfterTheLoad(t *testing.T) {
+	in := passingInput()
+	in.LoadEnd = t0.Add(8 * time.Second)
+	in.Lag["kadm"][95].Lag = 300 * time.Millisecond // at 9.5 s: settling
+	gates, reports := Evaluate(in)
+	if g := gate(t, gates, "consumer lag (kadm)"); g.Pass {
+		t.Fatal("lag while settling passed")
+	}
+	for _, r := range reports {
+		if r.Source == "kadm" && r.AfterLoad != 300*time.Millisecond {
+			t.Fatalf("after the load %s, want 300ms", r.AfterLoad)
+		}
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/stampede-dev/stampede/platform/event"
+	"github.com/stampede-dev/stampede/platform/failpoint"
 	"github.com/stampede-dev/stampede/platform/idempotency"
 	"github.com/stampede-dev/stampede/platform/outbox"
 )
@@ -114,6 +115,15 @@ func (s *Store) Reserve(ctx context.Context, req ReserveRequest, key, correlatio
 		for i, it := range req.Items {
 			skus[i], qtys[i] = it.SKU, int64(it.Qty)
 		}
+		if failpoint.Armed(FailReservePerLine) {
+			short, err := s.holdPerLine(ctx, req.Items)
+			if err != nil {
+				return err
+			}
+			if short != nil {
+				return in.Record(ctx, http.StatusConflict, *short, OutcomeOutOfStock)
+			}
+		}
 		// Lock the rows in SKU order so two reservations never wait on each other in a cycle.
 		rows, err := tx.Query(ctx, `SELECT sku, warehouse_id, on_hand - reserved FROM stock
 			WHERE sku = ANY($1) ORDER BY sku FOR UPDATE`, skus)
@@ -141,6 +151,9 @@ func (s *Store) Reserve(ctx context.Context, req ReserveRequest, key, correlatio
 		items := make([]ReservedItem, len(req.Items))
 		for i, it := range req.Items {
 			st, ok := stock[it.SKU]
+			if ok && failpoint.Armed(FailReservePerLine) {
+				st.available += int64(it.Qty) // already held, line by line
+			}
 			if !ok {
 				return in.Record(ctx, http.StatusConflict, OutOfStock{Error: ErrCodeOutOfStock, SKU: it.SKU, Requested: it.Qty, Reason: "unknown_sku"}, OutcomeOutOfStock)
 			}
@@ -150,9 +163,11 @@ func (s *Store) Reserve(ctx context.Context, req ReserveRequest, key, correlatio
 			items[i] = ReservedItem{SKU: it.SKU, Qty: it.Qty, WarehouseID: st.warehouse}
 		}
 
-		if _, err := tx.Exec(ctx, `UPDATE stock SET reserved = stock.reserved + v.qty
+		if !failpoint.Armed(FailReservePerLine) {
+			if _, err := tx.Exec(ctx, `UPDATE stock SET reserved = stock.reserved + v.qty
 			FROM unnest($1::text[], $2::bigint[]) AS v(sku, qty) WHERE stock.sku = v.sku`, skus, qtys); err != nil {
-			return fmt.Errorf("hold stock: %w", err)
+				return fmt.Errorf("hold stock: %w", err)
+			}
 		}
 		r := Reservation{ReservationID: uuid.NewString(), OrderID: req.OrderID, Items: items, Status: StatusReserved, CreatedAt: now}
 		if _, err := tx.Exec(ctx, `INSERT INTO reservations (id, order_id, idempotency_key, status, correlation_id, created_at)
@@ -186,6 +201,25 @@ func (s *Store) Reserve(ctx context.Context, req ReserveRequest, key, correlatio
 		return Result{}, fmt.Errorf("reserve for order %s: %w", req.OrderID, err)
 	}
 	return res, nil
+}
+
+// holdPerLine is FailReservePerLine: each line is held by a statement of its
+// own, outside the reservation's transaction, in SKU order; at the first
+// line that is short it stops and answers out of stock, and what the lines
+// before it hold stays held.
+func (s *Store) holdPerLine(ctx context.Context, items []Item) (*OutOfStock, error) {
+	sorted := append([]Item(nil), items...)
+	sort.Slice(sorted, func(a, b int) bool { return sorted[a].SKU < sorted[b].SKU })
+	for _, it := range sorted {
+		tag, err := s.db.Exec(ctx, `UPDATE stock SET reserved = reserved + $2 WHERE sku = $1 AND on_hand - reserved >= $2`, it.SKU, int64(it.Qty))
+		if err != nil {
+			return nil, fmt.Errorf("hold %s: %w", it.SKU, err)
+		}
+		if tag.RowsAffected() == 0 {
+			return &OutOfStock{Error: ErrCodeOutOfStock, SKU: it.SKU, Requested: it.Qty}, nil
+		}
+	}
+	return nil, nil
 }
 
 type querier interface {
@@ -296,7 +330,7 @@ func (s *Store) ReleaseByOrder(ctx context.Context, orderID, key, correlationID 
 			return err
 		}
 		for i, r := range rs {
-			if r.Status != StatusReserved {
+			if r.Status != StatusReserved || failpoint.Armed(FailReleaseNothing) {
 				continue
 			}
 			items := append([]ReservedItem(nil), r.Items...)

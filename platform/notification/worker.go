@@ -11,6 +11,7 @@ import (
 
 	"github.com/hibiken/asynq"
 
+	"github.com/stampede-dev/stampede/platform/failpoint"
 	"github.com/stampede-dev/stampede/platform/telemetry"
 )
 
@@ -114,6 +115,9 @@ func (w *Worker) Handle(ctx context.Context, p Payload, a Attempt) error {
 			failed = append(failed, err.Error())
 		}(d.Channel)
 	}
+	if a.Number > 1 && failpoint.Armed(FailResendOnRetry) {
+		w.resendDelivered(ctx, p, contact, deliveries, a)
+	}
 	wg.Wait()
 
 	var status string
@@ -140,6 +144,24 @@ func (w *Worker) Handle(ctx context.Context, p Payload, a Attempt) error {
 		return fmt.Errorf("notification %s: %w", TaskID(p.OrderID, p.Template), ErrInFlight)
 	}
 	return nil
+}
+
+// resendDelivered is FailResendOnRetry: a retried task sends again the
+// channels an earlier attempt delivered, under a key of its own attempt, so
+// the provider cannot tell it is the same message.
+func (w *Worker) resendDelivered(ctx context.Context, p Payload, c Contact, ds []Delivery, a Attempt) {
+	for _, d := range ds {
+		sender, ok := w.Senders[d.Channel]
+		to := c.Address(d.Channel)
+		if d.Outcome != OutcomeDelivered || !ok || to == "" {
+			continue
+		}
+		m := render(p, d.Channel, to)
+		m.IdempotencyKey += fmt.Sprintf(":attempt-%d", a.Number)
+		err := sender.Send(ctx, m)
+		w.Log.WarnContext(ctx, "failpoint "+FailResendOnRetry+": delivered channel sent again", "order_id", p.OrderID, "template", p.Template,
+			"channel", d.Channel, "attempt", a.Number, "err", err)
+	}
 }
 
 func allSkipped(ds []Delivery) bool {

@@ -262,7 +262,11 @@ func TestPartialSuccessResendsOnlyFailedChannels(t *testing.T) {
 
 func TestFinalAttemptFailureIsDead(t *testing.T) {
 	l := newMemLedger(full)
-	w, _, _ := newWorker(l, map[Channel][]bool{SMS: {true, true, true}})
+	fails := make([]bool, MaxAttempts)
+	for i := range fails {
+		fails[i] = true
+	}
+	w, _, _ := newWorker(l, map[Channel][]bool{SMS: fails})
 	p := payload("o-1")
 	for i := range MaxAttempts {
 		if err := w.Handle(context.Background(), p, Attempt{Number: i + 1, Final: i == MaxAttempts-1}); err == nil {

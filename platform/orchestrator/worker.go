@@ -11,6 +11,7 @@ import (
 
 	"github.com/stampede-dev/stampede/platform/deadletter"
 	"github.com/stampede-dev/stampede/platform/event"
+	"github.com/stampede-dev/stampede/platform/failpoint"
 	"github.com/stampede-dev/stampede/platform/kafka"
 	"github.com/stampede-dev/stampede/platform/saga"
 	"github.com/stampede-dev/stampede/platform/telemetry"
@@ -31,6 +32,7 @@ type worker struct {
 
 	mu       sync.Mutex
 	queue    []*kgo.Record
+	skipNext bool // FailDropPoison: the record after a dropped one goes too
 	hw       int64
 	wake     chan struct{}
 	retrying bool
@@ -119,6 +121,19 @@ func (w *worker) run() {
 		if w.c.km != nil {
 			w.c.km.ObserveConsumed(w.c.cfg.Group, r, hw, time.Now())
 		}
+		if w.skipNext {
+			// FailDropPoison: the offset arithmetic that skipped the poison
+			// record skips this one with it.
+			w.skipNext = false
+			w.c.log.Warn("failpoint "+FailDropPoison+": record skipped with the poison before it", "topic", r.Topic, "partition", r.Partition, "offset", r.Offset)
+			w.c.markDone(r)
+			continue
+		}
+		if failpoint.Armed(FailCommitBeforeStart) {
+			// Marked (and so committed) before its workflow starts: a member
+			// that dies or loses the partition meanwhile leaves it behind.
+			w.c.markDone(r)
+		}
 		if !w.handle(r) {
 			return // stopped while retrying: not marked, the next owner redoes it
 		}
@@ -175,6 +190,9 @@ func (w *worker) process(r *kgo.Record) error {
 	// start that reached Temporal is also marked and committed.
 	ctx, cancel := context.WithTimeout(telemetry.WithCorrelationID(context.WithoutCancel(w.ctx), cid), w.c.cfg.CallTimeout)
 	defer cancel()
+	if failpoint.Armed(FailSlow) {
+		time.Sleep(slowBy)
+	}
 
 	env, err := event.Decode(r.Value)
 	if err != nil {
@@ -260,6 +278,11 @@ func (w *worker) refused(ctx context.Context, r *kgo.Record, err error) error {
 // except when Kafka refuses the dead letter itself: then r is logged and
 // dropped, counted as such, so that no record can stop the partition.
 func (w *worker) deadLetter(ctx context.Context, r *kgo.Record, why error) error {
+	if failpoint.Armed(FailDropPoison) {
+		w.c.log.WarnContext(ctx, "failpoint "+FailDropPoison+": record dropped without dead-lettering", "topic", r.Topic, "partition", r.Partition, "offset", r.Offset, "reason", why.Error())
+		w.skipNext = true
+		return nil
+	}
 	reason := "envelope"
 	var de *event.DecodeError
 	switch {

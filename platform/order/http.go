@@ -39,6 +39,12 @@ type Service struct {
 	Canceller Canceller // nil: cancellation answers 503
 	Ready     func(context.Context) error
 	Now       func() time.Time
+	// Chain, when set, takes a new order through the other services inside
+	// the request, after it is committed, and records where it ended (the
+	// REST-chain baseline of the chaos harness, package restchain; never
+	// the platform). Its error is answered 503 and leaves the order as far
+	// as it got.
+	Chain func(ctx context.Context, orderID string, req CreateRequest, correlationID string) (status string, err error)
 }
 
 // Router returns the API's routes.
@@ -97,6 +103,14 @@ func (s *Service) create(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set(web.HeaderCorrelationID, cid)
 	ctx := telemetry.WithCorrelationID(r.Context(), cid)
+	if s.Chain != nil && !replayed {
+		st, err := s.Chain(ctx, resp.OrderID, req, cid)
+		if err != nil {
+			web.WriteError(w, r, s.Log, web.Errorf(http.StatusServiceUnavailable, "", "order %s: %v", resp.OrderID, err))
+			return
+		}
+		resp.Status = st
+	}
 	if replayed {
 		w.Header().Set(web.HeaderReplayed, "true")
 		s.Log.InfoContext(ctx, "order replayed", "order_id", resp.OrderID)

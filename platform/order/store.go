@@ -29,6 +29,12 @@ var (
 // Store is the orders schema.
 type Store struct {
 	db *pgxpool.Pool
+	// Direct, when set, takes the order's events instead of the outbox:
+	// Create commits the order without them and hands them to Direct after
+	// the commit, whatever it answers. Only the chaos selftest's
+	// FailPublishOutsideOutbox and the REST-chain baseline (no events at
+	// all) set it; nil is the outbox, the platform.
+	Direct func(ctx context.Context, msgs []outbox.Message)
 }
 
 // NewStore returns the store on db, whose search_path is the orders schema.
@@ -51,6 +57,7 @@ func requestHash(req CreateRequest) []byte {
 func (s *Store) Create(ctx context.Context, req CreateRequest, key, correlationID string, now time.Time) (resp CreateResponse, replayed bool, err error) {
 	now = now.UTC()
 	hash := requestHash(req)
+	var msgs []outbox.Message
 	err = pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
 		if key != "" {
 			var locked bool
@@ -122,12 +129,37 @@ func (s *Store) Create(ctx context.Context, req CreateRequest, key, correlationI
 		if err != nil {
 			return err
 		}
-		return outbox.Add(ctx, tx,
-			outbox.Message{Topic: event.TopicOrders, Key: req.UserID, Envelope: created},
-			outbox.Message{Topic: event.TopicAnalytics, Key: id, Envelope: analytics},
-		)
+		msgs = []outbox.Message{
+			{Topic: event.TopicOrders, Key: req.UserID, Envelope: created},
+			{Topic: event.TopicAnalytics, Key: id, Envelope: analytics},
+		}
+		if s.Direct != nil {
+			return nil
+		}
+		return outbox.Add(ctx, tx, msgs...)
 	})
+	if err == nil && !replayed && s.Direct != nil {
+		s.Direct(ctx, msgs)
+	}
 	return resp, replayed, err
+}
+
+// SetStatus records a status the Orders service decided itself (the
+// REST-chain baseline, which has no saga): the order's status, its reason
+// and a history entry after the last one.
+func (s *Store) SetStatus(ctx context.Context, id, status, reason string, now time.Time) error {
+	now = now.UTC()
+	return pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `INSERT INTO order_history (order_id, seq, status, at, reason)
+			SELECT $1, coalesce(max(seq), 0) + 1, $2, $3, $4 FROM order_history WHERE order_id = $1`, id, status, now, reason); err != nil {
+			return fmt.Errorf("insert history of %s: %w", id, err)
+		}
+		if _, err := tx.Exec(ctx, `UPDATE orders SET status = $2, status_seq = status_seq + 1, updated_at = $3,
+			failure_reason = CASE WHEN $4 <> '' THEN $4 ELSE failure_reason END WHERE id = $1`, id, status, now, reason); err != nil {
+			return fmt.Errorf("set status of %s: %w", id, err)
+		}
+		return nil
+	})
 }
 
 // Get returns the order with its history.

@@ -92,6 +92,11 @@ const (
 	FailBeforePublish = "relay.before-publish" // rows claimed, nothing produced
 	FailBeforeCommit  = "relay.before-commit"  // records produced in an open Kafka transaction
 	FailBeforeMark    = "relay.before-mark"    // Kafka transaction committed, rows not marked
+	// FailMarkBeforeCommit breaks the relay on purpose: it marks the rows
+	// sent before their Kafka transaction commits, so a relay that dies (or
+	// a transaction that aborts) in between loses them. The chaos selftest
+	// must catch it.
+	FailMarkBeforeCommit = "relay.mark-before-commit"
 )
 
 // Source is one outbox the relay publishes: its Store, the name that labels
@@ -277,6 +282,9 @@ func (r *Relay) publishStep(ctx context.Context, which []int) (int, []int, error
 		c.Release(context.WithoutCancel(ctx))
 		return 0, nil, nil
 	}
+	if failpoint.Armed(FailMarkBeforeCommit) {
+		return r.markThenPublish(ctx, c, rows, keys)
+	}
 	failpoint.Hit(FailBeforePublish)
 	start := time.Now()
 	sent, dead, perr := r.publishAll(ctx, rows, keys)
@@ -377,6 +385,24 @@ func (c *storeClaim) Release(ctx context.Context) {
 	for _, b := range c.batches {
 		b.Release(ctx)
 	}
+}
+
+// markThenPublish is FailMarkBeforeCommit: every claimed row is marked sent
+// first, then published; whatever does not reach Kafka after that is lost.
+func (r *Relay) markThenPublish(ctx context.Context, c Claim, rows []Row, keys []rowKey) (int, []int, error) {
+	sent := map[int][]int64{}
+	for _, k := range keys {
+		sent[k.source] = append(sent[k.source], k.id)
+	}
+	if err := c.Finish(context.WithoutCancel(ctx), sent, nil); err != nil {
+		return 0, nil, fmt.Errorf("mark %d rows sent: %w", len(rows), err)
+	}
+	r.Log.Warn("failpoint "+FailMarkBeforeCommit+": rows marked sent before their Kafka commit", "rows", len(rows))
+	failpoint.Hit(FailBeforePublish)
+	if _, _, err := r.publishAll(ctx, rows, keys); err != nil {
+		return 0, nil, fmt.Errorf("publish %d rows already marked sent (lost): %w", len(rows), err)
+	}
+	return len(rows), nil, nil
 }
 
 // deadRow is a row given up on, with why.

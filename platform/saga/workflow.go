@@ -58,10 +58,13 @@ type settings struct {
 	// (5 markers to in_transit instead of 11). Runs recorded before it
 	// existed decode false and replay the one-activity-per-effect shape.
 	Grouped bool `json:"grouped,omitempty"`
+	// CompensationDelay is FailCompensationDelay's wait (zero normally),
+	// recorded here so a replay waits exactly as the run did.
+	CompensationDelay time.Duration `json:"compensationDelay,omitempty"`
 }
 
 func (w *Workflow) settings(in Input) settings {
-	s := settings{OutageBudget: in.OutageBudget, DeliveryWait: in.DeliveryWait, Grouped: true}
+	s := settings{OutageBudget: in.OutageBudget, DeliveryWait: in.DeliveryWait, Grouped: true, CompensationDelay: compensationDelay()}
 	if s.OutageBudget <= 0 && w != nil {
 		s.OutageBudget = w.OutageBudget
 	}
@@ -341,6 +344,9 @@ func errText(err error) string {
 // retried until it succeeds, then notifies and publishes the terminal status.
 func (s *run) abort(ctx workflow.Context, f failure) (Result, error) {
 	dctx, _ := workflow.NewDisconnectedContext(ctx)
+	if s.set.CompensationDelay > 0 {
+		_ = workflow.Sleep(dctx, s.set.CompensationDelay) // FailCompensationDelay
+	}
 	s.finishing = true
 	s.st.FailureReason = f.reason
 	s.st.FailedAt = workflow.Now(dctx)

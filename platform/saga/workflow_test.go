@@ -601,9 +601,9 @@ func TestSettingsDefaults(t *testing.T) {
 		in   Input
 		want settings
 	}{
-		{&Workflow{}, Input{}, settings{DefaultOutageBudget, DefaultDeliveryWait, true}},
-		{&Workflow{OutageBudget: time.Minute, DeliveryWait: time.Second}, Input{}, settings{time.Minute, time.Second, true}},
-		{&Workflow{OutageBudget: time.Minute}, Input{OutageBudget: time.Hour, DeliveryWait: 30 * time.Second}, settings{time.Hour, 30 * time.Second, true}},
+		{&Workflow{}, Input{}, settings{DefaultOutageBudget, DefaultDeliveryWait, true, 0}},
+		{&Workflow{OutageBudget: time.Minute, DeliveryWait: time.Second}, Input{}, settings{time.Minute, time.Second, true, 0}},
+		{&Workflow{OutageBudget: time.Minute}, Input{OutageBudget: time.Hour, DeliveryWait: 30 * time.Second}, settings{time.Hour, 30 * time.Second, true, 0}},
 	} {
 		if got := tc.wf.settings(tc.in); got != tc.want {
 			t.Errorf("settings(%+v, %+v) = %+v, want %+v", tc.wf, tc.in, got, tc.want)

@@ -149,6 +149,7 @@ type placement struct {
 	expect     string
 	userID     string
 	totalCents int64
+	items      []LedgerItem
 }
 
 // apiFields are the keys of an order object that form the request body;
@@ -197,6 +198,13 @@ func placementFrom(v sobek.Value) (placement, error) {
 	if t, ok := toFloat(obj["totalCents"]); ok {
 		p.totalCents = int64(t)
 	}
+	if items, ok := ledgerItems(obj["items"]); ok {
+		// What is asked is what is sent: the total of the lines in the body.
+		p.items, p.totalCents = items, 0
+		for _, it := range items {
+			p.totalCents += it.Qty * it.PriceCents
+		}
+	}
 	body := make(map[string]any, len(apiFields))
 	for _, k := range apiFields {
 		if x, ok := obj[k]; ok {
@@ -207,6 +215,30 @@ func placementFrom(v sobek.Value) (placement, error) {
 		return p, fmt.Errorf("orders.Client.place: encode order: %w", err)
 	}
 	return p, nil
+}
+
+// ledgerItems reads the order's lines (sku, qty, priceCents) as the body
+// carries them; ok is false when they are not in that shape.
+func ledgerItems(v any) ([]LedgerItem, bool) {
+	list, ok := v.([]any)
+	if !ok || len(list) == 0 {
+		return nil, false
+	}
+	out := make([]LedgerItem, 0, len(list))
+	for _, x := range list {
+		m, ok := x.(map[string]any)
+		if !ok {
+			return nil, false
+		}
+		sku, _ := m["sku"].(string)
+		qty, ok1 := toFloat(m["qty"])
+		price, ok2 := toFloat(m["priceCents"])
+		if sku == "" || !ok1 || !ok2 {
+			return nil, false
+		}
+		out = append(out, LedgerItem{SKU: sku, Qty: int64(qty), PriceCents: int64(price)})
+	}
+	return out, true
 }
 
 // reply is one HTTP exchange; code 0 means no response (network error, timeout).
@@ -329,6 +361,7 @@ func (c *Client) Place(v sobek.Value) (map[string]any, error) {
 		Attempts:       attempts,
 		Error:          r.err,
 		TotalCents:     p.totalCents,
+		Items:          p.items,
 	}
 	if s, ok := tm.Tags.Get("scenario"); ok {
 		line.Scenario = s
@@ -346,7 +379,7 @@ func (c *Client) Place(v sobek.Value) (map[string]any, error) {
 		line.Outcome = OutcomeAcked
 		line.OrderID = ack.OrderID
 		line.AcceptedAt = done.UTC().Format(time.RFC3339Nano)
-		line.TotalCents = ack.TotalCents
+		line.AckTotalCents = ack.TotalCents
 	case r.code >= 400 && r.code < 500 && r.code != http.StatusConflict:
 		line.Outcome = OutcomeRejected
 		line.Error = apiError(r.body)

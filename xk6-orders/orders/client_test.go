@@ -440,3 +440,28 @@ func TestReadsCarryTheToken(t *testing.T) {
 		})
 	}
 }
+
+// The ledger records what was asked (the lines sent and their total), not
+// what the API answered: an API that miscounts the total is caught by the
+// verifier only if the ledger does not take its word.
+func TestLedgerKeepsTheTotalItSent(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusAccepted)
+		w.Write([]byte(`{"orderId":"0b9d2f4e-6a3c-4d0e-9f1a-2c3b4d5e6f70","status":"pending","totalCents":1}`))
+	}))
+	defer srv.Close()
+	v, ledger := clientVU(t, srv.URL, "")
+	placeJS(t, v, `{userId: "u-1", currency: "USD", expect: "complete", idempotencyKey: "k-1",
+		items: [{sku: "SKU-00001", qty: 2, priceCents: 1999}, {sku: "SKU-00002", qty: 1, priceCents: 500}],
+		shippingAddress: {name: "A", line1: "1 Main St", city: "S", postalCode: "12345", country: "US"},
+		payment: {method: "card", token: "tok_visa"}}`)
+	l := readLedger(t, ledger)[0]
+	if l.TotalCents != 4498 || l.AckTotalCents != 1 {
+		t.Errorf("totalCents %d ackTotalCents %d, want 4498 (sent) and 1 (answered)", l.TotalCents, l.AckTotalCents)
+	}
+	want := []LedgerItem{{"SKU-00001", 2, 1999}, {"SKU-00002", 1, 500}}
+	if fmt.Sprint(l.Items) != fmt.Sprint(want) {
+		t.Errorf("items %v, want %v", l.Items, want)
+	}
+}

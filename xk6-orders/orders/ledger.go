@@ -35,9 +35,21 @@ type LedgerLine struct {
 	SentAt         string  `json:"sentAt"`
 	Ms             float64 `json:"ms"`
 	Attempts       int     `json:"attempts"`
-	TotalCents     int64   `json:"totalCents,omitempty"`
-	Error          string  `json:"error,omitempty"`
-	Scenario       string  `json:"scenario,omitempty"`
+	// TotalCents is the total of Items as this client sent them (never the
+	// API's answer: the verifier checks the platform against what was asked).
+	TotalCents int64        `json:"totalCents,omitempty"`
+	Items      []LedgerItem `json:"items,omitempty"`
+	// AckTotalCents is the total the API answered with a 2xx.
+	AckTotalCents int64  `json:"ackTotalCents,omitempty"`
+	Error         string `json:"error,omitempty"`
+	Scenario      string `json:"scenario,omitempty"`
+}
+
+// LedgerItem is one line of the order as it was sent.
+type LedgerItem struct {
+	SKU        string `json:"sku"`
+	Qty        int64  `json:"qty"`
+	PriceCents int64  `json:"priceCents"`
 }
 
 // ledger appends JSON lines to one file for every VU of the process. Each

@@ -18,13 +18,15 @@ const goldenLedger = "testdata/ledger.golden.jsonl"
 var goldenLines = []LedgerLine{
 	{OrderID: "0b9d2f4e-6a3c-4d0e-9f1a-2c3b4d5e6f70", IdempotencyKey: "r1:baseline:s1:i1", UserID: "u-17",
 		Expect: "complete", Code: 202, AcceptedAt: "2026-11-25T10:00:00.512345678Z", Outcome: OutcomeAcked,
-		SentAt: "2026-11-25T10:00:00.4Z", Ms: 112.5, Attempts: 1, TotalCents: 4599, Scenario: "baseline"},
+		SentAt: "2026-11-25T10:00:00.4Z", Ms: 112.5, Attempts: 1, TotalCents: 4599,
+		Items: []LedgerItem{{SKU: "SKU-00001", Qty: 2, PriceCents: 1999}, {SKU: "SKU-00042", Qty: 1, PriceCents: 601}}, AckTotalCents: 4599,
+		Scenario: "baseline"},
 	{IdempotencyKey: "r1:baseline:s1:i2", UserID: "u-3", Expect: "declined", Code: 400,
 		Outcome: OutcomeRejected, SentAt: "2026-11-25T10:00:01Z", Ms: 3.25, Attempts: 1,
 		Error: "shippingAddress.country: required", Scenario: "baseline"},
 	{IdempotencyKey: "r1:chaos:s1:i3", UserID: "u-9000", Expect: "out_of_stock",
 		Outcome: OutcomeUnknown, SentAt: "2026-11-25T10:00:02.000001Z", Ms: 10000, Attempts: 2,
-		TotalCents: 120, Error: "request timeout"},
+		TotalCents: 120, Items: []LedgerItem{{SKU: "SKU-OOS", Qty: 1, PriceCents: 120}}, Error: "request timeout"},
 }
 
 // TestLedgerGolden writes goldenLines through the ledger every VU uses and
