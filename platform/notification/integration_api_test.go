@@ -94,8 +94,8 @@ func TestDeadRequeueAndAPI(t *testing.T) {
 		}
 		attempts[d.Channel] = d.Attempts
 	}
-	if attempts[notification.Email] != 1 || attempts[notification.Push] != 1 || attempts[notification.SMS] != 4 {
-		t.Errorf("attempts = %v, want email 1, push 1, sms 4 (3 failed + the requeue)", attempts)
+	if want := notification.MaxAttempts + 1; attempts[notification.Email] != 1 || attempts[notification.Push] != 1 || attempts[notification.SMS] != want {
+		t.Errorf("attempts = %v, want email 1, push 1, sms %d (%d failed + the requeue)", attempts, want, notification.MaxAttempts)
 	}
 	if n.Status != notification.StatusDelivered || n.TaskState != "completed" {
 		t.Errorf("status %s, task state %s, want delivered and completed", n.Status, n.TaskState)
