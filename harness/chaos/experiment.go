@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -30,6 +31,7 @@ import (
 	"github.com/stampede-dev/stampede/platform/order"
 	"github.com/stampede-dev/stampede/platform/saga"
 	"github.com/stampede-dev/stampede/platform/temporalclient"
+	"github.com/stampede-dev/stampede/platform/web"
 )
 
 // Stack is what the experiment needs of the launcher (*stack.Stack).
@@ -549,7 +551,12 @@ func (e *Experiment) audit(ctx context.Context, w *watchers, l loaded) error {
 		return fmt.Errorf("%w: %d orders of the ledger were placed before the run (e.g. %s): its idempotency keys (run %s) were used before",
 			ErrBadInput, len(older), older[0], cfg.Run)
 	}
-	views := bench.NewOrdersClient(cfg.OrdersURL, nil).Orders(ctx, ids, 8)
+	// Reading an order takes the user's or the service token.
+	hc, err := web.ServiceClient(&http.Client{Timeout: 10 * time.Second})
+	if err != nil {
+		return fmt.Errorf("%w: read the Orders view: %v", ErrBadInput, err)
+	}
+	views := bench.NewOrdersClient(cfg.OrdersURL, hc).Orders(ctx, ids, 8)
 	unread := 0
 	for id, f := range byOrder {
 		if f.Order == nil {
