@@ -87,6 +87,16 @@ type Config struct {
 	// method (the selftest's next run starts right after the last one's
 	// rollback); 0: it must hold at once.
 	SteadyWait time.Duration
+	// Warmup, when positive, places orders through the full saga at
+	// WarmupRate for this long before the run (before the hypothesis and
+	// every watcher), and waits for them to settle: a freshly started
+	// stack (Kafka's JVM compiling its hot code, Temporal's caches, every
+	// first connection) answers its first minute slower than it ever does
+	// again, and the run's lag would measure that start, not the platform
+	// under load. The warm-up's orders are not the run's: they are placed
+	// and settled before it starts and the audit looks at what came after.
+	Warmup     time.Duration
+	WarmupRate int
 	// Noise, when positive, runs NoiseBin (stampede) as a CPU hog of that
 	// many cores at normal priority for the whole load.
 	Noise    float64
@@ -204,6 +214,9 @@ func (e *Experiment) Run(ctx context.Context) (res *report.Result, err error) {
 	}
 	defer func() { err = e.finish(r, err) }()
 
+	if err := e.warmup(ctx); err != nil {
+		return r, err
+	}
 	w, err := e.watch(ctx)
 	if err != nil {
 		return r, err
@@ -218,6 +231,40 @@ func (e *Experiment) Run(ctx context.Context) (res *report.Result, err error) {
 		return r, err
 	}
 	return r, e.audit(ctx, w, l)
+}
+
+// warmup is Config.Warmup: orders at WarmupRate through bench.Saga, then
+// the run's own clock starts. The warm-up is reported; it is not audited.
+func (e *Experiment) warmup(ctx context.Context) error {
+	cfg := e.cfg
+	if cfg.Warmup <= 0 || cfg.WarmupRate <= 0 {
+		return nil
+	}
+	e.setPhase("warm-up")
+	e.logf("warm-up: %d orders/s for %s through the full saga, before the run (not audited)", cfg.WarmupRate, cfg.Warmup)
+	sr, err := bench.Saga(ctx, bench.SagaOptions{OrdersURL: cfg.OrdersURL, Rate: cfg.WarmupRate, Duration: cfg.Warmup,
+		Settle: time.Minute, RunID: cfg.Run + "-warmup"})
+	if err != nil {
+		return fmt.Errorf("warm-up: %w", err)
+	}
+	w := &report.Warmup{Duration: cfg.Warmup, Rate: cfg.WarmupRate, Placed: sr.Placed, Rejected: sr.Rejected,
+		Completed: sr.Completed, Failed: sr.Failed, NotSettled: sr.NotSettled, Ended: time.Now()}
+	e.res.Warmup = w
+	e.logf("warm-up: %d placed, %d completed, %d failed, %d rejected, %d not settled", w.Placed, w.Completed, w.Failed, w.Rejected, w.NotSettled)
+	// The run starts now: what the stores hold from before is not its own.
+	e.res.Started = time.Now()
+	return nil
+}
+
+// since is the earliest time the audit counts a store's row or a workflow
+// as the run's: a minute before it started (slack for the clocks of
+// Temporal's visibility), but never before the warm-up ended.
+func (e *Experiment) since() time.Time {
+	t := e.res.Started.Add(-time.Minute)
+	if e.res.Warmup != nil && e.res.Warmup.Ended.After(t) {
+		t = e.res.Warmup.Ended
+	}
+	return t
 }
 
 func (e *Experiment) newResult() *report.Result {
@@ -524,7 +571,7 @@ func (e *Experiment) audit(ctx context.Context, w *watchers, l loaded) error {
 	e.setPhase("collecting")
 	// Temporal first: whatever a saga did is then already in the stores
 	// when they are read.
-	since := e.res.Started.Add(-time.Minute)
+	since := e.since()
 	var orphanWorkflows []string
 	if saga {
 		tctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
@@ -690,7 +737,7 @@ func (e *Experiment) settle(w *watchers) verify.Settle {
 	if s.Platform != verify.PlatformSaga {
 		return s
 	}
-	since := e.res.Started.Add(-time.Minute)
+	since := e.since()
 	s.Running = func(ctx context.Context) (map[string]bool, error) {
 		out := map[string]bool{}
 		query := fmt.Sprintf("WorkflowType = '%s' AND ExecutionStatus = 'Running' AND StartTime >= '%s'", verify.WorkflowType, since.UTC().Format(time.RFC3339Nano))

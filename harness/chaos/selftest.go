@@ -225,6 +225,8 @@ func (m Mutation) Config(base Config, dir string) Config {
 		}
 	}
 	cfg.OutageBudget = 0
+	// The clean run warms the stack; a mutated run follows another run.
+	cfg.Warmup = 0
 	cfg.Command = base.Command + " (mutation " + m.Name + ")"
 	return cfg
 }

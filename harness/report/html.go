@@ -211,6 +211,7 @@ svg.chart{width:100%;height:auto;background:#fcfcfc;border:1px solid #eee}
 <h1>Stampede chaos run <code>{{.R.Run}}</code> <span class="verdict {{if .R.Passed}}pass{{else}}fail{{end}}">{{if .R.Passed}}PASS{{else}}FAIL{{end}}</span></h1>
 <p>Profile <b>{{.R.Profile}}</b>, seed <b>{{.R.Seed}}</b>, {{.R.Placed}} orders placed, load {{ts .R.LoadStart}}–{{ts .R.LoadEnd}} UTC, wall time {{dur .Wall}}.
 <br>Command: <code>{{.R.Command}}</code>
+{{with .R.Warmup}}<br>Warm-up before the run (not audited): {{.Rate}} orders/s for {{dur .Duration}}, {{.Placed}} placed, {{.Completed}} completed, {{.Failed}} failed, {{.Rejected}} rejected, {{.NotSettled}} not settled.{{end}}
 <br>k6's own report: <a href="{{.R.K6.Report}}">{{.R.K6.Report}}</a> · raw figures: <a href="report.json">report.json</a></p>
 {{if .R.Error}}<p class="verdict fail">run error: {{.R.Error}}</p>{{end}}
 

@@ -19,13 +19,15 @@ import (
 
 // Result is everything a run produced.
 type Result struct {
-	Run      string            `json:"run"`
-	Profile  string            `json:"profile"`
-	Seed     int64             `json:"seed"`
-	Command  string            `json:"command"`
-	Config   map[string]string `json:"config"`
-	Started  time.Time         `json:"started"`
-	Finished time.Time         `json:"finished"`
+	Run     string            `json:"run"`
+	Profile string            `json:"profile"`
+	Seed    int64             `json:"seed"`
+	Command string            `json:"command"`
+	Config  map[string]string `json:"config"`
+	// Warmup is what ran before the run to warm the stack (not audited).
+	Warmup   *Warmup   `json:"warmup,omitempty"`
+	Started  time.Time `json:"started"`
+	Finished time.Time `json:"finished"`
 	// The load phase (k6 running).
 	LoadStart time.Time `json:"loadStart"`
 	LoadEnd   time.Time `json:"loadEnd"`
@@ -162,4 +164,17 @@ func Write(dir string, r *Result) error {
 		return fmt.Errorf("report: %w", err)
 	}
 	return nil
+}
+
+// Warmup is the orders placed through the full saga before a run, to warm a
+// freshly started stack; none of them is the run's.
+type Warmup struct {
+	Duration   time.Duration `json:"durationNs"`
+	Rate       int           `json:"rate"`
+	Placed     int           `json:"placed"`
+	Rejected   int           `json:"rejected"`
+	Completed  int           `json:"completed"`
+	Failed     int           `json:"failed"`
+	NotSettled int           `json:"notSettled"`
+	Ended      time.Time     `json:"ended"`
 }

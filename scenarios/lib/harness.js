@@ -218,5 +218,9 @@ export async function iteration(data) {
   } catch (e) {
     console.warn(`order ${res.orderId} (${order.expect}): ${e}`);
   }
+  if (h !== null && !matches(order.expect, h)) {
+    // Say what was seen: a failed check with no line is a mystery later.
+    console.warn(`order ${res.orderId} (${order.expect}): outcome not as expected: status ${h.status}, history ${h.history.map((e) => e.status).join(' > ')}`);
+  }
   check(h, { 'order reached its expected outcome': (x) => x !== null && matches(order.expect, x) });
 }
