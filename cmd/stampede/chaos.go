@@ -34,6 +34,9 @@ func chaosHelp() string {
 	var b strings.Builder
 	b.WriteString(`Run a chaos experiment against the running stack (start it with stampede up):
 
+  0. warm-up (--warmup, default 30s): orders through the full saga at the peak rate,
+     settled before the run starts; reported, not audited (a fresh stack's first
+     minute is slower than any later one: Kafka's JVM compiles its hot code);
   1. steady-state hypothesis: every component healthy, the payments proxy clean,
      consumer lag of group order-orchestrator under --max-lag, no saga stuck;
   2. method: bin/k6 runs scenarios/black-friday.js (warm-up, ramp to 5x BASE_RATE,

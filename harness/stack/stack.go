@@ -183,9 +183,14 @@ func (s *Stack) up(ctx context.Context, c Component) error {
 	if err != nil {
 		return fmt.Errorf("%s: %w", c.Name, err)
 	}
+	reniceGroup := false
 	if c.Nice != 0 && os.Getenv(EnvNoNice) == "" {
-		// Through nice(1), so every thread the process ever starts has it.
-		if nice, err := exec.LookPath("nice"); err == nil {
+		if cred != nil && c.Nice < 0 {
+			// nice(1) would run as cred's user, who may not raise a
+			// priority: the launcher sets it on the process group instead.
+			reniceGroup = true
+		} else if nice, err := exec.LookPath("nice"); err == nil {
+			// Through nice(1), so every thread the process ever starts has it.
 			cmd.Args = append([]string{"nice", "-n", strconv.Itoa(c.Nice), cmd.Path}, cmd.Args[1:]...)
 			cmd.Path = nice
 		}
@@ -194,9 +199,17 @@ func (s *Stack) up(ctx context.Context, c Component) error {
 		return err
 	}
 	pid := cmd.Process.Pid
+	if reniceGroup {
+		s.renice(c, pid)
+	}
 	s.logf("%-16s starting (pid %d, port %d, log %s)", c.Name, pid, c.Port, s.LogFile(c.Name))
 	if err := waitReady(ctx, c, timeout, pid); err != nil {
 		return s.notReady(c, timeout, err)
+	}
+	if reniceGroup {
+		// Again, for what it forked before the first call (PostgreSQL's
+		// background processes); later children inherit it.
+		s.renice(c, pid)
 	}
 	if c.After != nil {
 		if err := c.After(ctx, s); err != nil {
@@ -391,4 +404,13 @@ func firstLine(s string) string {
 		return s[:80] + "…"
 	}
 	return s
+}
+
+// renice sets c.Nice on the process group pid leads (start puts every
+// component in its own group). Without the right to raise a priority the
+// component runs at normal priority, as under nice(1), and says so.
+func (s *Stack) renice(c Component, pid int) {
+	if err := syscall.Setpriority(syscall.PRIO_PGRP, pid, c.Nice); err != nil {
+		s.logf("%-16s runs at normal priority: setpriority %d: %v", c.Name, c.Nice, err)
+	}
 }

@@ -33,15 +33,18 @@ func TestComponentRunsAtItsNiceness(t *testing.T) {
 		t.Skip("no nice(1) on this machine")
 	}
 	for _, tc := range []struct {
-		name string
-		nice int
-		env  string
-		want int
+		name   string
+		nice   int
+		env    string
+		want   int
+		nobody bool // run as nobody, as PostgreSQL runs as postgres
 	}{
-		{"background", 7, "", 7},
-		{"normal", 0, "", 0},
-		{"turned-off", 7, "1", 0},
-		{"raised", -3, "", -3}, // needs root or CAP_SYS_NICE
+		{"background", 7, "", 7, false},
+		{"normal", 0, "", 0, false},
+		{"turned-off", 7, "1", 0, false},
+		{"raised", -3, "", -3, false}, // needs root or CAP_SYS_NICE
+		// nice(1) as nobody could not raise it; the launcher sets it.
+		{"raised for another user", -3, "", -3, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if tc.nice < 0 && os.Geteuid() != 0 {
@@ -51,6 +54,9 @@ func TestComponentRunsAtItsNiceness(t *testing.T) {
 			s := &Stack{Home: t.TempDir(), Components: []Component{{
 				Name: "sleeper", Nice: tc.nice, Timeout: 5 * time.Second,
 				Command: func(*Stack) (*exec.Cmd, *syscall.Credential, error) {
+					if tc.nobody {
+						return exec.Command("sleep", "30"), &syscall.Credential{Uid: 65534, Gid: 65534}, nil
+					}
 					return exec.Command("sleep", "30"), nil, nil
 				},
 			}}}
