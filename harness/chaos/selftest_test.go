@@ -176,6 +176,34 @@ func TestJudge(t *testing.T) {
 	}
 }
 
+// A defect with two effects is caught by either, and by nothing else.
+func TestJudgeEitherEffect(t *testing.T) {
+	m := Mutation{Name: "charge-fresh-key", Gate: "duplicated orders", Class: verify.ClassDuplicated,
+		OrGate: "inconsistent orders", OrClass: verify.ClassInconsistent}
+	failed := func(gate string, counts map[string]int) *report.Result {
+		return &report.Result{Counts: counts, Gates: []verify.Gate{{Name: gate, Pass: false}}}
+	}
+	for _, tc := range []struct {
+		name string
+		res  *report.Result
+		ok   bool
+	}{
+		{"ok/first effect", failed("duplicated orders", map[string]int{verify.ClassDuplicated: 2}), true},
+		{"ok/second effect", failed("inconsistent orders", map[string]int{verify.ClassInconsistent: 2}), true},
+		{"err/second gate without its class", failed("inconsistent orders", nil), false},
+		{"err/another gate", failed("lost orders", map[string]int{verify.ClassLost: 2}), false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if ok, verdict, got := m.Judge(tc.res, ErrGates); ok != tc.ok {
+				t.Fatalf("got %v %s (%s), want %v", ok, verdict, got, tc.ok)
+			}
+		})
+	}
+	if want := "FAIL: duplicated orders / duplicated, or inconsistent orders / inconsistent"; m.Expected() != want {
+		t.Errorf("Expected() = %q, want %q", m.Expected(), want)
+	}
+}
+
 // A schedule may overlap faults on purpose (a kill while Temporal is
 // down): the second starts at its time, not after the first.
 func TestOverlappingFaultsRunTogether(t *testing.T) {

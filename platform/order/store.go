@@ -168,8 +168,17 @@ func (s *Store) Get(ctx context.Context, id string) (Order, error) {
 	if uuid.Validate(id) != nil {
 		return o, ErrNotFound
 	}
+	// The order and its history from one snapshot: read apart, a GET
+	// between the projection's commit and the second read showed the new
+	// history with the old status (failed in the history, compensating
+	// as the status).
+	tx, err := s.db.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
+	if err != nil {
+		return o, fmt.Errorf("get order %s: %w", id, err)
+	}
+	defer tx.Rollback(context.WithoutCancel(ctx))
 	var items, addr []byte
-	err := s.db.QueryRow(ctx, `SELECT id::text, user_id, currency, total_cents, items, shipping_address, payment_method,
+	err = tx.QueryRow(ctx, `SELECT id::text, user_id, currency, total_cents, items, shipping_address, payment_method,
 		status, failure_reason, correlation_id, created_at, updated_at FROM orders WHERE id = $1`, id).Scan(
 		&o.OrderID, &o.UserID, &o.Currency, &o.TotalCents, &items, &addr, &o.PaymentMethod,
 		&o.Status, &o.FailureReason, &o.CorrelationID, &o.CreatedAt, &o.UpdatedAt)
@@ -185,7 +194,7 @@ func (s *Store) Get(ctx context.Context, id string) (Order, error) {
 	if err := json.Unmarshal(addr, &o.ShippingAddress); err != nil {
 		return o, fmt.Errorf("decode address of %s: %w", id, err)
 	}
-	rows, err := s.db.Query(ctx, `SELECT status, at, reason FROM order_history WHERE order_id = $1 ORDER BY seq`, id)
+	rows, err := tx.Query(ctx, `SELECT status, at, reason FROM order_history WHERE order_id = $1 ORDER BY seq`, id)
 	if err != nil {
 		return o, fmt.Errorf("get history of %s: %w", id, err)
 	}
