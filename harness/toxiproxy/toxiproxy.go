@@ -46,14 +46,24 @@ func Serve(ctx context.Context, apiAddr string, proxies []Proxy) error {
 		}
 	}
 	defer srv.Collection.Clear()
-	return web.Serve(ctx, apiAddr, LoopbackOnly(srv.Routes()), 5*time.Second)
+	// The addresses the operator gave at start (beyond loopback only in a
+	// container, where the engine publishes them on the host's loopback)
+	// stay allowed: toxiproxy's clients send a proxy's address back with
+	// every update (Disable, Enable).
+	started := make([]string, 0, len(proxies))
+	for _, p := range proxies {
+		started = append(started, p.Listen)
+	}
+	return web.Serve(ctx, apiAddr, LoopbackOnly(srv.Routes(), started...), 5*time.Second)
 }
 
 // LoopbackOnly refuses, with a 400 naming "listen", a request to create or
 // move a proxy (POST /proxies, POST /populate, POST|PATCH /proxies/NAME)
 // that would listen beyond loopback: the API has no authentication, and a
 // proxy on 0.0.0.0 would open a service to the network.
-func LoopbackOnly(api http.Handler) http.Handler {
+//
+// An address in allowed (those the proxies were started on) is accepted too.
+func LoopbackOnly(api http.Handler, allowed ...string) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		segs := strings.Split(strings.Trim(r.URL.Path, "/"), "/")
 		creates := (r.Method == http.MethodPost || r.Method == http.MethodPatch) &&
@@ -90,7 +100,7 @@ func LoopbackOnly(api http.Handler) http.Handler {
 			if p.Listen != nil {
 				listen = *p.Listen
 			}
-			if !loopback(listen) {
+			if !loopback(listen) && !sameAddr(listen, allowed) {
 				refuse(w, "listen", fmt.Sprintf("listen %q: a proxy may only listen on loopback (127.0.0.1:PORT, [::1]:PORT or localhost:PORT)", listen))
 				return
 			}
@@ -112,6 +122,32 @@ func loopback(addr string) bool {
 	}
 	ip := net.ParseIP(host)
 	return ip != nil && ip.IsLoopback()
+}
+
+// sameAddr reports whether addr is one of addrs, any unspecified host
+// (0.0.0.0, [::], none) standing for every other (toxiproxy answers
+// "[::]:18082" for a proxy started on 0.0.0.0:18082).
+func sameAddr(addr string, addrs []string) bool {
+	norm := func(a string) (string, bool) {
+		host, port, err := net.SplitHostPort(a)
+		if err != nil {
+			return "", false
+		}
+		if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
+			host = "*"
+		}
+		return host + ":" + port, true
+	}
+	n, ok := norm(addr)
+	if !ok {
+		return false
+	}
+	for _, a := range addrs {
+		if m, ok := norm(a); ok && m == n {
+			return true
+		}
+	}
+	return false
 }
 
 // refuse answers 400 in toxiproxy's own error shape, plus the field.

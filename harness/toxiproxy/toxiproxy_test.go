@@ -65,3 +65,30 @@ func TestLoopbackOnly(t *testing.T) {
 		t.Errorf("proxy a: %v listening on %v", err, p)
 	}
 }
+
+// In a container the proxies start on every interface (the engine publishes
+// them on the host's loopback), and toxiproxy's clients send that address
+// back with every update: those addresses stay allowed, no other does.
+func TestLoopbackOnlyKeepsTheStartAddresses(t *testing.T) {
+	srv := toxiproxy.NewServer(toxiproxy.NewMetricsContainer(prometheus.NewRegistry()), zerolog.Nop())
+	defer srv.Collection.Clear()
+	h := LoopbackOnly(srv.Routes(), "0.0.0.0:18082")
+	for _, tt := range []struct {
+		name, method, path, body string
+		code                     int
+	}{
+		// 404: past the check, to a proxy that does not exist (nothing binds).
+		{"ok/update keeps [::]:18082", "POST", "/proxies/nope", `{"enabled":false,"listen":"[::]:18082"}`, 404},
+		{"ok/update keeps 0.0.0.0:18082", "POST", "/proxies/nope", `{"enabled":true,"listen":"0.0.0.0:18082"}`, 404},
+		{"err/another port", "POST", "/proxies", `{"name":"x","listen":"0.0.0.0:18083","upstream":"127.0.0.1:1"}`, 400},
+		{"err/a named host on the port", "POST", "/proxies", `{"name":"y","listen":"example.com:18082","upstream":"127.0.0.1:1"}`, 400},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			w := httptest.NewRecorder()
+			h.ServeHTTP(w, httptest.NewRequest(tt.method, tt.path, strings.NewReader(tt.body)))
+			if w.Code != tt.code {
+				t.Fatalf("%s %s = %d (%s), want %d", tt.method, tt.path, w.Code, w.Body, tt.code)
+			}
+		})
+	}
+}
