@@ -118,24 +118,23 @@ func histogram(ds []time.Duration, limit time.Duration) template.HTML {
 	if len(ds) == 0 {
 		return `<p class="empty">no compensated orders</p>`
 	}
-	max := limit
+	hi := limit
 	for _, d := range ds {
-		if d > max {
-			max = d
+		if d > hi {
+			hi = d
 		}
 	}
 	const bins = 30
-	width := max / bins
+	width := hi / bins
 	if width <= 0 {
 		width = time.Millisecond
 	}
 	counts := make([]int, bins+1)
 	top := 0
 	for _, d := range ds {
-		i := int(d / width)
-		if i > bins {
-			i = bins
-		}
+		// A report is written whatever the figures hold: a negative time
+		// (a bug in whoever measured it) is drawn in the first bin.
+		i := min(max(int(d/width), 0), bins)
 		counts[i]++
 		if counts[i] > top {
 			top = counts[i]
@@ -158,7 +157,7 @@ func histogram(ds []time.Duration, limit time.Duration) template.HTML {
 	lx := padL + float64(limit)/float64(width)*bw
 	fmt.Fprintf(&b, `<line class="threshold" x1="%.1f" x2="%.1f" y1="%d" y2="%d"><title>limit %s</title></line>`, lx, lx, padT, chartH-padB, limit)
 	for i := 0; i <= 5; i++ {
-		v := max * time.Duration(i) / 5
+		v := hi * time.Duration(i) / 5
 		fmt.Fprintf(&b, `<text class="axis" x="%.1f" y="%d" text-anchor="middle">%s</text>`, padL+float64(v)/float64(width)*bw, chartH-8, v.Round(100*time.Millisecond))
 	}
 	fmt.Fprintf(&b, `<text class="axis" x="4" y="12">orders (max %d per bin)</text></svg>`, top)

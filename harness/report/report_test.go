@@ -110,3 +110,12 @@ func TestTimeline(t *testing.T) {
 		t.Errorf("got %+v", got)
 	}
 }
+
+// A report is written whatever its figures hold: a negative or huge
+// compensation time is drawn, never a panic that loses the whole report.
+func TestHistogramDrawsEveryValue(t *testing.T) {
+	got := string(histogram([]time.Duration{-191 * time.Second, 0, time.Second, 3*time.Minute + 19*time.Second}, 30*time.Second))
+	if !strings.Contains(got, "<svg") || strings.Count(got, "<rect") < 3 {
+		t.Fatalf("histogram of negative, zero and large times drew %q", got)
+	}
+}
