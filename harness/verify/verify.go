@@ -553,6 +553,19 @@ func classifyFailed(v Verdict, line LedgerLine, f Facts, env Env, saga bool) Ver
 		v.Unmeasured = "no failed step in its history"
 	case e.lastUndo.IsZero():
 		v.Unmeasured = "no undo time in the stores"
+	case e.lastUndo.Before(step.End):
+		// The history records the failure after the stores undid it: the
+		// workflow task that ran the step and its compensation was lost (a
+		// killed worker, a restarted Temporal) and replayed later, which
+		// records the step's end at the replay. The failure came after the
+		// step began waiting, so lastUndo - Start bounds the time from
+		// above; with nothing sound to bound it, it is unmeasured.
+		if d := e.lastUndo.Sub(step.Start); d >= 0 && !step.Start.IsZero() {
+			v.Compensated = true
+			v.CompensationTime = d
+		} else {
+			v.Unmeasured = fmt.Sprintf("the stores undid it %s before the failure its history records, and before the step began", step.End.Sub(e.lastUndo).Round(time.Millisecond))
+		}
 	default:
 		v.Compensated = true
 		v.CompensationTime = e.lastUndo.Sub(step.End)

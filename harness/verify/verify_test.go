@@ -296,6 +296,22 @@ func TestCompensationTime(t *testing.T) {
 			f.Reservations, f.Charges = nil, nil
 			return f
 		}, 0, false, ""},
+		{"ok/undone before a replayed failure: bounded from the step's start", func() Facts {
+			// The worker ran Charge, failed it and compensated; its workflow
+			// task was lost and the replay recorded the failure 48 s later.
+			step := chargeOutage
+			step.End = step.Start.Add(60 * time.Second)
+			f := failedFacts(step)
+			f.Reservations[0].ReleasedAt = step.Start.Add(11 * time.Second)
+			f.Charges[0].LastRefundAt = step.Start.Add(12 * time.Second)
+			return f
+		}, 12 * time.Second, true, ""},
+		{"err/undone before the step even began: unmeasured, never negative", func() Facts {
+			f := failedFacts(shipRefused)
+			f.Reservations[0].ReleasedAt = shipRefused.Start.Add(-time.Second)
+			f.Charges[0].LastRefundAt = shipRefused.Start.Add(-time.Second)
+			return f
+		}, 0, false, "before the failure its history records"},
 		{"err/no history: unmeasured", func() Facts {
 			f := failedFacts(shipRefused)
 			f.History = nil
