@@ -33,10 +33,6 @@ const (
 	OutcomeReplayed    = idempotency.OutcomeReplayed
 )
 
-// Result is the answer to a reserve: the status code and JSON body to send,
-// identical for every repeat of the same key.
-type Result = idempotency.Result
-
 // keys locks "inventory-key:K" and "inventory-order:O".
 var keys = idempotency.Scope{Name: "inventory", Reused: ErrKeyReused, Saga: SagaKeys}
 
@@ -90,7 +86,7 @@ func sameItems(a []ReservedItem, b []Item) bool {
 // Reserve holds req's items for its order, all or nothing, in one
 // transaction with the reservation, its idempotency record and its outbox
 // event. See the package comment for the rules.
-func (s *Store) Reserve(ctx context.Context, req ReserveRequest, key, correlationID string, now time.Time) (Result, error) {
+func (s *Store) Reserve(ctx context.Context, req ReserveRequest, key, correlationID string, now time.Time) (idempotency.Result, error) {
 	now = now.UTC().Truncate(time.Microsecond)
 	if correlationID == "" {
 		correlationID = req.OrderID // every hop of an order uses its id when no other was given
@@ -198,7 +194,7 @@ func (s *Store) Reserve(ctx context.Context, req ReserveRequest, key, correlatio
 		return in.Record(ctx, http.StatusCreated, r, OutcomeReserved)
 	})
 	if err != nil {
-		return Result{}, fmt.Errorf("reserve for order %s: %w", req.OrderID, err)
+		return idempotency.Result{}, fmt.Errorf("reserve for order %s: %w", req.OrderID, err)
 	}
 	return res, nil
 }

@@ -34,10 +34,6 @@ const (
 	OutcomeReplayed          = idempotency.OutcomeReplayed
 )
 
-// Result is the answer to a charge: the status code and JSON body to send,
-// identical for every repeat of the same key.
-type Result = idempotency.Result
-
 // keys locks "payments-key:K" and "payments-order:O".
 var keys = idempotency.Scope{Name: "payments", Reused: ErrKeyReused, Saga: SagaKeys}
 
@@ -52,7 +48,7 @@ func NewStore(db *pgxpool.Pool) *Store { return &Store{db: db} }
 // Charge captures (or declines, for the test tokens) req under key, in one
 // transaction with its idempotency record and its outbox event; it returns
 // only once that transaction is committed.
-func (s *Store) Charge(ctx context.Context, req ChargeRequest, key, correlationID string, now time.Time) (Result, error) {
+func (s *Store) Charge(ctx context.Context, req ChargeRequest, key, correlationID string, now time.Time) (idempotency.Result, error) {
 	now = now.UTC().Truncate(time.Microsecond)
 	if correlationID == "" {
 		correlationID = req.OrderID // every hop of an order uses its id when no other was given
@@ -96,7 +92,7 @@ func (s *Store) Charge(ctx context.Context, req ChargeRequest, key, correlationI
 			AmountCents: req.AmountCents, Currency: req.Currency, CreatedAt: now}, OutcomeCaptured)
 	})
 	if err != nil {
-		return Result{}, fmt.Errorf("charge order %s: %w", req.OrderID, err)
+		return idempotency.Result{}, fmt.Errorf("charge order %s: %w", req.OrderID, err)
 	}
 	return res, nil
 }

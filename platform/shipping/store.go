@@ -34,10 +34,6 @@ const (
 	OutcomeReplayed      = idempotency.OutcomeReplayed
 )
 
-// Result is the answer to a create: the status code and JSON body to send,
-// identical for every repeat of the same key.
-type Result = idempotency.Result
-
 // keys locks "shipping-key:K" and "shipping-order:O".
 var keys = idempotency.Scope{Name: "shipping", Reused: ErrKeyReused, Saga: SagaKeys}
 
@@ -95,7 +91,7 @@ func shipments(ctx context.Context, q querier, where string, forUpdate bool, arg
 
 // Create books the order's shipment, in one transaction with its
 // idempotency record and its outbox event. See the package comment.
-func (s *Store) Create(ctx context.Context, req CreateRequest, key, correlationID string, now time.Time) (Result, error) {
+func (s *Store) Create(ctx context.Context, req CreateRequest, key, correlationID string, now time.Time) (idempotency.Result, error) {
 	now = now.UTC().Truncate(time.Microsecond)
 	if correlationID == "" {
 		correlationID = req.OrderID // every hop of an order uses its id when no other was given
@@ -143,7 +139,7 @@ func (s *Store) Create(ctx context.Context, req CreateRequest, key, correlationI
 		return in.Record(ctx, http.StatusCreated, sh, OutcomeCreated)
 	})
 	if err != nil {
-		return Result{}, fmt.Errorf("create shipment for order %s: %w", req.OrderID, err)
+		return idempotency.Result{}, fmt.Errorf("create shipment for order %s: %w", req.OrderID, err)
 	}
 	return res, nil
 }
