@@ -57,7 +57,7 @@ func TestErrorsMapToStatus(t *testing.T) {
 			},
 		}
 	}
-	created := idempotency.Result{Code: http.StatusCreated, Body: []byte(`{"reservationId":"r-1"}`), Outcome: inventory.OutcomeReserved}
+	created := idempotency.Result{Code: http.StatusCreated, Body: []byte(`{"reservationId":"r-1"}`), Outcome: inventory.StatusReserved}
 	tests := []struct {
 		name              string
 		store             *inventorytest.Store
@@ -66,11 +66,11 @@ func TestErrorsMapToStatus(t *testing.T) {
 		want              webtest.Answer
 	}{
 		{"ok/reserve", reserve(created, nil), "POST", inventory.PathReservations, "", reserveJSON, webtest.Answer{Code: 201}},
-		{"ok/reserve replayed", reserve(idempotency.Result{Code: 201, Body: created.Body, Replayed: true, Outcome: inventory.OutcomeReplayed}, nil),
+		{"ok/reserve replayed", reserve(idempotency.Result{Code: 201, Body: created.Body, Replayed: true, Outcome: idempotency.OutcomeReplayed}, nil),
 			"POST", inventory.PathReservations, "o-1:reserve", reserveJSON, webtest.Answer{Code: 201, Replayed: true}},
-		{"ok/out of stock is the recorded answer", reserve(idempotency.Result{Code: http.StatusConflict, Body: []byte(`{"error":"out_of_stock","sku":"SKU-OOS"}`), Outcome: inventory.OutcomeOutOfStock}, nil),
+		{"ok/out of stock is the recorded answer", reserve(idempotency.Result{Code: http.StatusConflict, Body: []byte(`{"error":"out_of_stock","sku":"SKU-OOS"}`), Outcome: inventory.ErrCodeOutOfStock}, nil),
 			"POST", inventory.PathReservations, "", reserveJSON, webtest.Answer{Code: 409, Error: inventory.ErrCodeOutOfStock}},
-		{"ok/order closed is the recorded answer", reserve(idempotency.Result{Code: http.StatusConflict, Body: []byte(`{"error":"order_closed","orderId":"o-1"}`), Outcome: inventory.OutcomeOrderClosed}, nil),
+		{"ok/order closed is the recorded answer", reserve(idempotency.Result{Code: http.StatusConflict, Body: []byte(`{"error":"order_closed","orderId":"o-1"}`), Outcome: inventory.ErrCodeOrderClosed}, nil),
 			"POST", inventory.PathReservations, "", reserveJSON, webtest.Answer{Code: 409, Error: inventory.ErrCodeOrderClosed}},
 		{"err/reserve key reused", reserve(idempotency.Result{}, inventory.ErrKeyReused), "POST", inventory.PathReservations, "k", reserveJSON,
 			webtest.Answer{Code: 422, Error: inventory.ErrCodeKeyReused, Field: web.HeaderIdempotencyKey}},

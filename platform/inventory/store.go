@@ -25,16 +25,11 @@ var (
 	ErrKeyReused = errors.New("inventory: idempotency key or order reused with different items")
 )
 
-// Outcomes of a reserve, as metric labels.
-const (
-	OutcomeReserved    = StatusReserved
-	OutcomeOutOfStock  = ErrCodeOutOfStock
-	OutcomeOrderClosed = ErrCodeOrderClosed
-	OutcomeReplayed    = idempotency.OutcomeReplayed
-)
-
 // keys locks "inventory-key:K" and "inventory-order:O".
 var keys = idempotency.Scope{Name: "inventory", Reused: ErrKeyReused, Saga: SagaKeys}
+
+// events are what the service publishes, through the outbox.
+var events = outbox.Writer{Topic: event.TopicInventory, Source: Source}
 
 // Store is the inventory schema.
 type Store struct {
@@ -117,7 +112,7 @@ func (s *Store) Reserve(ctx context.Context, req ReserveRequest, key, correlatio
 				return err
 			}
 			if short != nil {
-				return in.Record(ctx, http.StatusConflict, *short, OutcomeOutOfStock)
+				return in.Record(ctx, http.StatusConflict, *short, ErrCodeOutOfStock)
 			}
 		}
 		// Lock the rows in SKU order so two reservations never wait on each other in a cycle.
@@ -151,10 +146,10 @@ func (s *Store) Reserve(ctx context.Context, req ReserveRequest, key, correlatio
 				st.available += int64(it.Qty) // already held, line by line
 			}
 			if !ok {
-				return in.Record(ctx, http.StatusConflict, OutOfStock{Error: ErrCodeOutOfStock, SKU: it.SKU, Requested: it.Qty, Reason: "unknown_sku"}, OutcomeOutOfStock)
+				return in.Record(ctx, http.StatusConflict, OutOfStock{Error: ErrCodeOutOfStock, SKU: it.SKU, Requested: it.Qty, Reason: "unknown_sku"}, ErrCodeOutOfStock)
 			}
 			if st.available < int64(it.Qty) {
-				return in.Record(ctx, http.StatusConflict, OutOfStock{Error: ErrCodeOutOfStock, SKU: it.SKU, Requested: it.Qty, Available: st.available}, OutcomeOutOfStock)
+				return in.Record(ctx, http.StatusConflict, OutOfStock{Error: ErrCodeOutOfStock, SKU: it.SKU, Requested: it.Qty, Available: st.available}, ErrCodeOutOfStock)
 			}
 			items[i] = ReservedItem{SKU: it.SKU, Qty: it.Qty, WarehouseID: st.warehouse}
 		}
@@ -184,14 +179,10 @@ func (s *Store) Reserve(ctx context.Context, req ReserveRequest, key, correlatio
 		for i, it := range items {
 			evItems[i] = event.ReservedItem(it)
 		}
-		env, err := event.New(event.InventoryReserved{OrderID: r.OrderID, ReservationID: r.ReservationID, Items: evItems}, Source, correlationID, now)
-		if err != nil {
+		if err := events.Add(ctx, tx, r.OrderID, event.InventoryReserved{OrderID: r.OrderID, ReservationID: r.ReservationID, Items: evItems}, correlationID, now); err != nil {
 			return err
 		}
-		if err := outbox.Add(ctx, tx, outbox.Message{Topic: event.TopicInventory, Key: r.OrderID, Envelope: env}); err != nil {
-			return err
-		}
-		return in.Record(ctx, http.StatusCreated, r, OutcomeReserved)
+		return in.Record(ctx, http.StatusCreated, r, StatusReserved)
 	})
 	if err != nil {
 		return idempotency.Result{}, fmt.Errorf("reserve for order %s: %w", req.OrderID, err)
@@ -347,11 +338,7 @@ func (s *Store) ReleaseByOrder(ctx context.Context, orderID, key, correlationID 
 				r.ReservationID, StatusReleased, now); err != nil {
 				return fmt.Errorf("mark released: %w", err)
 			}
-			env, err := event.New(event.InventoryReleased{OrderID: orderID, ReservationID: r.ReservationID}, Source, correlationID, now)
-			if err != nil {
-				return err
-			}
-			if err := outbox.Add(ctx, tx, outbox.Message{Topic: event.TopicInventory, Key: orderID, Envelope: env}); err != nil {
+			if err := events.Add(ctx, tx, orderID, event.InventoryReleased{OrderID: orderID, ReservationID: r.ReservationID}, correlationID, now); err != nil {
 				return err
 			}
 			rs[i].Status, rs[i].ReleasedAt = StatusReleased, &now

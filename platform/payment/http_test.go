@@ -55,8 +55,8 @@ func TestErrorsMapToStatus(t *testing.T) {
 			},
 		}
 	}
-	captured := idempotency.Result{Code: http.StatusCreated, Body: []byte(`{"chargeId":"c-1","status":"captured"}`), Outcome: payment.OutcomeCaptured}
-	declined := idempotency.Result{Code: http.StatusPaymentRequired, Body: []byte(`{"error":"card_declined","chargeId":"c-1","orderId":"o-1"}`), Outcome: payment.OutcomeCardDeclined}
+	captured := idempotency.Result{Code: http.StatusCreated, Body: []byte(`{"chargeId":"c-1","status":"captured"}`), Outcome: payment.StatusCaptured}
+	declined := idempotency.Result{Code: http.StatusPaymentRequired, Body: []byte(`{"error":"card_declined","chargeId":"c-1","orderId":"o-1"}`), Outcome: payment.ErrCodeCardDeclined}
 	refundPath := web.Path(payment.PathRefund, "c-1")
 	tests := []struct {
 		name              string
@@ -66,7 +66,7 @@ func TestErrorsMapToStatus(t *testing.T) {
 		want              webtest.Answer
 	}{
 		{"ok/charge", charge(captured, nil), "POST", payment.PathCharges, "o-1:charge", chargeJSON, webtest.Answer{Code: 201}},
-		{"ok/charge replayed", charge(idempotency.Result{Code: 201, Body: captured.Body, Replayed: true, Outcome: payment.OutcomeReplayed}, nil),
+		{"ok/charge replayed", charge(idempotency.Result{Code: 201, Body: captured.Body, Replayed: true, Outcome: idempotency.OutcomeReplayed}, nil),
 			"POST", payment.PathCharges, "o-1:charge", chargeJSON, webtest.Answer{Code: 201, Replayed: true}},
 		{"ok/declined is the recorded answer", charge(declined, nil), "POST", payment.PathCharges, "o-1:charge", chargeJSON,
 			webtest.Answer{Code: 402, Error: payment.ErrCodeCardDeclined}},
@@ -149,7 +149,7 @@ func TestChargeOutcomesCounted(t *testing.T) {
 	store := &paymenttest.Store{ChargeFunc: func(context.Context, payment.ChargeRequest, string, string, time.Time) (idempotency.Result, error) {
 		err := results[0]
 		results = results[1:]
-		return idempotency.Result{Code: 201, Body: []byte(`{}`), Outcome: payment.OutcomeCaptured}, err
+		return idempotency.Result{Code: 201, Body: []byte(`{}`), Outcome: payment.StatusCaptured}, err
 	}}
 	h := web.Middleware((&payment.Service{Store: store, Log: log, Metrics: payment.NewMetrics(reg)}).Router(), log, nil)
 	for range 2 {
@@ -167,7 +167,7 @@ func TestChargeOutcomesCounted(t *testing.T) {
 			}
 		}
 	}
-	if want := map[string]float64{payment.OutcomeCaptured: 1, "key_reused": 1}; !reflect.DeepEqual(got, want) {
+	if want := map[string]float64{payment.StatusCaptured: 1, "key_reused": 1}; !reflect.DeepEqual(got, want) {
 		t.Errorf("charges by outcome %v, want %v", got, want)
 	}
 }

@@ -25,17 +25,11 @@ var (
 	ErrNotRefundable = errors.New("payment: a declined charge has nothing to refund")
 )
 
-// Outcomes of a charge, as metric labels.
-const (
-	OutcomeCaptured          = StatusCaptured
-	OutcomeCardDeclined      = ErrCodeCardDeclined
-	OutcomeInsufficientFunds = ErrCodeInsufficientFunds
-	OutcomeOrderClosed       = ErrCodeOrderClosed
-	OutcomeReplayed          = idempotency.OutcomeReplayed
-)
-
 // keys locks "payments-key:K" and "payments-order:O".
 var keys = idempotency.Scope{Name: "payments", Reused: ErrKeyReused, Saga: SagaKeys}
+
+// events are what the service publishes, through the outbox.
+var events = outbox.Writer{Topic: event.TopicPayments, Source: Source}
 
 // Store is the payments schema.
 type Store struct {
@@ -80,16 +74,12 @@ func (s *Store) Charge(ctx context.Context, req ChargeRequest, key, correlationI
 		if code != "" {
 			return in.Record(ctx, http.StatusPaymentRequired, Declined{Error: code, ChargeID: id, OrderID: req.OrderID}, code)
 		}
-		env, err := event.New(event.PaymentCompleted{OrderID: req.OrderID, PaymentID: id, AmountCents: req.AmountCents,
-			Currency: req.Currency, Method: "card"}, Source, correlationID, now)
-		if err != nil {
-			return err
-		}
-		if err := outbox.Add(ctx, tx, outbox.Message{Topic: event.TopicPayments, Key: req.OrderID, Envelope: env}); err != nil {
+		if err := events.Add(ctx, tx, req.OrderID, event.PaymentCompleted{OrderID: req.OrderID, PaymentID: id, AmountCents: req.AmountCents,
+			Currency: req.Currency, Method: "card"}, correlationID, now); err != nil {
 			return err
 		}
 		return in.Record(ctx, http.StatusCreated, ChargeResponse{ChargeID: id, OrderID: req.OrderID, Status: StatusCaptured,
-			AmountCents: req.AmountCents, Currency: req.Currency, CreatedAt: now}, OutcomeCaptured)
+			AmountCents: req.AmountCents, Currency: req.Currency, CreatedAt: now}, StatusCaptured)
 	})
 	if err != nil {
 		return idempotency.Result{}, fmt.Errorf("charge order %s: %w", req.OrderID, err)
@@ -189,12 +179,8 @@ func refundLocked(ctx context.Context, tx pgx.Tx, id, correlationID string, now 
 	if _, err := tx.Exec(ctx, `UPDATE charges SET status = $2, refunded_at = $3 WHERE id = $1`, id, StatusRefunded, now); err != nil {
 		return r, false, fmt.Errorf("mark refunded: %w", err)
 	}
-	env, err := event.New(event.PaymentRefunded{OrderID: r.OrderID, PaymentID: id, RefundID: r.RefundID,
-		AmountCents: r.AmountCents, Currency: r.Currency}, Source, correlationID, now)
-	if err != nil {
-		return r, false, err
-	}
-	if err := outbox.Add(ctx, tx, outbox.Message{Topic: event.TopicPayments, Key: r.OrderID, Envelope: env}); err != nil {
+	if err := events.Add(ctx, tx, r.OrderID, event.PaymentRefunded{OrderID: r.OrderID, PaymentID: id, RefundID: r.RefundID,
+		AmountCents: r.AmountCents, Currency: r.Currency}, correlationID, now); err != nil {
 		return r, false, err
 	}
 	return r, true, nil

@@ -54,7 +54,7 @@ func TestErrorsMapToStatus(t *testing.T) {
 			},
 		}
 	}
-	created := idempotency.Result{Code: http.StatusCreated, Body: []byte(`{"shipmentId":"s-1"}`), Outcome: shipping.OutcomeCreated}
+	created := idempotency.Result{Code: http.StatusCreated, Body: []byte(`{"shipmentId":"s-1"}`), Outcome: shipping.StatusCreated}
 	cancel, deliver := web.Path(shipping.PathCancel, "s-1"), web.Path(shipping.PathDeliver, "s-1")
 	byOrder := shipping.PathCancelByOrder + "?orderId=o-1"
 	tests := []struct {
@@ -65,10 +65,10 @@ func TestErrorsMapToStatus(t *testing.T) {
 		want              webtest.Answer
 	}{
 		{"ok/create", create(created, nil), "POST", shipping.PathShipments, "", createJSON, webtest.Answer{Code: 201}},
-		{"ok/create replayed", create(idempotency.Result{Code: 201, Body: created.Body, Replayed: true, Outcome: shipping.OutcomeReplayed}, nil),
+		{"ok/create replayed", create(idempotency.Result{Code: 201, Body: created.Body, Replayed: true, Outcome: idempotency.OutcomeReplayed}, nil),
 			"POST", shipping.PathShipments, "o-1:ship", createJSON, webtest.Answer{Code: 201, Replayed: true}},
 		{"ok/undeliverable is the recorded answer", create(idempotency.Result{Code: http.StatusUnprocessableEntity,
-			Body: []byte(`{"error":"undeliverable","field":"address.country","orderId":"o-1"}`), Outcome: shipping.OutcomeUndeliverable}, nil),
+			Body: []byte(`{"error":"undeliverable","field":"address.country","orderId":"o-1"}`), Outcome: shipping.ErrCodeUndeliverable}, nil),
 			"POST", shipping.PathShipments, "", createJSON, webtest.Answer{Code: 422, Error: shipping.ErrCodeUndeliverable, Field: "address.country"}},
 		{"err/create key reused", create(idempotency.Result{}, shipping.ErrKeyReused), "POST", shipping.PathShipments, "k", createJSON,
 			webtest.Answer{Code: 422, Error: shipping.ErrCodeKeyReused, Field: web.HeaderIdempotencyKey}},

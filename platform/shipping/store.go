@@ -26,16 +26,11 @@ var (
 	ErrCancelled        = errors.New("shipping: shipment cancelled")
 )
 
-// Outcomes of a create, as metric labels.
-const (
-	OutcomeCreated       = StatusCreated
-	OutcomeUndeliverable = ErrCodeUndeliverable
-	OutcomeOrderClosed   = ErrCodeOrderClosed
-	OutcomeReplayed      = idempotency.OutcomeReplayed
-)
-
 // keys locks "shipping-key:K" and "shipping-order:O".
 var keys = idempotency.Scope{Name: "shipping", Reused: ErrKeyReused, Saga: SagaKeys}
+
+// events are what the service publishes, through the outbox.
+var events = outbox.Writer{Topic: event.TopicShipping, Source: Source}
 
 // Store is the shipping schema.
 type Store struct {
@@ -118,7 +113,7 @@ func (s *Store) Create(ctx context.Context, req CreateRequest, key, correlationI
 			return err
 		}
 		if field := undeliverable(req.Address); field != "" {
-			return in.Record(ctx, http.StatusUnprocessableEntity, map[string]string{"error": ErrCodeUndeliverable, "field": field, "orderId": req.OrderID}, OutcomeUndeliverable)
+			return in.Record(ctx, http.StatusUnprocessableEntity, map[string]string{"error": ErrCodeUndeliverable, "field": field, "orderId": req.OrderID}, ErrCodeUndeliverable)
 		}
 
 		id := uuid.NewString()
@@ -129,14 +124,10 @@ func (s *Store) Create(ctx context.Context, req CreateRequest, key, correlationI
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`, id, req.OrderID, key, content, sh.Status, sh.TrackingNumber, items, addr, correlationID, now); err != nil {
 			return fmt.Errorf("insert shipment: %w", err)
 		}
-		env, err := event.New(event.ShipmentCreated{OrderID: req.OrderID, ShipmentID: id, TrackingNumber: sh.TrackingNumber}, Source, correlationID, now)
-		if err != nil {
+		if err := events.Add(ctx, tx, req.OrderID, event.ShipmentCreated{OrderID: req.OrderID, ShipmentID: id, TrackingNumber: sh.TrackingNumber}, correlationID, now); err != nil {
 			return err
 		}
-		if err := outbox.Add(ctx, tx, outbox.Message{Topic: event.TopicShipping, Key: req.OrderID, Envelope: env}); err != nil {
-			return err
-		}
-		return in.Record(ctx, http.StatusCreated, sh, OutcomeCreated)
+		return in.Record(ctx, http.StatusCreated, sh, StatusCreated)
 	})
 	if err != nil {
 		return idempotency.Result{}, fmt.Errorf("create shipment for order %s: %w", req.OrderID, err)
@@ -180,11 +171,7 @@ func transition(ctx context.Context, tx pgx.Tx, sh *Shipment, to, correlationID 
 		}
 	}
 	sh.Status = to
-	env, err := event.New(p, Source, correlationID, now)
-	if err != nil {
-		return false, err
-	}
-	if err := outbox.Add(ctx, tx, outbox.Message{Topic: event.TopicShipping, Key: sh.OrderID, Envelope: env}); err != nil {
+	if err := events.Add(ctx, tx, sh.OrderID, p, correlationID, now); err != nil {
 		return false, err
 	}
 	return true, nil
