@@ -82,10 +82,7 @@ func sameItems(a []ReservedItem, b []Item) bool {
 // transaction with the reservation, its idempotency record and its outbox
 // event. See the package comment for the rules.
 func (s *Store) Reserve(ctx context.Context, req ReserveRequest, key, correlationID string, now time.Time) (idempotency.Result, error) {
-	now = now.UTC().Truncate(time.Microsecond)
-	if correlationID == "" {
-		correlationID = req.OrderID // every hop of an order uses its id when no other was given
-	}
+	now, correlationID = idempotency.Stamp(now, correlationID, req.OrderID)
 	res, err := keys.Do(ctx, s.db, key, req.OrderID, req, now, func(tx pgx.Tx, in *idempotency.Request) (err error) {
 		// One reservation per order: another key for the same order and
 		// items gets that reservation as it is now.
@@ -304,10 +301,7 @@ func (s *Store) Release(ctx context.Context, id, correlationID string, now time.
 // anything is answered with an empty list. It returns the order's
 // reservations after the call and how many this call released.
 func (s *Store) ReleaseByOrder(ctx context.Context, orderID, key, correlationID string, now time.Time) (ReservationList, int, error) {
-	now = now.UTC().Truncate(time.Microsecond)
-	if correlationID == "" {
-		correlationID = orderID // every hop of an order uses its id when no other was given
-	}
+	now, correlationID = idempotency.Stamp(now, correlationID, orderID)
 	var out ReservationList
 	var n int
 	err := keys.Undo(ctx, s.db, orderID, key, now, func(tx pgx.Tx) error {

@@ -15,6 +15,8 @@ import (
 )
 
 // Metrics are the service's domain metrics; the zero Metrics records nothing.
+// A charge is counted by outcome: the status or error code it was answered
+// with, or idempotency.OutcomeReplayed.
 type Metrics struct{ charges, refunds *telemetry.Counter }
 
 // NewMetrics registers the payments metrics on reg.

@@ -43,10 +43,7 @@ func NewStore(db *pgxpool.Pool) *Store { return &Store{db: db} }
 // transaction with its idempotency record and its outbox event; it returns
 // only once that transaction is committed.
 func (s *Store) Charge(ctx context.Context, req ChargeRequest, key, correlationID string, now time.Time) (idempotency.Result, error) {
-	now = now.UTC().Truncate(time.Microsecond)
-	if correlationID == "" {
-		correlationID = req.OrderID // every hop of an order uses its id when no other was given
-	}
+	now, correlationID = idempotency.Stamp(now, correlationID, req.OrderID)
 	res, err := keys.Do(ctx, s.db, key, req.OrderID, req, now, func(tx pgx.Tx, in *idempotency.Request) (err error) {
 		if closed, err := in.RefuseClosed(ctx, ErrCodeOrderClosed); err != nil || closed {
 			return err
@@ -190,14 +187,11 @@ func refundLocked(ctx context.Context, tx pgx.Tx, id, correlationID string, now 
 // returns its one refund (created false). A charge the order's saga made is
 // refunded only by its compensation while the order is open: ErrSagaOwned.
 func (s *Store) Refund(ctx context.Context, id, correlationID string, now time.Time) (r Refund, created bool, err error) {
-	now = now.UTC().Truncate(time.Microsecond)
 	orderID, err := idempotency.OrderOf(ctx, s.db, "charge", id, ErrNotFound)
 	if err != nil {
 		return r, false, err
 	}
-	if correlationID == "" {
-		correlationID = orderID // every hop of an order uses its id when no other was given
-	}
+	now, correlationID = idempotency.Stamp(now, correlationID, orderID)
 	err = keys.Locked(ctx, s.db, orderID, func(tx pgx.Tx) error {
 		var status string
 		if err := tx.QueryRow(ctx, "SELECT status FROM charges WHERE id = $1", id).Scan(&status); err == nil && status == StatusDeclined {
@@ -224,10 +218,7 @@ func (s *Store) Refund(ctx context.Context, id, correlationID string, now time.T
 // after the call and how many this call made; an order never charged gets
 // an empty list.
 func (s *Store) RefundByOrder(ctx context.Context, orderID, key, correlationID string, now time.Time) (OrderRefunds, int, error) {
-	now = now.UTC().Truncate(time.Microsecond)
-	if correlationID == "" {
-		correlationID = orderID
-	}
+	now, correlationID = idempotency.Stamp(now, correlationID, orderID)
 	var out OrderRefunds
 	var n int
 	err := keys.Undo(ctx, s.db, orderID, key, now, func(tx pgx.Tx) error {

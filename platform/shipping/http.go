@@ -15,6 +15,8 @@ import (
 )
 
 // Metrics are the service's domain metrics; the zero Metrics records nothing.
+// A create is counted by outcome: the status or error code it was answered
+// with, or idempotency.OutcomeReplayed.
 type Metrics struct{ creates, transitions *telemetry.Counter }
 
 // NewMetrics registers the shipping metrics on reg.

@@ -87,10 +87,7 @@ func shipments(ctx context.Context, q querier, where string, forUpdate bool, arg
 // Create books the order's shipment, in one transaction with its
 // idempotency record and its outbox event. See the package comment.
 func (s *Store) Create(ctx context.Context, req CreateRequest, key, correlationID string, now time.Time) (idempotency.Result, error) {
-	now = now.UTC().Truncate(time.Microsecond)
-	if correlationID == "" {
-		correlationID = req.OrderID // every hop of an order uses its id when no other was given
-	}
+	now, correlationID = idempotency.Stamp(now, correlationID, req.OrderID)
 	content := idempotency.Hash([]any{req.Items, req.Address})
 	res, err := keys.Do(ctx, s.db, key, req.OrderID, req, now, func(tx pgx.Tx, in *idempotency.Request) (err error) {
 		// One shipment per order: another key for the same content gets it as it is now.
@@ -179,14 +176,11 @@ func transition(ctx context.Context, tx pgx.Tx, sh *Shipment, to, correlationID 
 
 // change applies transition to shipment id under its order's lock.
 func (s *Store) change(ctx context.Context, id, to, correlationID string, now time.Time) (sh Shipment, changed bool, err error) {
-	now = now.UTC().Truncate(time.Microsecond)
 	orderID, err := idempotency.OrderOf(ctx, s.db, "shipment", id, ErrNotFound)
 	if err != nil {
 		return sh, false, err
 	}
-	if correlationID == "" {
-		correlationID = orderID // every hop of an order uses its id when no other was given
-	}
+	now, correlationID = idempotency.Stamp(now, correlationID, orderID)
 	err = keys.Locked(ctx, s.db, orderID, func(tx pgx.Tx) error {
 		ss, err := shipments(ctx, tx, "WHERE id = $1", true, id)
 		if err != nil {
@@ -229,10 +223,7 @@ func (s *Store) Deliver(ctx context.Context, id, correlationID string, now time.
 // shipment gets an empty list. A delivered shipment is ErrAlreadyDelivered
 // (and the order is not closed).
 func (s *Store) CancelByOrder(ctx context.Context, orderID, key, correlationID string, now time.Time) (ShipmentList, int, error) {
-	now = now.UTC().Truncate(time.Microsecond)
-	if correlationID == "" {
-		correlationID = orderID
-	}
+	now, correlationID = idempotency.Stamp(now, correlationID, orderID)
 	var out ShipmentList
 	var n int
 	err := keys.Undo(ctx, s.db, orderID, key, now, func(tx pgx.Tx) error {
