@@ -96,6 +96,16 @@ type Result struct {
 	Outcome  string
 }
 
+// Stamp returns what a store call about orderID records: now as PostgreSQL
+// keeps it (UTC, microseconds), and correlationID, or the order id when it
+// is "": every hop of an order uses its id when no other was given.
+func Stamp(now time.Time, correlationID, orderID string) (time.Time, string) {
+	if correlationID == "" {
+		correlationID = orderID
+	}
+	return now.UTC().Truncate(time.Microsecond), correlationID
+}
+
 // Hash identifies v (a decoded request) by its JSON encoding: a repeat of a
 // key must carry the same request.
 func Hash(v any) []byte {

@@ -221,3 +221,21 @@ func TestMigrationIsTable(t *testing.T) {
 		t.Errorf("Table has %d CREATE TABLE IF NOT EXISTS of %d CREATE TABLE, want 2 of 2", got, want)
 	}
 }
+
+func TestStamp(t *testing.T) {
+	at := time.Date(2025, 1, 2, 3, 4, 5, 123456789, time.FixedZone("X", 3600))
+	tests := []struct {
+		name, cid, want string
+	}{
+		{"ok/given", "c-1", "c-1"},
+		{"ok/none: the order's", "", "o-1"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			now, cid := Stamp(at, tt.cid, "o-1")
+			if want := time.Date(2025, 1, 2, 2, 4, 5, 123456000, time.UTC); now != want || cid != tt.want {
+				t.Errorf("got %v %q, want %v %q", now, cid, want, tt.want)
+			}
+		})
+	}
+}

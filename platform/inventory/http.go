@@ -10,47 +10,29 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/stampede-dev/stampede/platform/idempotency"
+	"github.com/stampede-dev/stampede/platform/telemetry"
 	"github.com/stampede-dev/stampede/platform/web"
 )
 
-// Metrics are the service's domain metrics.
-type Metrics struct {
-	reservations *prometheus.CounterVec
-	releases     prometheus.Counter
-}
+// Metrics are the service's domain metrics; the zero Metrics records nothing.
+// A reserve is counted by outcome: the status or error code it was answered
+// with, or idempotency.OutcomeReplayed.
+type Metrics struct{ reservations, releases *telemetry.Counter }
 
 // NewMetrics registers the inventory metrics on reg.
-func NewMetrics(reg prometheus.Registerer) *Metrics {
-	m := &Metrics{
-		reservations: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "stampede_inventory_reservations_total",
-			Help: "Reserve requests answered, by outcome (reserved, out_of_stock, order_closed, replayed).",
-		}, []string{"outcome"}),
-		releases: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "stampede_inventory_releases_total",
-			Help: "Reservations released (a repeated release does not count).",
-		}),
-	}
-	reg.MustRegister(m.reservations, m.releases)
-	return m
-}
-
-func (m *Metrics) reserved(outcome string) {
-	if m != nil {
-		m.reservations.WithLabelValues(outcome).Inc()
-	}
-}
-
-func (m *Metrics) released(n int) {
-	if m != nil {
-		m.releases.Add(float64(n))
+func NewMetrics(reg prometheus.Registerer) Metrics {
+	return Metrics{
+		reservations: telemetry.NewCounter(reg, "stampede_inventory_reservations_total",
+			"Reserve requests answered, by outcome (reserved, out_of_stock, order_closed, replayed).", "outcome"),
+		releases: telemetry.NewCounter(reg, "stampede_inventory_releases_total",
+			"Reservations released (a repeated release does not count)."),
 	}
 }
 
 // Reserver is what the API needs from its store (*Store): the Service's
 // seam for tests without PostgreSQL (inventorytest.Store).
 type Reserver interface {
-	Reserve(ctx context.Context, req ReserveRequest, key, correlationID string, now time.Time) (Result, error)
+	Reserve(ctx context.Context, req ReserveRequest, key, correlationID string, now time.Time) (idempotency.Result, error)
 	Reservations(ctx context.Context, orderID string) (ReservationList, error)
 	Release(ctx context.Context, id, correlationID string, now time.Time) (r Reservation, released bool, err error)
 	ReleaseByOrder(ctx context.Context, orderID, key, correlationID string, now time.Time) (l ReservationList, released int, err error)
@@ -63,9 +45,8 @@ var _ Reserver = (*Store)(nil)
 type Service struct {
 	Store   Reserver
 	Log     *slog.Logger
-	Metrics *Metrics // optional
+	Metrics Metrics // optional
 	Ready   func(context.Context) error
-	Now     func() time.Time
 }
 
 // Router returns the API's routes.
@@ -81,17 +62,10 @@ func (s *Service) Router() *http.ServeMux {
 	return mux
 }
 
-func (s *Service) now() time.Time {
-	if s.Now != nil {
-		return s.Now()
-	}
-	return time.Now()
-}
-
-func (s *Service) reserve(ctx context.Context, req ReserveRequest, key, cid string) (Result, error) {
-	res, err := s.Store.Reserve(ctx, req, key, cid, s.now())
+func (s *Service) reserve(ctx context.Context, req ReserveRequest, key, cid string) (idempotency.Result, error) {
+	res, err := s.Store.Reserve(ctx, req, key, cid, time.Now())
 	if err == nil {
-		s.Metrics.reserved(res.Outcome)
+		s.Metrics.reservations.Inc(res.Outcome)
 		s.Log.InfoContext(ctx, "reserve", "order_id", req.OrderID, "outcome", res.Outcome, "code", res.Code)
 	}
 	return res, err
@@ -103,7 +77,7 @@ func (s *Service) list(ctx context.Context, orderID, _ string) (ReservationList,
 
 func (s *Service) release(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
-	res, released, err := s.Store.Release(r.Context(), id, r.Header.Get(web.HeaderCorrelationID), s.now())
+	res, released, err := s.Store.Release(r.Context(), id, r.Header.Get(web.HeaderCorrelationID), time.Now())
 	if errors.Is(err, ErrNotFound) {
 		err = web.Errorf(http.StatusNotFound, "id", "no reservation %q", id)
 	}
@@ -114,17 +88,17 @@ func (s *Service) release(w http.ResponseWriter, r *http.Request) {
 	}
 	_, ctx := web.Correlate(r, res.OrderID)
 	if released {
-		s.Metrics.released(1)
+		s.Metrics.releases.Inc()
 	}
 	s.Log.InfoContext(ctx, "release", "order_id", res.OrderID, "reservation_id", id, "released_now", released)
 	web.WriteJSON(w, http.StatusOK, res)
 }
 
 func (s *Service) releaseByOrder(ctx context.Context, orderID, key, cid string) (ReservationList, error) {
-	l, n, err := s.Store.ReleaseByOrder(ctx, orderID, key, cid, s.now())
+	l, n, err := s.Store.ReleaseByOrder(ctx, orderID, key, cid, time.Now())
 	err = idempotency.RefuseSagaOwned("orderId", err)
 	if err == nil {
-		s.Metrics.released(n)
+		s.Metrics.releases.Add(n)
 		s.Log.InfoContext(ctx, "release by order", "order_id", orderID, "released_now", n)
 	}
 	return l, err

@@ -32,8 +32,8 @@ func serve(store inventory.Reserver, r *http.Request) *httptest.ResponseRecorder
 
 // The store's answers and errors become the API's status codes.
 func TestErrorsMapToStatus(t *testing.T) {
-	reserve := func(res inventory.Result, err error) *inventorytest.Store {
-		return &inventorytest.Store{ReserveFunc: func(context.Context, inventory.ReserveRequest, string, string, time.Time) (inventory.Result, error) {
+	reserve := func(res idempotency.Result, err error) *inventorytest.Store {
+		return &inventorytest.Store{ReserveFunc: func(context.Context, inventory.ReserveRequest, string, string, time.Time) (idempotency.Result, error) {
 			return res, err
 		}}
 	}
@@ -57,7 +57,7 @@ func TestErrorsMapToStatus(t *testing.T) {
 			},
 		}
 	}
-	created := inventory.Result{Code: http.StatusCreated, Body: []byte(`{"reservationId":"r-1"}`), Outcome: inventory.OutcomeReserved}
+	created := idempotency.Result{Code: http.StatusCreated, Body: []byte(`{"reservationId":"r-1"}`), Outcome: inventory.StatusReserved}
 	tests := []struct {
 		name              string
 		store             *inventorytest.Store
@@ -66,15 +66,15 @@ func TestErrorsMapToStatus(t *testing.T) {
 		want              webtest.Answer
 	}{
 		{"ok/reserve", reserve(created, nil), "POST", inventory.PathReservations, "", reserveJSON, webtest.Answer{Code: 201}},
-		{"ok/reserve replayed", reserve(inventory.Result{Code: 201, Body: created.Body, Replayed: true, Outcome: inventory.OutcomeReplayed}, nil),
+		{"ok/reserve replayed", reserve(idempotency.Result{Code: 201, Body: created.Body, Replayed: true, Outcome: idempotency.OutcomeReplayed}, nil),
 			"POST", inventory.PathReservations, "o-1:reserve", reserveJSON, webtest.Answer{Code: 201, Replayed: true}},
-		{"ok/out of stock is the recorded answer", reserve(inventory.Result{Code: http.StatusConflict, Body: []byte(`{"error":"out_of_stock","sku":"SKU-OOS"}`), Outcome: inventory.OutcomeOutOfStock}, nil),
+		{"ok/out of stock is the recorded answer", reserve(idempotency.Result{Code: http.StatusConflict, Body: []byte(`{"error":"out_of_stock","sku":"SKU-OOS"}`), Outcome: inventory.ErrCodeOutOfStock}, nil),
 			"POST", inventory.PathReservations, "", reserveJSON, webtest.Answer{Code: 409, Error: inventory.ErrCodeOutOfStock}},
-		{"ok/order closed is the recorded answer", reserve(inventory.Result{Code: http.StatusConflict, Body: []byte(`{"error":"order_closed","orderId":"o-1"}`), Outcome: inventory.OutcomeOrderClosed}, nil),
+		{"ok/order closed is the recorded answer", reserve(idempotency.Result{Code: http.StatusConflict, Body: []byte(`{"error":"order_closed","orderId":"o-1"}`), Outcome: inventory.ErrCodeOrderClosed}, nil),
 			"POST", inventory.PathReservations, "", reserveJSON, webtest.Answer{Code: 409, Error: inventory.ErrCodeOrderClosed}},
-		{"err/reserve key reused", reserve(inventory.Result{}, inventory.ErrKeyReused), "POST", inventory.PathReservations, "k", reserveJSON,
+		{"err/reserve key reused", reserve(idempotency.Result{}, inventory.ErrKeyReused), "POST", inventory.PathReservations, "k", reserveJSON,
 			webtest.Answer{Code: 422, Error: inventory.ErrCodeKeyReused, Field: web.HeaderIdempotencyKey}},
-		{"err/reserve store down", reserve(inventory.Result{}, errDown), "POST", inventory.PathReservations, "", reserveJSON, webtest.Answer{Code: 500, Error: "internal error"}},
+		{"err/reserve store down", reserve(idempotency.Result{}, errDown), "POST", inventory.PathReservations, "", reserveJSON, webtest.Answer{Code: 500, Error: "internal error"}},
 		{"err/reserve bad body never reaches the store", &inventorytest.Store{}, "POST", inventory.PathReservations, "", `{"orderId":"o-1","items":[]}`,
 			webtest.Answer{Code: 400, Error: "needs at least 1 element(s)", Field: "items"}},
 
@@ -120,9 +120,9 @@ func TestReserveKeyAndCorrelation(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			var gotKey, gotCID string
 			var gotReq inventory.ReserveRequest
-			store := &inventorytest.Store{ReserveFunc: func(_ context.Context, req inventory.ReserveRequest, key, cid string, _ time.Time) (inventory.Result, error) {
+			store := &inventorytest.Store{ReserveFunc: func(_ context.Context, req inventory.ReserveRequest, key, cid string, _ time.Time) (idempotency.Result, error) {
 				gotReq, gotKey, gotCID = req, key, cid
-				return inventory.Result{Code: 201, Body: []byte(`{}`)}, nil
+				return idempotency.Result{Code: 201, Body: []byte(`{}`)}, nil
 			}}
 			w := serve(store, webtest.Request("POST", inventory.PathReservations, reserveJSON, web.HeaderIdempotencyKey, tt.key, web.HeaderCorrelationID, tt.cid))
 			want := inventory.Item{SKU: "SKU-00001", Qty: 2}

@@ -25,20 +25,11 @@ var (
 	ErrKeyReused = errors.New("inventory: idempotency key or order reused with different items")
 )
 
-// Outcomes of a reserve, as metric labels.
-const (
-	OutcomeReserved    = StatusReserved
-	OutcomeOutOfStock  = ErrCodeOutOfStock
-	OutcomeOrderClosed = ErrCodeOrderClosed
-	OutcomeReplayed    = idempotency.OutcomeReplayed
-)
-
-// Result is the answer to a reserve: the status code and JSON body to send,
-// identical for every repeat of the same key.
-type Result = idempotency.Result
-
 // keys locks "inventory-key:K" and "inventory-order:O".
 var keys = idempotency.Scope{Name: "inventory", Reused: ErrKeyReused, Saga: SagaKeys}
+
+// events are what the service publishes, through the outbox.
+var events = outbox.Writer{Topic: event.TopicInventory, Source: Source}
 
 // Store is the inventory schema.
 type Store struct {
@@ -90,11 +81,8 @@ func sameItems(a []ReservedItem, b []Item) bool {
 // Reserve holds req's items for its order, all or nothing, in one
 // transaction with the reservation, its idempotency record and its outbox
 // event. See the package comment for the rules.
-func (s *Store) Reserve(ctx context.Context, req ReserveRequest, key, correlationID string, now time.Time) (Result, error) {
-	now = now.UTC().Truncate(time.Microsecond)
-	if correlationID == "" {
-		correlationID = req.OrderID // every hop of an order uses its id when no other was given
-	}
+func (s *Store) Reserve(ctx context.Context, req ReserveRequest, key, correlationID string, now time.Time) (idempotency.Result, error) {
+	now, correlationID = idempotency.Stamp(now, correlationID, req.OrderID)
 	res, err := keys.Do(ctx, s.db, key, req.OrderID, req, now, func(tx pgx.Tx, in *idempotency.Request) (err error) {
 		// One reservation per order: another key for the same order and
 		// items gets that reservation as it is now.
@@ -121,7 +109,7 @@ func (s *Store) Reserve(ctx context.Context, req ReserveRequest, key, correlatio
 				return err
 			}
 			if short != nil {
-				return in.Record(ctx, http.StatusConflict, *short, OutcomeOutOfStock)
+				return in.Record(ctx, http.StatusConflict, *short, ErrCodeOutOfStock)
 			}
 		}
 		// Lock the rows in SKU order so two reservations never wait on each other in a cycle.
@@ -155,10 +143,10 @@ func (s *Store) Reserve(ctx context.Context, req ReserveRequest, key, correlatio
 				st.available += int64(it.Qty) // already held, line by line
 			}
 			if !ok {
-				return in.Record(ctx, http.StatusConflict, OutOfStock{Error: ErrCodeOutOfStock, SKU: it.SKU, Requested: it.Qty, Reason: "unknown_sku"}, OutcomeOutOfStock)
+				return in.Record(ctx, http.StatusConflict, OutOfStock{Error: ErrCodeOutOfStock, SKU: it.SKU, Requested: it.Qty, Reason: "unknown_sku"}, ErrCodeOutOfStock)
 			}
 			if st.available < int64(it.Qty) {
-				return in.Record(ctx, http.StatusConflict, OutOfStock{Error: ErrCodeOutOfStock, SKU: it.SKU, Requested: it.Qty, Available: st.available}, OutcomeOutOfStock)
+				return in.Record(ctx, http.StatusConflict, OutOfStock{Error: ErrCodeOutOfStock, SKU: it.SKU, Requested: it.Qty, Available: st.available}, ErrCodeOutOfStock)
 			}
 			items[i] = ReservedItem{SKU: it.SKU, Qty: it.Qty, WarehouseID: st.warehouse}
 		}
@@ -188,17 +176,13 @@ func (s *Store) Reserve(ctx context.Context, req ReserveRequest, key, correlatio
 		for i, it := range items {
 			evItems[i] = event.ReservedItem(it)
 		}
-		env, err := event.New(event.InventoryReserved{OrderID: r.OrderID, ReservationID: r.ReservationID, Items: evItems}, Source, correlationID, now)
-		if err != nil {
+		if err := events.Add(ctx, tx, r.OrderID, event.InventoryReserved{OrderID: r.OrderID, ReservationID: r.ReservationID, Items: evItems}, correlationID, now); err != nil {
 			return err
 		}
-		if err := outbox.Add(ctx, tx, outbox.Message{Topic: event.TopicInventory, Key: r.OrderID, Envelope: env}); err != nil {
-			return err
-		}
-		return in.Record(ctx, http.StatusCreated, r, OutcomeReserved)
+		return in.Record(ctx, http.StatusCreated, r, StatusReserved)
 	})
 	if err != nil {
-		return Result{}, fmt.Errorf("reserve for order %s: %w", req.OrderID, err)
+		return idempotency.Result{}, fmt.Errorf("reserve for order %s: %w", req.OrderID, err)
 	}
 	return res, nil
 }
@@ -317,10 +301,7 @@ func (s *Store) Release(ctx context.Context, id, correlationID string, now time.
 // anything is answered with an empty list. It returns the order's
 // reservations after the call and how many this call released.
 func (s *Store) ReleaseByOrder(ctx context.Context, orderID, key, correlationID string, now time.Time) (ReservationList, int, error) {
-	now = now.UTC().Truncate(time.Microsecond)
-	if correlationID == "" {
-		correlationID = orderID // every hop of an order uses its id when no other was given
-	}
+	now, correlationID = idempotency.Stamp(now, correlationID, orderID)
 	var out ReservationList
 	var n int
 	err := keys.Undo(ctx, s.db, orderID, key, now, func(tx pgx.Tx) error {
@@ -351,11 +332,7 @@ func (s *Store) ReleaseByOrder(ctx context.Context, orderID, key, correlationID 
 				r.ReservationID, StatusReleased, now); err != nil {
 				return fmt.Errorf("mark released: %w", err)
 			}
-			env, err := event.New(event.InventoryReleased{OrderID: orderID, ReservationID: r.ReservationID}, Source, correlationID, now)
-			if err != nil {
-				return err
-			}
-			if err := outbox.Add(ctx, tx, outbox.Message{Topic: event.TopicInventory, Key: orderID, Envelope: env}); err != nil {
+			if err := events.Add(ctx, tx, orderID, event.InventoryReleased{OrderID: orderID, ReservationID: r.ReservationID}, correlationID, now); err != nil {
 				return err
 			}
 			rs[i].Status, rs[i].ReleasedAt = StatusReleased, &now

@@ -13,6 +13,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -98,4 +99,18 @@ func Add(ctx context.Context, tx pgx.Tx, msgs ...Message) error {
 		}
 	}
 	return nil
+}
+
+// Writer writes the events of one service to the outbox: each to Topic,
+// its envelope naming Source.
+type Writer struct{ Topic, Source string }
+
+// Add writes the event p to the outbox of tx's schema under key (the order
+// id), with the correlation id and time of the work that made it.
+func (w Writer) Add(ctx context.Context, tx pgx.Tx, key string, p event.Payload, correlationID string, at time.Time) error {
+	env, err := event.New(p, w.Source, correlationID, at)
+	if err != nil {
+		return err
+	}
+	return Add(ctx, tx, Message{Topic: w.Topic, Key: key, Envelope: env})
 }

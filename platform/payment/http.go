@@ -10,47 +10,29 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/stampede-dev/stampede/platform/idempotency"
+	"github.com/stampede-dev/stampede/platform/telemetry"
 	"github.com/stampede-dev/stampede/platform/web"
 )
 
-// Metrics are the service's domain metrics.
-type Metrics struct {
-	charges *prometheus.CounterVec
-	refunds prometheus.Counter
-}
+// Metrics are the service's domain metrics; the zero Metrics records nothing.
+// A charge is counted by outcome: the status or error code it was answered
+// with, or idempotency.OutcomeReplayed.
+type Metrics struct{ charges, refunds *telemetry.Counter }
 
 // NewMetrics registers the payments metrics on reg.
-func NewMetrics(reg prometheus.Registerer) *Metrics {
-	m := &Metrics{
-		charges: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "stampede_payments_charges_total",
-			Help: "Charge requests answered, by outcome (captured, card_declined, insufficient_funds, order_closed, replayed).",
-		}, []string{"outcome"}),
-		refunds: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "stampede_payments_refunds_total",
-			Help: "Refunds made (a repeated refund does not count).",
-		}),
-	}
-	reg.MustRegister(m.charges, m.refunds)
-	return m
-}
-
-func (m *Metrics) charged(outcome string) {
-	if m != nil {
-		m.charges.WithLabelValues(outcome).Inc()
-	}
-}
-
-func (m *Metrics) refunded(n int) {
-	if m != nil {
-		m.refunds.Add(float64(n))
+func NewMetrics(reg prometheus.Registerer) Metrics {
+	return Metrics{
+		charges: telemetry.NewCounter(reg, "stampede_payments_charges_total",
+			"Charge requests answered, by outcome (captured, card_declined, insufficient_funds, order_closed, replayed).", "outcome"),
+		refunds: telemetry.NewCounter(reg, "stampede_payments_refunds_total",
+			"Refunds made (a repeated refund does not count)."),
 	}
 }
 
 // Charger is what the API needs from its store (*Store): the Service's
 // seam for tests without PostgreSQL (paymenttest.Store).
 type Charger interface {
-	Charge(ctx context.Context, req ChargeRequest, key, correlationID string, now time.Time) (Result, error)
+	Charge(ctx context.Context, req ChargeRequest, key, correlationID string, now time.Time) (idempotency.Result, error)
 	Charges(ctx context.Context, orderID string) (ChargeList, error)
 	Refund(ctx context.Context, id, correlationID string, now time.Time) (r Refund, created bool, err error)
 	RefundByOrder(ctx context.Context, orderID, key, correlationID string, now time.Time) (l OrderRefunds, refunded int, err error)
@@ -62,9 +44,8 @@ var _ Charger = (*Store)(nil)
 type Service struct {
 	Store   Charger
 	Log     *slog.Logger
-	Metrics *Metrics // optional
+	Metrics Metrics // optional
 	Ready   func(context.Context) error
-	Now     func() time.Time
 	// ChargeLatency is a simulated processor delay before a charge's
 	// transaction (and so before its commit), so a kill can land while
 	// charges are in flight.
@@ -83,28 +64,21 @@ func (s *Service) Router() *http.ServeMux {
 	return mux
 }
 
-func (s *Service) now() time.Time {
-	if s.Now != nil {
-		return s.Now()
-	}
-	return time.Now()
-}
-
-func (s *Service) charge(ctx context.Context, req ChargeRequest, key, cid string) (Result, error) {
+func (s *Service) charge(ctx context.Context, req ChargeRequest, key, cid string) (idempotency.Result, error) {
 	if s.ChargeLatency > 0 {
 		select {
 		case <-time.After(s.ChargeLatency):
 		case <-ctx.Done():
-			return Result{}, idempotency.ErrGone // nothing was written: its retry charges
+			return idempotency.Result{}, idempotency.ErrGone // nothing was written: its retry charges
 		}
 	}
-	res, err := s.Store.Charge(ctx, req, key, cid, s.now())
+	res, err := s.Store.Charge(ctx, req, key, cid, time.Now())
 	switch {
 	case errors.Is(err, ErrKeyReused):
-		s.Metrics.charged("key_reused")
+		s.Metrics.charges.Inc("key_reused")
 	case err == nil:
 		// The charge is committed: only now is the answer written.
-		s.Metrics.charged(res.Outcome)
+		s.Metrics.charges.Inc(res.Outcome)
 		s.Log.InfoContext(ctx, "charge", "order_id", req.OrderID, "outcome", res.Outcome, "code", res.Code, "amount_cents", req.AmountCents)
 	}
 	return res, err
@@ -116,7 +90,7 @@ func (s *Service) list(ctx context.Context, orderID, _ string) (ChargeList, erro
 
 func (s *Service) refund(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
-	ref, created, err := s.Store.Refund(r.Context(), id, r.Header.Get(web.HeaderCorrelationID), s.now())
+	ref, created, err := s.Store.Refund(r.Context(), id, r.Header.Get(web.HeaderCorrelationID), time.Now())
 	switch {
 	case errors.Is(err, ErrNotFound):
 		err = web.Errorf(http.StatusNotFound, "id", "no charge %q", id)
@@ -134,19 +108,19 @@ func (s *Service) refund(w http.ResponseWriter, r *http.Request) {
 	code := http.StatusOK
 	if created {
 		code = http.StatusCreated
-		s.Metrics.refunded(1)
+		s.Metrics.refunds.Inc()
 	}
 	s.Log.InfoContext(ctx, "refund", "order_id", ref.OrderID, "charge_id", id, "refunded_now", created)
 	web.WriteJSON(w, code, ref)
 }
 
 func (s *Service) refundByOrder(ctx context.Context, orderID, key, cid string) (OrderRefunds, error) {
-	l, n, err := s.Store.RefundByOrder(ctx, orderID, key, cid, s.now())
+	l, n, err := s.Store.RefundByOrder(ctx, orderID, key, cid, time.Now())
 	if err != nil {
 		return l, idempotency.RefuseSagaOwned("orderId", err)
 	}
 	if err == nil {
-		s.Metrics.refunded(n)
+		s.Metrics.refunds.Add(n)
 		s.Log.InfoContext(ctx, "refund by order", "order_id", orderID, "refunded_now", n)
 	}
 	return l, err

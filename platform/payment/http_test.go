@@ -35,8 +35,8 @@ func serve(store payment.Charger, r *http.Request) *httptest.ResponseRecorder {
 
 // The store's answers and errors become the API's status codes.
 func TestErrorsMapToStatus(t *testing.T) {
-	charge := func(res payment.Result, err error) *paymenttest.Store {
-		return &paymenttest.Store{ChargeFunc: func(context.Context, payment.ChargeRequest, string, string, time.Time) (payment.Result, error) {
+	charge := func(res idempotency.Result, err error) *paymenttest.Store {
+		return &paymenttest.Store{ChargeFunc: func(context.Context, payment.ChargeRequest, string, string, time.Time) (idempotency.Result, error) {
 			return res, err
 		}}
 	}
@@ -55,8 +55,8 @@ func TestErrorsMapToStatus(t *testing.T) {
 			},
 		}
 	}
-	captured := payment.Result{Code: http.StatusCreated, Body: []byte(`{"chargeId":"c-1","status":"captured"}`), Outcome: payment.OutcomeCaptured}
-	declined := payment.Result{Code: http.StatusPaymentRequired, Body: []byte(`{"error":"card_declined","chargeId":"c-1","orderId":"o-1"}`), Outcome: payment.OutcomeCardDeclined}
+	captured := idempotency.Result{Code: http.StatusCreated, Body: []byte(`{"chargeId":"c-1","status":"captured"}`), Outcome: payment.StatusCaptured}
+	declined := idempotency.Result{Code: http.StatusPaymentRequired, Body: []byte(`{"error":"card_declined","chargeId":"c-1","orderId":"o-1"}`), Outcome: payment.ErrCodeCardDeclined}
 	refundPath := web.Path(payment.PathRefund, "c-1")
 	tests := []struct {
 		name              string
@@ -66,15 +66,15 @@ func TestErrorsMapToStatus(t *testing.T) {
 		want              webtest.Answer
 	}{
 		{"ok/charge", charge(captured, nil), "POST", payment.PathCharges, "o-1:charge", chargeJSON, webtest.Answer{Code: 201}},
-		{"ok/charge replayed", charge(payment.Result{Code: 201, Body: captured.Body, Replayed: true, Outcome: payment.OutcomeReplayed}, nil),
+		{"ok/charge replayed", charge(idempotency.Result{Code: 201, Body: captured.Body, Replayed: true, Outcome: idempotency.OutcomeReplayed}, nil),
 			"POST", payment.PathCharges, "o-1:charge", chargeJSON, webtest.Answer{Code: 201, Replayed: true}},
 		{"ok/declined is the recorded answer", charge(declined, nil), "POST", payment.PathCharges, "o-1:charge", chargeJSON,
 			webtest.Answer{Code: 402, Error: payment.ErrCodeCardDeclined}},
-		{"ok/order closed is the recorded answer", charge(payment.Result{Code: http.StatusConflict, Body: []byte(`{"error":"order_closed","orderId":"o-1"}`)}, nil),
+		{"ok/order closed is the recorded answer", charge(idempotency.Result{Code: http.StatusConflict, Body: []byte(`{"error":"order_closed","orderId":"o-1"}`)}, nil),
 			"POST", payment.PathCharges, "o-1:charge", chargeJSON, webtest.Answer{Code: 409, Error: payment.ErrCodeOrderClosed}},
-		{"err/charge key reused", charge(payment.Result{}, payment.ErrKeyReused), "POST", payment.PathCharges, "o-1:charge", chargeJSON,
+		{"err/charge key reused", charge(idempotency.Result{}, payment.ErrKeyReused), "POST", payment.PathCharges, "o-1:charge", chargeJSON,
 			webtest.Answer{Code: 422, Error: payment.ErrCodeKeyReused, Field: web.HeaderIdempotencyKey}},
-		{"err/charge store down", charge(payment.Result{}, errDown), "POST", payment.PathCharges, "o-1:charge", chargeJSON, webtest.Answer{Code: 500, Error: "internal error"}},
+		{"err/charge store down", charge(idempotency.Result{}, errDown), "POST", payment.PathCharges, "o-1:charge", chargeJSON, webtest.Answer{Code: 500, Error: "internal error"}},
 		{"err/charge without a key never reaches the store", &paymenttest.Store{}, "POST", payment.PathCharges, "", chargeJSON,
 			webtest.Answer{Code: 400, Error: "required: a charge is only safe to retry with an idempotency key (the saga sends {orderId}:charge)", Field: web.HeaderIdempotencyKey}},
 		{"err/charge bad body never reaches the store", &paymenttest.Store{}, "POST", payment.PathCharges, "k", `{"orderId":"o-1"}`,
@@ -111,9 +111,9 @@ func TestErrorsMapToStatus(t *testing.T) {
 func TestChargeReachesTheStore(t *testing.T) {
 	var gotKey, gotCID string
 	var gotReq payment.ChargeRequest
-	store := &paymenttest.Store{ChargeFunc: func(_ context.Context, req payment.ChargeRequest, key, cid string, _ time.Time) (payment.Result, error) {
+	store := &paymenttest.Store{ChargeFunc: func(_ context.Context, req payment.ChargeRequest, key, cid string, _ time.Time) (idempotency.Result, error) {
 		gotReq, gotKey, gotCID = req, key, cid
-		return payment.Result{Code: 201, Body: []byte(`{}`)}, nil
+		return idempotency.Result{Code: 201, Body: []byte(`{}`)}, nil
 	}}
 	w := serve(store, webtest.Request("POST", payment.PathCharges, chargeJSON, web.HeaderIdempotencyKey, "o-1:charge"))
 	want := payment.ChargeRequest{OrderID: "o-1", AmountCents: 2500, Currency: "EUR", Token: "tok_visa"}
@@ -126,9 +126,9 @@ func TestChargeReachesTheStore(t *testing.T) {
 // not answered: its retry charges.
 func TestChargeCallerGoneDuringLatency(t *testing.T) {
 	called := false
-	store := &paymenttest.Store{ChargeFunc: func(context.Context, payment.ChargeRequest, string, string, time.Time) (payment.Result, error) {
+	store := &paymenttest.Store{ChargeFunc: func(context.Context, payment.ChargeRequest, string, string, time.Time) (idempotency.Result, error) {
 		called = true
-		return payment.Result{Code: 201, Body: []byte(`{}`)}, nil
+		return idempotency.Result{Code: 201, Body: []byte(`{}`)}, nil
 	}}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	ctx, cancel := context.WithCancel(context.Background())
@@ -146,10 +146,10 @@ func TestChargeOutcomesCounted(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	results := []error{nil, payment.ErrKeyReused}
-	store := &paymenttest.Store{ChargeFunc: func(context.Context, payment.ChargeRequest, string, string, time.Time) (payment.Result, error) {
+	store := &paymenttest.Store{ChargeFunc: func(context.Context, payment.ChargeRequest, string, string, time.Time) (idempotency.Result, error) {
 		err := results[0]
 		results = results[1:]
-		return payment.Result{Code: 201, Body: []byte(`{}`), Outcome: payment.OutcomeCaptured}, err
+		return idempotency.Result{Code: 201, Body: []byte(`{}`), Outcome: payment.StatusCaptured}, err
 	}}
 	h := web.Middleware((&payment.Service{Store: store, Log: log, Metrics: payment.NewMetrics(reg)}).Router(), log, nil)
 	for range 2 {
@@ -167,7 +167,7 @@ func TestChargeOutcomesCounted(t *testing.T) {
 			}
 		}
 	}
-	if want := map[string]float64{payment.OutcomeCaptured: 1, "key_reused": 1}; !reflect.DeepEqual(got, want) {
+	if want := map[string]float64{payment.StatusCaptured: 1, "key_reused": 1}; !reflect.DeepEqual(got, want) {
 		t.Errorf("charges by outcome %v, want %v", got, want)
 	}
 }

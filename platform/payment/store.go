@@ -25,21 +25,11 @@ var (
 	ErrNotRefundable = errors.New("payment: a declined charge has nothing to refund")
 )
 
-// Outcomes of a charge, as metric labels.
-const (
-	OutcomeCaptured          = StatusCaptured
-	OutcomeCardDeclined      = ErrCodeCardDeclined
-	OutcomeInsufficientFunds = ErrCodeInsufficientFunds
-	OutcomeOrderClosed       = ErrCodeOrderClosed
-	OutcomeReplayed          = idempotency.OutcomeReplayed
-)
-
-// Result is the answer to a charge: the status code and JSON body to send,
-// identical for every repeat of the same key.
-type Result = idempotency.Result
-
 // keys locks "payments-key:K" and "payments-order:O".
 var keys = idempotency.Scope{Name: "payments", Reused: ErrKeyReused, Saga: SagaKeys}
+
+// events are what the service publishes, through the outbox.
+var events = outbox.Writer{Topic: event.TopicPayments, Source: Source}
 
 // Store is the payments schema.
 type Store struct {
@@ -52,11 +42,8 @@ func NewStore(db *pgxpool.Pool) *Store { return &Store{db: db} }
 // Charge captures (or declines, for the test tokens) req under key, in one
 // transaction with its idempotency record and its outbox event; it returns
 // only once that transaction is committed.
-func (s *Store) Charge(ctx context.Context, req ChargeRequest, key, correlationID string, now time.Time) (Result, error) {
-	now = now.UTC().Truncate(time.Microsecond)
-	if correlationID == "" {
-		correlationID = req.OrderID // every hop of an order uses its id when no other was given
-	}
+func (s *Store) Charge(ctx context.Context, req ChargeRequest, key, correlationID string, now time.Time) (idempotency.Result, error) {
+	now, correlationID = idempotency.Stamp(now, correlationID, req.OrderID)
 	res, err := keys.Do(ctx, s.db, key, req.OrderID, req, now, func(tx pgx.Tx, in *idempotency.Request) (err error) {
 		if closed, err := in.RefuseClosed(ctx, ErrCodeOrderClosed); err != nil || closed {
 			return err
@@ -84,19 +71,15 @@ func (s *Store) Charge(ctx context.Context, req ChargeRequest, key, correlationI
 		if code != "" {
 			return in.Record(ctx, http.StatusPaymentRequired, Declined{Error: code, ChargeID: id, OrderID: req.OrderID}, code)
 		}
-		env, err := event.New(event.PaymentCompleted{OrderID: req.OrderID, PaymentID: id, AmountCents: req.AmountCents,
-			Currency: req.Currency, Method: "card"}, Source, correlationID, now)
-		if err != nil {
-			return err
-		}
-		if err := outbox.Add(ctx, tx, outbox.Message{Topic: event.TopicPayments, Key: req.OrderID, Envelope: env}); err != nil {
+		if err := events.Add(ctx, tx, req.OrderID, event.PaymentCompleted{OrderID: req.OrderID, PaymentID: id, AmountCents: req.AmountCents,
+			Currency: req.Currency, Method: "card"}, correlationID, now); err != nil {
 			return err
 		}
 		return in.Record(ctx, http.StatusCreated, ChargeResponse{ChargeID: id, OrderID: req.OrderID, Status: StatusCaptured,
-			AmountCents: req.AmountCents, Currency: req.Currency, CreatedAt: now}, OutcomeCaptured)
+			AmountCents: req.AmountCents, Currency: req.Currency, CreatedAt: now}, StatusCaptured)
 	})
 	if err != nil {
-		return Result{}, fmt.Errorf("charge order %s: %w", req.OrderID, err)
+		return idempotency.Result{}, fmt.Errorf("charge order %s: %w", req.OrderID, err)
 	}
 	return res, nil
 }
@@ -193,12 +176,8 @@ func refundLocked(ctx context.Context, tx pgx.Tx, id, correlationID string, now 
 	if _, err := tx.Exec(ctx, `UPDATE charges SET status = $2, refunded_at = $3 WHERE id = $1`, id, StatusRefunded, now); err != nil {
 		return r, false, fmt.Errorf("mark refunded: %w", err)
 	}
-	env, err := event.New(event.PaymentRefunded{OrderID: r.OrderID, PaymentID: id, RefundID: r.RefundID,
-		AmountCents: r.AmountCents, Currency: r.Currency}, Source, correlationID, now)
-	if err != nil {
-		return r, false, err
-	}
-	if err := outbox.Add(ctx, tx, outbox.Message{Topic: event.TopicPayments, Key: r.OrderID, Envelope: env}); err != nil {
+	if err := events.Add(ctx, tx, r.OrderID, event.PaymentRefunded{OrderID: r.OrderID, PaymentID: id, RefundID: r.RefundID,
+		AmountCents: r.AmountCents, Currency: r.Currency}, correlationID, now); err != nil {
 		return r, false, err
 	}
 	return r, true, nil
@@ -208,14 +187,11 @@ func refundLocked(ctx context.Context, tx pgx.Tx, id, correlationID string, now 
 // returns its one refund (created false). A charge the order's saga made is
 // refunded only by its compensation while the order is open: ErrSagaOwned.
 func (s *Store) Refund(ctx context.Context, id, correlationID string, now time.Time) (r Refund, created bool, err error) {
-	now = now.UTC().Truncate(time.Microsecond)
 	orderID, err := idempotency.OrderOf(ctx, s.db, "charge", id, ErrNotFound)
 	if err != nil {
 		return r, false, err
 	}
-	if correlationID == "" {
-		correlationID = orderID // every hop of an order uses its id when no other was given
-	}
+	now, correlationID = idempotency.Stamp(now, correlationID, orderID)
 	err = keys.Locked(ctx, s.db, orderID, func(tx pgx.Tx) error {
 		var status string
 		if err := tx.QueryRow(ctx, "SELECT status FROM charges WHERE id = $1", id).Scan(&status); err == nil && status == StatusDeclined {
@@ -242,10 +218,7 @@ func (s *Store) Refund(ctx context.Context, id, correlationID string, now time.T
 // after the call and how many this call made; an order never charged gets
 // an empty list.
 func (s *Store) RefundByOrder(ctx context.Context, orderID, key, correlationID string, now time.Time) (OrderRefunds, int, error) {
-	now = now.UTC().Truncate(time.Microsecond)
-	if correlationID == "" {
-		correlationID = orderID
-	}
+	now, correlationID = idempotency.Stamp(now, correlationID, orderID)
 	var out OrderRefunds
 	var n int
 	err := keys.Undo(ctx, s.db, orderID, key, now, func(tx pgx.Tx) error {

@@ -10,47 +10,29 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/stampede-dev/stampede/platform/idempotency"
+	"github.com/stampede-dev/stampede/platform/telemetry"
 	"github.com/stampede-dev/stampede/platform/web"
 )
 
-// Metrics are the service's domain metrics.
-type Metrics struct {
-	creates     *prometheus.CounterVec
-	transitions *prometheus.CounterVec
-}
+// Metrics are the service's domain metrics; the zero Metrics records nothing.
+// A create is counted by outcome: the status or error code it was answered
+// with, or idempotency.OutcomeReplayed.
+type Metrics struct{ creates, transitions *telemetry.Counter }
 
 // NewMetrics registers the shipping metrics on reg.
-func NewMetrics(reg prometheus.Registerer) *Metrics {
-	m := &Metrics{
-		creates: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "stampede_shipping_creates_total",
-			Help: "Shipment create requests answered, by outcome (created, undeliverable, order_closed, replayed).",
-		}, []string{"outcome"}),
-		transitions: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "stampede_shipping_transitions_total",
-			Help: "Shipments cancelled or delivered (repeats do not count), by new status.",
-		}, []string{"status"}),
-	}
-	reg.MustRegister(m.creates, m.transitions)
-	return m
-}
-
-func (m *Metrics) created(outcome string) {
-	if m != nil {
-		m.creates.WithLabelValues(outcome).Inc()
-	}
-}
-
-func (m *Metrics) moved(to string, n int) {
-	if m != nil {
-		m.transitions.WithLabelValues(to).Add(float64(n))
+func NewMetrics(reg prometheus.Registerer) Metrics {
+	return Metrics{
+		creates: telemetry.NewCounter(reg, "stampede_shipping_creates_total",
+			"Shipment create requests answered, by outcome (created, undeliverable, order_closed, replayed).", "outcome"),
+		transitions: telemetry.NewCounter(reg, "stampede_shipping_transitions_total",
+			"Shipments cancelled or delivered (repeats do not count), by new status.", "status"),
 	}
 }
 
 // Shipper is what the API needs from its store (*Store): the Service's
 // seam for tests without PostgreSQL (shippingtest.Store).
 type Shipper interface {
-	Create(ctx context.Context, req CreateRequest, key, correlationID string, now time.Time) (Result, error)
+	Create(ctx context.Context, req CreateRequest, key, correlationID string, now time.Time) (idempotency.Result, error)
 	Shipments(ctx context.Context, orderID string) (ShipmentList, error)
 	Cancel(ctx context.Context, id, correlationID string, now time.Time) (sh Shipment, changed bool, err error)
 	Deliver(ctx context.Context, id, correlationID string, now time.Time) (sh Shipment, changed bool, err error)
@@ -63,9 +45,8 @@ var _ Shipper = (*Store)(nil)
 type Service struct {
 	Store   Shipper
 	Log     *slog.Logger
-	Metrics *Metrics // optional
+	Metrics Metrics // optional
 	Ready   func(context.Context) error
-	Now     func() time.Time
 }
 
 // Router returns the API's routes.
@@ -81,17 +62,10 @@ func (s *Service) Router() *http.ServeMux {
 	return mux
 }
 
-func (s *Service) now() time.Time {
-	if s.Now != nil {
-		return s.Now()
-	}
-	return time.Now()
-}
-
-func (s *Service) create(ctx context.Context, req CreateRequest, key, cid string) (Result, error) {
-	res, err := s.Store.Create(ctx, req, key, cid, s.now())
+func (s *Service) create(ctx context.Context, req CreateRequest, key, cid string) (idempotency.Result, error) {
+	res, err := s.Store.Create(ctx, req, key, cid, time.Now())
 	if err == nil {
-		s.Metrics.created(res.Outcome)
+		s.Metrics.creates.Inc(res.Outcome)
 		s.Log.InfoContext(ctx, "create shipment", "order_id", req.OrderID, "outcome", res.Outcome, "code", res.Code)
 	}
 	return res, err
@@ -127,14 +101,14 @@ func (s *Service) transition(to string) http.HandlerFunc {
 			change = s.Store.Cancel
 		}
 		id := r.PathValue("id")
-		sh, changed, err := change(r.Context(), id, r.Header.Get(web.HeaderCorrelationID), s.now())
+		sh, changed, err := change(r.Context(), id, r.Header.Get(web.HeaderCorrelationID), time.Now())
 		if err != nil {
 			web.WriteError(w, r, s.Log, refusal(err, id))
 			return
 		}
 		_, ctx := web.Correlate(r, sh.OrderID)
 		if changed {
-			s.Metrics.moved(to, 1)
+			s.Metrics.transitions.Inc(to)
 		}
 		s.Log.InfoContext(ctx, "shipment "+to, "order_id", sh.OrderID, "shipment_id", id, "changed_now", changed)
 		web.WriteJSON(w, http.StatusOK, sh)
@@ -142,11 +116,11 @@ func (s *Service) transition(to string) http.HandlerFunc {
 }
 
 func (s *Service) cancelByOrder(ctx context.Context, orderID, key, cid string) (ShipmentList, error) {
-	l, n, err := s.Store.CancelByOrder(ctx, orderID, key, cid, s.now())
+	l, n, err := s.Store.CancelByOrder(ctx, orderID, key, cid, time.Now())
 	if err != nil {
 		return l, refusal(err, "")
 	}
-	s.Metrics.moved(StatusCancelled, n)
+	s.Metrics.transitions.Add(n, StatusCancelled)
 	s.Log.InfoContext(ctx, "cancel by order", "order_id", orderID, "cancelled_now", n)
 	return l, nil
 }

@@ -33,8 +33,8 @@ func serve(store shipping.Shipper, r *http.Request) *httptest.ResponseRecorder {
 
 // The store's answers and errors become the API's status codes.
 func TestErrorsMapToStatus(t *testing.T) {
-	create := func(res shipping.Result, err error) *shippingtest.Store {
-		return &shippingtest.Store{CreateFunc: func(context.Context, shipping.CreateRequest, string, string, time.Time) (shipping.Result, error) {
+	create := func(res idempotency.Result, err error) *shippingtest.Store {
+		return &shippingtest.Store{CreateFunc: func(context.Context, shipping.CreateRequest, string, string, time.Time) (idempotency.Result, error) {
 			return res, err
 		}}
 	}
@@ -54,7 +54,7 @@ func TestErrorsMapToStatus(t *testing.T) {
 			},
 		}
 	}
-	created := shipping.Result{Code: http.StatusCreated, Body: []byte(`{"shipmentId":"s-1"}`), Outcome: shipping.OutcomeCreated}
+	created := idempotency.Result{Code: http.StatusCreated, Body: []byte(`{"shipmentId":"s-1"}`), Outcome: shipping.StatusCreated}
 	cancel, deliver := web.Path(shipping.PathCancel, "s-1"), web.Path(shipping.PathDeliver, "s-1")
 	byOrder := shipping.PathCancelByOrder + "?orderId=o-1"
 	tests := []struct {
@@ -65,14 +65,14 @@ func TestErrorsMapToStatus(t *testing.T) {
 		want              webtest.Answer
 	}{
 		{"ok/create", create(created, nil), "POST", shipping.PathShipments, "", createJSON, webtest.Answer{Code: 201}},
-		{"ok/create replayed", create(shipping.Result{Code: 201, Body: created.Body, Replayed: true, Outcome: shipping.OutcomeReplayed}, nil),
+		{"ok/create replayed", create(idempotency.Result{Code: 201, Body: created.Body, Replayed: true, Outcome: idempotency.OutcomeReplayed}, nil),
 			"POST", shipping.PathShipments, "o-1:ship", createJSON, webtest.Answer{Code: 201, Replayed: true}},
-		{"ok/undeliverable is the recorded answer", create(shipping.Result{Code: http.StatusUnprocessableEntity,
-			Body: []byte(`{"error":"undeliverable","field":"address.country","orderId":"o-1"}`), Outcome: shipping.OutcomeUndeliverable}, nil),
+		{"ok/undeliverable is the recorded answer", create(idempotency.Result{Code: http.StatusUnprocessableEntity,
+			Body: []byte(`{"error":"undeliverable","field":"address.country","orderId":"o-1"}`), Outcome: shipping.ErrCodeUndeliverable}, nil),
 			"POST", shipping.PathShipments, "", createJSON, webtest.Answer{Code: 422, Error: shipping.ErrCodeUndeliverable, Field: "address.country"}},
-		{"err/create key reused", create(shipping.Result{}, shipping.ErrKeyReused), "POST", shipping.PathShipments, "k", createJSON,
+		{"err/create key reused", create(idempotency.Result{}, shipping.ErrKeyReused), "POST", shipping.PathShipments, "k", createJSON,
 			webtest.Answer{Code: 422, Error: shipping.ErrCodeKeyReused, Field: web.HeaderIdempotencyKey}},
-		{"err/create store down", create(shipping.Result{}, errDown), "POST", shipping.PathShipments, "", createJSON, webtest.Answer{Code: 500, Error: "internal error"}},
+		{"err/create store down", create(idempotency.Result{}, errDown), "POST", shipping.PathShipments, "", createJSON, webtest.Answer{Code: 500, Error: "internal error"}},
 		{"err/create bad body never reaches the store", &shippingtest.Store{}, "POST", shipping.PathShipments, "", `{"orderId":"o-1","items":[{"sku":"A","qty":1}]}`,
 			webtest.Answer{Code: 400, Error: "required field missing", Field: "address"}},
 
@@ -116,9 +116,9 @@ func TestCreateKeyAndCorrelation(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			var gotKey, gotCID string
 			var gotReq shipping.CreateRequest
-			store := &shippingtest.Store{CreateFunc: func(_ context.Context, req shipping.CreateRequest, key, cid string, _ time.Time) (shipping.Result, error) {
+			store := &shippingtest.Store{CreateFunc: func(_ context.Context, req shipping.CreateRequest, key, cid string, _ time.Time) (idempotency.Result, error) {
 				gotReq, gotKey, gotCID = req, key, cid
-				return shipping.Result{Code: 201, Body: []byte(`{}`)}, nil
+				return idempotency.Result{Code: 201, Body: []byte(`{}`)}, nil
 			}}
 			w := serve(store, webtest.Request("POST", shipping.PathShipments, createJSON, web.HeaderIdempotencyKey, tt.key, web.HeaderCorrelationID, tt.cid))
 			if w.Code != 201 || gotKey != tt.wantKey || gotCID != tt.wantCID || gotReq.Address.Country != "US" || len(gotReq.Items) != 1 {

@@ -26,20 +26,11 @@ var (
 	ErrCancelled        = errors.New("shipping: shipment cancelled")
 )
 
-// Outcomes of a create, as metric labels.
-const (
-	OutcomeCreated       = StatusCreated
-	OutcomeUndeliverable = ErrCodeUndeliverable
-	OutcomeOrderClosed   = ErrCodeOrderClosed
-	OutcomeReplayed      = idempotency.OutcomeReplayed
-)
-
-// Result is the answer to a create: the status code and JSON body to send,
-// identical for every repeat of the same key.
-type Result = idempotency.Result
-
 // keys locks "shipping-key:K" and "shipping-order:O".
 var keys = idempotency.Scope{Name: "shipping", Reused: ErrKeyReused, Saga: SagaKeys}
+
+// events are what the service publishes, through the outbox.
+var events = outbox.Writer{Topic: event.TopicShipping, Source: Source}
 
 // Store is the shipping schema.
 type Store struct {
@@ -95,11 +86,8 @@ func shipments(ctx context.Context, q querier, where string, forUpdate bool, arg
 
 // Create books the order's shipment, in one transaction with its
 // idempotency record and its outbox event. See the package comment.
-func (s *Store) Create(ctx context.Context, req CreateRequest, key, correlationID string, now time.Time) (Result, error) {
-	now = now.UTC().Truncate(time.Microsecond)
-	if correlationID == "" {
-		correlationID = req.OrderID // every hop of an order uses its id when no other was given
-	}
+func (s *Store) Create(ctx context.Context, req CreateRequest, key, correlationID string, now time.Time) (idempotency.Result, error) {
+	now, correlationID = idempotency.Stamp(now, correlationID, req.OrderID)
 	content := idempotency.Hash([]any{req.Items, req.Address})
 	res, err := keys.Do(ctx, s.db, key, req.OrderID, req, now, func(tx pgx.Tx, in *idempotency.Request) (err error) {
 		// One shipment per order: another key for the same content gets it as it is now.
@@ -122,7 +110,7 @@ func (s *Store) Create(ctx context.Context, req CreateRequest, key, correlationI
 			return err
 		}
 		if field := undeliverable(req.Address); field != "" {
-			return in.Record(ctx, http.StatusUnprocessableEntity, map[string]string{"error": ErrCodeUndeliverable, "field": field, "orderId": req.OrderID}, OutcomeUndeliverable)
+			return in.Record(ctx, http.StatusUnprocessableEntity, map[string]string{"error": ErrCodeUndeliverable, "field": field, "orderId": req.OrderID}, ErrCodeUndeliverable)
 		}
 
 		id := uuid.NewString()
@@ -133,17 +121,13 @@ func (s *Store) Create(ctx context.Context, req CreateRequest, key, correlationI
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`, id, req.OrderID, key, content, sh.Status, sh.TrackingNumber, items, addr, correlationID, now); err != nil {
 			return fmt.Errorf("insert shipment: %w", err)
 		}
-		env, err := event.New(event.ShipmentCreated{OrderID: req.OrderID, ShipmentID: id, TrackingNumber: sh.TrackingNumber}, Source, correlationID, now)
-		if err != nil {
+		if err := events.Add(ctx, tx, req.OrderID, event.ShipmentCreated{OrderID: req.OrderID, ShipmentID: id, TrackingNumber: sh.TrackingNumber}, correlationID, now); err != nil {
 			return err
 		}
-		if err := outbox.Add(ctx, tx, outbox.Message{Topic: event.TopicShipping, Key: req.OrderID, Envelope: env}); err != nil {
-			return err
-		}
-		return in.Record(ctx, http.StatusCreated, sh, OutcomeCreated)
+		return in.Record(ctx, http.StatusCreated, sh, StatusCreated)
 	})
 	if err != nil {
-		return Result{}, fmt.Errorf("create shipment for order %s: %w", req.OrderID, err)
+		return idempotency.Result{}, fmt.Errorf("create shipment for order %s: %w", req.OrderID, err)
 	}
 	return res, nil
 }
@@ -184,11 +168,7 @@ func transition(ctx context.Context, tx pgx.Tx, sh *Shipment, to, correlationID 
 		}
 	}
 	sh.Status = to
-	env, err := event.New(p, Source, correlationID, now)
-	if err != nil {
-		return false, err
-	}
-	if err := outbox.Add(ctx, tx, outbox.Message{Topic: event.TopicShipping, Key: sh.OrderID, Envelope: env}); err != nil {
+	if err := events.Add(ctx, tx, sh.OrderID, p, correlationID, now); err != nil {
 		return false, err
 	}
 	return true, nil
@@ -196,14 +176,11 @@ func transition(ctx context.Context, tx pgx.Tx, sh *Shipment, to, correlationID 
 
 // change applies transition to shipment id under its order's lock.
 func (s *Store) change(ctx context.Context, id, to, correlationID string, now time.Time) (sh Shipment, changed bool, err error) {
-	now = now.UTC().Truncate(time.Microsecond)
 	orderID, err := idempotency.OrderOf(ctx, s.db, "shipment", id, ErrNotFound)
 	if err != nil {
 		return sh, false, err
 	}
-	if correlationID == "" {
-		correlationID = orderID // every hop of an order uses its id when no other was given
-	}
+	now, correlationID = idempotency.Stamp(now, correlationID, orderID)
 	err = keys.Locked(ctx, s.db, orderID, func(tx pgx.Tx) error {
 		ss, err := shipments(ctx, tx, "WHERE id = $1", true, id)
 		if err != nil {
@@ -246,10 +223,7 @@ func (s *Store) Deliver(ctx context.Context, id, correlationID string, now time.
 // shipment gets an empty list. A delivered shipment is ErrAlreadyDelivered
 // (and the order is not closed).
 func (s *Store) CancelByOrder(ctx context.Context, orderID, key, correlationID string, now time.Time) (ShipmentList, int, error) {
-	now = now.UTC().Truncate(time.Microsecond)
-	if correlationID == "" {
-		correlationID = orderID
-	}
+	now, correlationID = idempotency.Stamp(now, correlationID, orderID)
 	var out ShipmentList
 	var n int
 	err := keys.Undo(ctx, s.db, orderID, key, now, func(tx pgx.Tx) error {

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"time"
 
+	"github.com/stampede-dev/stampede/platform/idempotency"
 	"github.com/stampede-dev/stampede/platform/inventory"
 )
 
@@ -15,7 +16,7 @@ var ErrNotSet = errors.New("inventorytest: method not set")
 
 // Store answers each method with the function set for it, or ErrNotSet.
 type Store struct {
-	ReserveFunc        func(ctx context.Context, req inventory.ReserveRequest, key, correlationID string, now time.Time) (inventory.Result, error)
+	ReserveFunc        func(ctx context.Context, req inventory.ReserveRequest, key, correlationID string, now time.Time) (idempotency.Result, error)
 	ReservationsFunc   func(ctx context.Context, orderID string) (inventory.ReservationList, error)
 	ReleaseFunc        func(ctx context.Context, id, correlationID string, now time.Time) (inventory.Reservation, bool, error)
 	ReleaseByOrderFunc func(ctx context.Context, orderID, key, correlationID string, now time.Time) (inventory.ReservationList, int, error)
@@ -25,9 +26,9 @@ type Store struct {
 var _ inventory.Reserver = (*Store)(nil)
 
 // Reserve calls ReserveFunc.
-func (s *Store) Reserve(ctx context.Context, req inventory.ReserveRequest, key, correlationID string, now time.Time) (inventory.Result, error) {
+func (s *Store) Reserve(ctx context.Context, req inventory.ReserveRequest, key, correlationID string, now time.Time) (idempotency.Result, error) {
 	if s.ReserveFunc == nil {
-		return inventory.Result{}, ErrNotSet
+		return idempotency.Result{}, ErrNotSet
 	}
 	return s.ReserveFunc(ctx, req, key, correlationID, now)
 }

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"time"
 
+	"github.com/stampede-dev/stampede/platform/idempotency"
 	"github.com/stampede-dev/stampede/platform/payment"
 )
 
@@ -15,7 +16,7 @@ var ErrNotSet = errors.New("paymenttest: method not set")
 
 // Store answers each method with the function set for it, or ErrNotSet.
 type Store struct {
-	ChargeFunc        func(ctx context.Context, req payment.ChargeRequest, key, correlationID string, now time.Time) (payment.Result, error)
+	ChargeFunc        func(ctx context.Context, req payment.ChargeRequest, key, correlationID string, now time.Time) (idempotency.Result, error)
 	ChargesFunc       func(ctx context.Context, orderID string) (payment.ChargeList, error)
 	RefundFunc        func(ctx context.Context, id, correlationID string, now time.Time) (payment.Refund, bool, error)
 	RefundByOrderFunc func(ctx context.Context, orderID, key, correlationID string, now time.Time) (payment.OrderRefunds, int, error)
@@ -24,9 +25,9 @@ type Store struct {
 var _ payment.Charger = (*Store)(nil)
 
 // Charge calls ChargeFunc.
-func (s *Store) Charge(ctx context.Context, req payment.ChargeRequest, key, correlationID string, now time.Time) (payment.Result, error) {
+func (s *Store) Charge(ctx context.Context, req payment.ChargeRequest, key, correlationID string, now time.Time) (idempotency.Result, error) {
 	if s.ChargeFunc == nil {
-		return payment.Result{}, ErrNotSet
+		return idempotency.Result{}, ErrNotSet
 	}
 	return s.ChargeFunc(ctx, req, key, correlationID, now)
 }

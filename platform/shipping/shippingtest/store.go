@@ -7,6 +7,7 @@ import (
 	"errors"
 	"time"
 
+	"github.com/stampede-dev/stampede/platform/idempotency"
 	"github.com/stampede-dev/stampede/platform/shipping"
 )
 
@@ -15,7 +16,7 @@ var ErrNotSet = errors.New("shippingtest: method not set")
 
 // Store answers each method with the function set for it, or ErrNotSet.
 type Store struct {
-	CreateFunc        func(ctx context.Context, req shipping.CreateRequest, key, correlationID string, now time.Time) (shipping.Result, error)
+	CreateFunc        func(ctx context.Context, req shipping.CreateRequest, key, correlationID string, now time.Time) (idempotency.Result, error)
 	ShipmentsFunc     func(ctx context.Context, orderID string) (shipping.ShipmentList, error)
 	CancelFunc        func(ctx context.Context, id, correlationID string, now time.Time) (shipping.Shipment, bool, error)
 	DeliverFunc       func(ctx context.Context, id, correlationID string, now time.Time) (shipping.Shipment, bool, error)
@@ -25,9 +26,9 @@ type Store struct {
 var _ shipping.Shipper = (*Store)(nil)
 
 // Create calls CreateFunc.
-func (s *Store) Create(ctx context.Context, req shipping.CreateRequest, key, correlationID string, now time.Time) (shipping.Result, error) {
+func (s *Store) Create(ctx context.Context, req shipping.CreateRequest, key, correlationID string, now time.Time) (idempotency.Result, error) {
 	if s.CreateFunc == nil {
-		return shipping.Result{}, ErrNotSet
+		return idempotency.Result{}, ErrNotSet
 	}
 	return s.CreateFunc(ctx, req, key, correlationID, now)
 }
