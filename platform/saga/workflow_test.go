@@ -366,6 +366,54 @@ func TestOutageShorterThanBudgetCompletes(t *testing.T) {
 	}
 }
 
+// An outage that ends after the backoff's last try but within the budget
+// must not fail the order: with a 10 s budget the retries are at 0, 1, 3
+// and 7 s, the next would be at 15 s, and the SDK gives up at 7 s; the step
+// waits for the budget's end and tries once more.
+func TestOutageEndingInTheLastBackoffCompletes(t *testing.T) {
+	env, r := newEnv(t, fakes{charge: func(n int) (Charge, error) {
+		if n <= 4 {
+			return Charge{}, errRefused
+		}
+		return Charge{ChargeID: "ch-1"}, nil
+	}})
+	in := testOrder()
+	in.OutageBudget = 10 * time.Second
+	res := execute(t, env, in)
+	if res.Status != order.StatusDelivered {
+		t.Fatalf("status %q (%s), want delivered: an 8 s outage is inside the 10 s budget", res.Status, res.FailureReason)
+	}
+	if r.attempts[StepCharge] != 5 {
+		t.Errorf("charge attempts %d, want 5 (4 by the retry policy, 1 at the budget's end)", r.attempts[StepCharge])
+	}
+	if got := r.compensationCalls(); len(got) != 0 {
+		t.Errorf("compensations %v", got)
+	}
+}
+
+// A cancel during the wait for the budget's end ends the wait: the order is
+// cancelled then, not at the budget's end, and the last attempt never runs.
+func TestCancelDuringTheWaitForTheBudgetsEnd(t *testing.T) {
+	env, r := newEnv(t, fakes{charge: func(int) (Charge, error) { return Charge{}, errRefused }})
+	in := testOrder()
+	in.OutageBudget = 10 * time.Second
+	env.RegisterDelayedCallback(func() {
+		env.SignalWorkflow(SignalCancel, CancelRequest{Reason: "changed my mind"})
+	}, 8*time.Second) // the retries gave up at 7 s
+	res := execute(t, env, in)
+	if res.Status != order.StatusCancelled {
+		t.Fatalf("status %q (%s), want cancelled", res.Status, res.FailureReason)
+	}
+	if r.attempts[StepCharge] != 4 {
+		t.Errorf("charge attempts %d, want the retry policy's 4 and no last one", r.attempts[StepCharge])
+	}
+	for _, s := range res.Steps {
+		if s.Step == StepCharge && s.FinishedAt.Sub(s.StartedAt) > 9*time.Second {
+			t.Errorf("charge ended %v after it began: the cancel at 8 s did not end the wait", s.FinishedAt.Sub(s.StartedAt))
+		}
+	}
+}
+
 func TestOutageLongerThanBudgetCompensates(t *testing.T) {
 	for _, tc := range []struct {
 		name   string
@@ -374,6 +422,7 @@ func TestOutageLongerThanBudgetCompensates(t *testing.T) {
 	}{
 		{"default", 0, "payments unavailable for 10m0s"},
 		{"input", 2 * time.Minute, "payments unavailable for 2m0s"},
+		{"chaos full profile's", 10 * time.Second, "payments unavailable for 10s"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			env, r := newEnv(t, fakes{charge: func(int) (Charge, error) { return Charge{}, errRefused }})
@@ -393,8 +442,10 @@ func TestOutageLongerThanBudgetCompensates(t *testing.T) {
 			}
 			for _, s := range res.Steps {
 				if s.Step == StepCharge {
-					if d := s.FinishedAt.Sub(s.StartedAt); d < budget-retryMax || d > budget {
-						t.Errorf("charge retried for %v, want about the %v budget", d, budget)
+					// The whole budget, then one last attempt at its end:
+					// the backoff alone would give up up to 30 s early.
+					if d := s.FinishedAt.Sub(s.StartedAt); d < budget || d > budget+attemptTimeout {
+						t.Errorf("charge retried for %v, want the whole %v budget and one last attempt", d, budget)
 					}
 					if !strings.Contains(s.Error, "connection refused") {
 						t.Errorf("step error %q", s.Error)
@@ -601,9 +652,9 @@ func TestSettingsDefaults(t *testing.T) {
 		in   Input
 		want settings
 	}{
-		{&Workflow{}, Input{}, settings{DefaultOutageBudget, DefaultDeliveryWait, true, 0}},
-		{&Workflow{OutageBudget: time.Minute, DeliveryWait: time.Second}, Input{}, settings{time.Minute, time.Second, true, 0}},
-		{&Workflow{OutageBudget: time.Minute}, Input{OutageBudget: time.Hour, DeliveryWait: 30 * time.Second}, settings{time.Hour, 30 * time.Second, true, 0}},
+		{&Workflow{}, Input{}, settings{DefaultOutageBudget, DefaultDeliveryWait, true, 0, true}},
+		{&Workflow{OutageBudget: time.Minute, DeliveryWait: time.Second}, Input{}, settings{time.Minute, time.Second, true, 0, true}},
+		{&Workflow{OutageBudget: time.Minute}, Input{OutageBudget: time.Hour, DeliveryWait: 30 * time.Second}, settings{time.Hour, 30 * time.Second, true, 0, true}},
 	} {
 		if got := tc.wf.settings(tc.in); got != tc.want {
 			t.Errorf("settings(%+v, %+v) = %+v, want %+v", tc.wf, tc.in, got, tc.want)
