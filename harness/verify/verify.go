@@ -556,15 +556,19 @@ func classifyFailed(v Verdict, line LedgerLine, f Facts, env Env, saga bool) Ver
 	case e.lastUndo.Before(step.End):
 		// The history records the failure after the stores undid it: the
 		// workflow task that ran the step and its compensation was lost (a
-		// killed worker, a restarted Temporal) and replayed later, which
-		// records the step's end at the replay. The failure came after the
-		// step began waiting, so lastUndo - Start bounds the time from
-		// above; with nothing sound to bound it, it is unmeasured.
-		if d := e.lastUndo.Sub(step.Start); d >= 0 && !step.Start.IsZero() {
-			v.Compensated = true
-			v.CompensationTime = d
-		} else {
-			v.Unmeasured = fmt.Sprintf("the stores undid it %s before the failure its history records, and before the step began", step.End.Sub(e.lastUndo).Round(time.Millisecond))
+		// killed worker, a restarted Temporal, a worker starved past the
+		// task's timeout) and replayed later, and the replay records the
+		// markers, this step's and the ones before, at its own time. The
+		// failure came after the step began and after the workflow started
+		// (the server's event, never replayed), so the undo's distance from
+		// the later of the two that precedes it bounds the time from above.
+		switch {
+		case !step.Start.IsZero() && !e.lastUndo.Before(step.Start):
+			v.Compensated, v.CompensationTime = true, e.lastUndo.Sub(step.Start)
+		case f.History != nil && !f.History.Start.IsZero() && !e.lastUndo.Before(f.History.Start):
+			v.Compensated, v.CompensationTime = true, e.lastUndo.Sub(f.History.Start)
+		default:
+			v.Unmeasured = fmt.Sprintf("the stores undid it %s before the failure its history records, and before its workflow started", step.End.Sub(e.lastUndo).Round(time.Millisecond))
 		}
 	default:
 		v.Compensated = true

@@ -306,12 +306,24 @@ func TestCompensationTime(t *testing.T) {
 			f.Charges[0].LastRefundAt = step.Start.Add(12 * time.Second)
 			return f
 		}, 12 * time.Second, true, ""},
-		{"err/undone before the step even began: unmeasured, never negative", func() Facts {
+		{"ok/undone before a replayed step began: bounded from the workflow's start", func() Facts {
+			// The whole workflow task was replayed: every marker, the
+			// steps before this one too, carries the replay's time.
+			step := shipRefused
+			step.Start, step.End = c0.Add(70*time.Second), c0.Add(71*time.Second)
+			f := failedFacts(step)
+			f.History.Start = c0.Add(-2 * time.Second)
+			f.Reservations[0].ReleasedAt = c0.Add(3 * time.Second)
+			f.Charges[0].LastRefundAt = c0.Add(4 * time.Second)
+			return f
+		}, 6 * time.Second, true, ""},
+		{"err/undone before the workflow started: unmeasured, never negative", func() Facts {
 			f := failedFacts(shipRefused)
+			f.History.Start = shipRefused.Start
 			f.Reservations[0].ReleasedAt = shipRefused.Start.Add(-time.Second)
 			f.Charges[0].LastRefundAt = shipRefused.Start.Add(-time.Second)
 			return f
-		}, 0, false, "before the failure its history records"},
+		}, 0, false, "before its workflow started"},
 		{"err/no history: unmeasured", func() Facts {
 			f := failedFacts(shipRefused)
 			f.History = nil
