@@ -458,8 +458,12 @@ func printOutcome(r *report.Result, out string, wall time.Duration) {
 	if r.Passed {
 		verdict = "PASS"
 	}
-	fmt.Printf("\nchaos %s: %s in %s (seed %d; host load average %s at the start, %s at the end); report %s\n", r.Run, verdict, wall.Round(time.Second), r.Seed,
-		r.Config["loadavg-start"], r.Config["loadavg-end"], filepath.Join(out, "report.html"))
+	steal := ""
+	if s := r.Config["cpu-stolen"]; s != "" {
+		steal = "; CPU stolen by the hypervisor " + s + " of the run"
+	}
+	fmt.Printf("\nchaos %s: %s in %s (seed %d; host load average %s at the start, %s at the end%s); report %s\n", r.Run, verdict, wall.Round(time.Second), r.Seed,
+		r.Config["loadavg-start"], r.Config["loadavg-end"], steal, filepath.Join(out, "report.html"))
 }
 
 func isTerminal(f *os.File) bool {

@@ -135,6 +135,7 @@ type Arming struct {
 type Experiment struct {
 	cfg Config
 	res *report.Result
+	cpu cpuTimes // the host's CPU times when the run began
 
 	mu        sync.Mutex
 	active    map[string]bool              // fault -> active now
@@ -281,6 +282,7 @@ func (e *Experiment) newResult() *report.Result {
 			"intake-margin": cfg.Limits.IntakeMargin.String(), "shared-stack": fmt.Sprint(cfg.SharedStack),
 			"loadavg-start": loadavg(),
 		}}
+	e.cpu = readCPUTimes()
 	return e.res
 }
 
@@ -291,6 +293,7 @@ func (e *Experiment) finish(r *report.Result, err error) error {
 	// The host's load, beside the verdict: lag on a machine other work
 	// saturates is not the platform's alone.
 	r.Config["loadavg-end"] = loadavg()
+	r.Config["cpu-stolen"] = stolen(e.cpu, readCPUTimes())
 	if e.temporal != nil {
 		e.temporal.Close()
 	}

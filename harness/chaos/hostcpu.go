@@ -1,0 +1,67 @@
+package chaos
+
+import (
+	"bufio"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+)
+
+// cpuTimes is the host's aggregate CPU time from /proc/stat's "cpu" line,
+// in clock ticks: all of it, and what the hypervisor gave other guests
+// while this one had work (steal).
+type cpuTimes struct {
+	total, steal uint64
+	ok           bool
+}
+
+// readCPUTimes reads /proc/stat; the zero cpuTimes where there is none.
+func readCPUTimes() cpuTimes {
+	f, err := os.Open("/proc/stat")
+	if err != nil {
+		return cpuTimes{}
+	}
+	defer f.Close()
+	return parseCPUTimes(bufio.NewScanner(f))
+}
+
+// parseCPUTimes takes the first "cpu " line: user nice system idle iowait
+// irq softirq steal [guest guest_nice], the guests already counted in user
+// and nice.
+func parseCPUTimes(sc *bufio.Scanner) cpuTimes {
+	for sc.Scan() {
+		f := strings.Fields(sc.Text())
+		if len(f) == 0 || f[0] != "cpu" {
+			continue
+		}
+		if len(f) < 9 {
+			return cpuTimes{}
+		}
+		var t cpuTimes
+		for i, s := range f[1:9] {
+			v, err := strconv.ParseUint(s, 10, 64)
+			if err != nil {
+				return cpuTimes{}
+			}
+			t.total += v
+			if i == 7 {
+				t.steal = v
+			}
+		}
+		t.ok = true
+		return t
+	}
+	return cpuTimes{}
+}
+
+// stolen is the share of the host's CPU time between start and end that
+// the hypervisor gave to other guests, as "12.3%"; "" when unknown. A run
+// on a host that loses much of its CPU this way is not judging the
+// platform alone: it is printed beside the verdict, like the load.
+func stolen(start, end cpuTimes) string {
+	if !start.ok || !end.ok || end.total <= start.total || end.steal < start.steal {
+		return ""
+	}
+	return fmt.Sprintf("%.1f%%", 100*float64(end.steal-start.steal)/float64(end.total-start.total))
+}
