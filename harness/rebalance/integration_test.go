@@ -120,12 +120,13 @@ func measureProtocol(t *testing.T, proto string) {
 		stacktest.WaitHTTP(t, fmt.Sprintf("http://127.0.0.1:%d/healthz", m.port), 30*time.Second)
 	}
 
-	// Stable: three members, every partition owned, each member owning some.
+	// Stable: the rebalance is over (every member holds its target), three
+	// members, every partition owned, each member owning some.
 	var before rebalance.Snapshot
 	deadline := time.Now().Add(60 * time.Second)
 	for {
 		s, err := rebalance.Describe(ctx, adm, group, topic)
-		if err == nil && len(s.Members) == 3 && len(s.Owners) == partitions &&
+		if err == nil && s.Settled && len(s.Members) == 3 && len(s.Owners) == partitions &&
 			len(s.OwnedBy(members[0].id)) > 0 && len(s.OwnedBy(members[1].id)) > 0 && len(s.OwnedBy(members[2].id)) > 0 {
 			before = s
 			break

@@ -24,6 +24,12 @@ type Snapshot struct {
 	Protocol string           // "consumer" (KIP-848) or "classic"
 	Members  []string         // client ids of the group's members
 	Owners   map[int32]string // partition -> client id of its current owner
+	// Settled is true when the group has finished its last rebalance: the
+	// group is Stable and (KIP-848) every member holds exactly its target
+	// assignment at the group's epoch. Until then partitions are still on
+	// their way from one member to another, and a kill would be measured
+	// against owners that were about to change anyway.
+	Settled bool
 }
 
 // Describe returns the group's current assignment of topic as the broker
@@ -35,10 +41,14 @@ func Describe(ctx context.Context, adm *kadm.Client, group, topic string) (Snaps
 	if err == nil {
 		if g, ok := cgs[group]; ok && g.Err == nil && len(g.Members) > 0 {
 			s.Protocol = "consumer"
+			s.Settled = g.State == "Stable"
 			for _, m := range g.Members {
 				s.Members = append(s.Members, m.ClientID)
 				for p := range m.Assignment[topic] {
 					s.Owners[p] = m.ClientID
+				}
+				if m.MemberEpoch != g.Epoch || !samePartitions(m.Assignment[topic], m.TargetAssignment[topic]) {
+					s.Settled = false
 				}
 			}
 			return s, nil
@@ -56,6 +66,7 @@ func Describe(ctx context.Context, adm *kadm.Client, group, topic string) (Snaps
 		return s, fmt.Errorf("rebalance: describe group %s: %w", group, g.Err)
 	}
 	s.Protocol = "classic"
+	s.Settled = g.State == "Stable"
 	for _, m := range g.Members {
 		s.Members = append(s.Members, m.ClientID)
 		if c, ok := m.Assigned.AsConsumer(); ok {
@@ -69,6 +80,18 @@ func Describe(ctx context.Context, adm *kadm.Client, group, topic string) (Snaps
 		}
 	}
 	return s, nil
+}
+
+func samePartitions(a, b map[int32]struct{}) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for p := range a {
+		if _, ok := b[p]; !ok {
+			return false
+		}
+	}
+	return true
 }
 
 // OwnedBy returns the partitions of s owned by clientID, sorted.
@@ -116,6 +139,9 @@ func Measure(ctx context.Context, adm *kadm.Client, group, topic string, partiti
 	}
 	if int32(len(before.Owners)) != partitions {
 		return r, fmt.Errorf("rebalance: before the kill %d of %d partitions are owned (%v)", len(before.Owners), partitions, before.Owners)
+	}
+	if !before.Settled {
+		return r, fmt.Errorf("rebalance: group %s is still rebalancing before the kill (%v): survivors' partitions would move for that, not for the kill", group, before.Owners)
 	}
 	if len(before.OwnedBy(dead)) == 0 {
 		return r, fmt.Errorf("rebalance: member %s owns no partition of %s: killing it measures nothing", dead, topic)
