@@ -110,6 +110,13 @@ func (t ProcTable) TreeCPU(pid int) (time.Duration, bool) {
 	return sum, true
 }
 
+// OwnCPU is the CPU time pid itself used so far (its threads, not its
+// children); 0, false if pid is gone.
+func (t ProcTable) OwnCPU(pid int) (time.Duration, bool) {
+	st, ok := t.procs[pid]
+	return st.own, ok
+}
+
 // CostRow is one component's share of a cost run.
 type CostRow struct {
 	Name string `json:"name"`

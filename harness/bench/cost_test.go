@@ -60,6 +60,13 @@ func TestTreeCPUCountsChildrenLiveAndReaped(t *testing.T) {
 	if _, ok := after.TreeCPU(99); ok {
 		t.Error("TreeCPU of a missing pid reported ok")
 	}
+	// OwnCPU is the process alone: neither its live nor its reaped children.
+	if own, ok := before.OwnCPU(10); !ok || own != time.Second {
+		t.Errorf("OwnCPU(10) = %s, %v; want 1s", own, ok)
+	}
+	if _, ok := before.OwnCPU(99); ok {
+		t.Error("OwnCPU of a missing pid reported ok")
+	}
 }
 
 func TestCostRowsSubtractsIdle(t *testing.T) {

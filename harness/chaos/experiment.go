@@ -13,6 +13,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -133,9 +134,10 @@ type Arming struct {
 
 // Experiment is a running chaos experiment.
 type Experiment struct {
-	cfg Config
-	res *report.Result
-	cpu cpuTimes // the host's CPU times when the run began
+	cfg   Config
+	res   *report.Result
+	cpu   cpuTimes     // the host's CPU times when the run began
+	k6Pid atomic.Int64 // the load generator's pid once started, for the CPU meter
 
 	mu        sync.Mutex
 	active    map[string]bool              // fault -> active now
@@ -499,6 +501,7 @@ func (e *Experiment) method(ctx context.Context, w *watchers) (loaded, error) {
 		return l, err
 	}
 	r.LoadStart = k6Start
+	meter, stopMeter := e.meterCPU(ctx)
 	fctx, stopFaults := context.WithCancel(ctx)
 	faultsDone := make(chan struct{})
 	go func() { defer close(faultsDone); e.runFaults(fctx, k6Start) }()
@@ -509,6 +512,11 @@ func (e *Experiment) method(ctx context.Context, w *watchers) (loaded, error) {
 		l.exit = <-k6Done // k6 was interrupted by ctx; wait for it to write what it has
 	}
 	r.LoadEnd = time.Now()
+	stopMeter()
+	if sum := cpuSummary(meter.samples(), k6Start, r.LoadEnd, 10*time.Second, hostCores()); sum != "" {
+		r.Config["stack-cpu"] = sum
+		e.logf("CPU during the load: %s", sum)
+	}
 	if r.Noise = noise.Stop(); r.Noise != nil {
 		e.logf("noise: the hog used %.1f CPU-s in %s (%.2f cores)", r.Noise.CPU.Seconds(), r.Noise.Wall.Round(time.Second), r.Noise.CoresUsed)
 	}
@@ -523,6 +531,30 @@ func (e *Experiment) method(ctx context.Context, w *watchers) (loaded, error) {
 	}
 	e.logf("load done: k6 exited %d", l.exit)
 	return l, ctx.Err()
+}
+
+// meterCPU samples the stack's CPU into cpu-samples.jsonl until the
+// returned stop is called (which waits for the last line).
+func (e *Experiment) meterCPU(ctx context.Context) (*cpuMeter, func()) {
+	m := &cpuMeter{stack: e.cfg.Stack, every: time.Second, others: func() map[string]int {
+		return map[string]int{"k6": int(e.k6Pid.Load()), "harness": os.Getpid()}
+	}}
+	f, err := os.Create(filepath.Join(e.cfg.Out, "cpu-samples.jsonl"))
+	if err != nil {
+		e.logf("CPU samples not written: %v", err)
+	} else {
+		m.out = f
+	}
+	mctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { defer close(done); m.run(mctx) }()
+	return m, func() {
+		cancel()
+		<-done
+		if f != nil {
+			f.Close()
+		}
+	}
 }
 
 // audit settles the run's orders, classifies every order from ground truth
@@ -974,6 +1006,7 @@ func (e *Experiment) startK6(ctx context.Context, done chan<- int) (time.Time, e
 		return time.Time{}, fmt.Errorf("start k6 (%s): %w", cfg.K6, err)
 	}
 	start := time.Now()
+	e.k6Pid.Store(int64(cmd.Process.Pid))
 	e.logf("k6 started (pid %d): %s %s; log %s", cmd.Process.Pid, cfg.K6, strings.Join(args, " "), logf.Name())
 	exited := make(chan struct{})
 	go func() {

@@ -6,6 +6,9 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"time"
+
+	"github.com/stampede-dev/stampede/harness/bench"
 )
 
 // cpuTimes is the host's aggregate CPU time from /proc/stat's "cpu" line,
@@ -13,7 +16,17 @@ import (
 // while this one had work (steal).
 type cpuTimes struct {
 	total, steal uint64
+	idle         uint64 // idle and iowait
 	ok           bool
+}
+
+// busy is the time every CPU spent running something: all of it but idle,
+// iowait and steal; -1 when unknown.
+func (t cpuTimes) busy() time.Duration {
+	if !t.ok {
+		return -1
+	}
+	return time.Duration(t.total-t.idle-t.steal) * bench.ClockTick
 }
 
 // readCPUTimes reads /proc/stat; the zero cpuTimes where there is none.
@@ -45,7 +58,10 @@ func parseCPUTimes(sc *bufio.Scanner) cpuTimes {
 				return cpuTimes{}
 			}
 			t.total += v
-			if i == 7 {
+			switch i {
+			case 3, 4:
+				t.idle += v
+			case 7:
 				t.steal = v
 			}
 		}

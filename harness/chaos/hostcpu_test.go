@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestStolen(t *testing.T) {
@@ -27,6 +28,12 @@ func TestStolen(t *testing.T) {
 				t.Fatalf("stolen = %q, want %q", got, tc.want)
 			}
 		})
+	}
+	if got := start.busy(); got != 1500*time.Millisecond {
+		t.Errorf("busy = %s, want 1.5s (user 100 + system 50 ticks; idle, iowait and steal left out)", got)
+	}
+	if got := (cpuTimes{}).busy(); got != -1 {
+		t.Errorf("busy of an unread /proc/stat = %s, want -1", got)
 	}
 	if got := readCPUTimes(); got.ok && got.total == 0 {
 		t.Errorf("read /proc/stat as %+v", got)
