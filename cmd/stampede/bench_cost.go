@@ -26,16 +26,19 @@ import (
 
 // costRun is one run of `stampede bench cost`.
 type costRun struct {
-	At          time.Time        `json:"at"`
-	Rate        int              `json:"rate"`
-	Duration    time.Duration    `json:"durationNs"`
-	Idle        time.Duration    `json:"idleNs"`
-	Warmup      time.Duration    `json:"warmupNs"`
-	Window      time.Duration    `json:"windowNs"` // load + settle
-	Persistence string           `json:"persistence"`
-	Saga        bench.SagaResult `json:"saga"`
-	Rows        []bench.CostRow  `json:"rows"`
-	Total       bench.CostRow    `json:"total"`
+	At          time.Time     `json:"at"`
+	Rate        int           `json:"rate"`
+	Duration    time.Duration `json:"durationNs"`
+	Idle        time.Duration `json:"idleNs"`
+	Warmup      time.Duration `json:"warmupNs"`
+	Window      time.Duration `json:"windowNs"` // load + settle
+	Persistence string        `json:"persistence"`
+	// HostSpeed is what a CPU-second bought on this host just before the
+	// idle window: costs of two runs compare only at like speeds.
+	HostSpeed bench.HostSpeed  `json:"hostSpeed"`
+	Saga      bench.SagaResult `json:"saga"`
+	Rows      []bench.CostRow  `json:"rows"`
+	Total     bench.CostRow    `json:"total"`
 	// LoadGen is the benchmark's own HTTP client (this process), apart from
 	// the stack's figures.
 	LoadGen bench.CostRow `json:"loadGen"`
@@ -120,6 +123,8 @@ OUT/cost.jsonl. Run it with nothing else busy on the machine.`)
 			return fmt.Errorf("warm-up: %w", err)
 		}
 	}
+	run.HostSpeed = bench.MeasureHostSpeed(5, 200*time.Millisecond)
+	fmt.Printf("bench cost: host speed %s\n", run.HostSpeed)
 	fmt.Printf("bench cost: idle stack for %s (%d processes)\n", idle, len(pids))
 	t0, err := bench.ReadProcs("/proc")
 	if err != nil {
@@ -399,8 +404,8 @@ func historyLengths(ctx context.Context, addr, ns string, ids []string, n int) (
 func costTable(r costRun) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "\n## %s: %d orders/s for %s, Temporal %s\n\n", r.At.Format("2006-01-02 15:04 UTC"), r.Rate, r.Duration, r.Persistence)
-	fmt.Fprintf(&b, "Command: `stampede bench cost --rate %d --duration %s --idle %s --warmup %s`. %d placed, %d completed, %d failed, %d not settled; load window %s (placing + settling); idle measured for %s first and subtracted.\n\n",
-		r.Rate, r.Duration, r.Idle, r.Warmup, r.Saga.Placed, r.Saga.Completed, r.Saga.Failed, r.Saga.NotSettled, r.Window.Round(time.Second), r.Idle)
+	fmt.Fprintf(&b, "Command: `stampede bench cost --rate %d --duration %s --idle %s --warmup %s`. %d placed, %d completed, %d failed, %d not settled; load window %s (placing + settling); idle measured for %s first and subtracted. Host speed before the idle window: %s (`bench.MeasureHostSpeed`: what one CPU-second buys here now).\n\n",
+		r.Rate, r.Duration, r.Idle, r.Warmup, r.Saga.Placed, r.Saga.Completed, r.Saga.Failed, r.Saga.NotSettled, r.Window.Round(time.Second), r.Idle, r.HostSpeed)
 	b.WriteString("| component | idle cores | CPU in window | net CPU per completed saga |\n|---|---|---|---|\n")
 	row := func(c bench.CostRow) {
 		if c.Gone {

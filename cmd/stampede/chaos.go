@@ -465,6 +465,9 @@ func printOutcome(r *report.Result, out string, wall time.Duration) {
 	if s := r.Config["stack-cpu"]; s != "" {
 		steal += "; CPU: " + s
 	}
+	if s := r.Config["host-speed-start"]; s != "" {
+		steal += "; host speed " + s + " at the start, " + r.Config["host-speed-end"] + " at the end"
+	}
 	fmt.Printf("\nchaos %s: %s in %s (seed %d; host load average %s at the start, %s at the end%s); report %s\n", r.Run, verdict, wall.Round(time.Second), r.Seed,
 		r.Config["loadavg-start"], r.Config["loadavg-end"], steal, filepath.Join(out, "report.html"))
 }

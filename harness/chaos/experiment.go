@@ -283,6 +283,9 @@ func (e *Experiment) newResult() *report.Result {
 			"platform": cfg.platform(), "mutation": cfg.Mutation, "max-gap": cfg.Limits.MaxGap.String(),
 			"intake-margin": cfg.Limits.IntakeMargin.String(), "shared-stack": fmt.Sprint(cfg.SharedStack),
 			"loadavg-start": loadavg(),
+			// What a CPU-second buys on this host now: the stack's CPU
+			// figures below are in CPU-seconds, worth more or less by the hour.
+			"host-speed-start": bench.MeasureHostSpeed(5, 100*time.Millisecond).String(),
 		}}
 	e.cpu = readCPUTimes()
 	return e.res
@@ -296,6 +299,7 @@ func (e *Experiment) finish(r *report.Result, err error) error {
 	// saturates is not the platform's alone.
 	r.Config["loadavg-end"] = loadavg()
 	r.Config["cpu-stolen"] = stolen(e.cpu, readCPUTimes())
+	r.Config["host-speed-end"] = bench.MeasureHostSpeed(5, 100*time.Millisecond).String()
 	if e.temporal != nil {
 		e.temporal.Close()
 	}

@@ -1,0 +1,124 @@
+package bench
+
+import (
+	"crypto/sha256"
+	"encoding/json"
+	"fmt"
+	"runtime"
+	"strconv"
+	"syscall"
+	"time"
+)
+
+// HostSpeed is how much fixed work one thread of this host does per second
+// of its own CPU time, in thousands of units: a unit is what an order's
+// processes do most (encode a small JSON document, hash it, look it up in a
+// map). The CPU time the figures of `bench cost` and `chaos` are made of
+// buys more or less of it from one hour to the next on a shared VM (on
+// 2026-12-07 the same code cost 58 and 100 ms a saga on the same host), so
+// each figure is printed beside this one: a cost that rose with the host's
+// speed unchanged is the code's.
+type HostSpeed struct {
+	// KUnitsPerCPUSecond is the median of the rounds.
+	KUnitsPerCPUSecond float64 `json:"kUnitsPerCpuSecond"`
+	Rounds             int     `json:"rounds"`
+}
+
+func (h HostSpeed) String() string {
+	if h.Rounds == 0 {
+		return "unknown"
+	}
+	return fmt.Sprintf("%.0fk units per CPU-second (median of %d rounds)", h.KUnitsPerCPUSecond, h.Rounds)
+}
+
+// speedDoc is the unit's document, the size of an order event.
+type speedDoc struct {
+	OrderID string   `json:"orderId"`
+	UserID  string   `json:"userId"`
+	Status  string   `json:"status"`
+	Amount  int64    `json:"amountCents"`
+	Items   []string `json:"items"`
+	Seq     int      `json:"seq"`
+}
+
+// speedUnits does n units of work and returns a value that depends on all of
+// them, so the compiler cannot drop any.
+func speedUnits(n int) uint64 {
+	seen := make(map[[sha256.Size]byte]int, 64)
+	doc := speedDoc{OrderID: "order-0000", UserID: "user-42", Status: "payment_captured", Amount: 12345,
+		Items: []string{"sku-1", "sku-2", "sku-3"}}
+	var acc uint64
+	for i := range n {
+		doc.Seq = i
+		doc.OrderID = "order-" + strconv.Itoa(i%1000)
+		b, _ := json.Marshal(doc)
+		sum := sha256.Sum256(b)
+		if len(seen) > 4096 {
+			clear(seen)
+		}
+		seen[sum]++
+		acc += uint64(sum[0]) + uint64(len(seen))
+	}
+	return acc
+}
+
+// threadCPU is the CPU time of the calling OS thread.
+func threadCPU() (time.Duration, bool) {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(1 /* RUSAGE_THREAD */, &ru); err != nil {
+		return 0, false
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()), true
+}
+
+// MeasureHostSpeed runs rounds of fixed work, each about d of CPU, on one
+// locked OS thread, and returns the median speed. It counts the thread's own
+// CPU time, not the wall clock, so other load on the host only makes it
+// take longer, not read lower (what it does measure is how much work a
+// second of CPU buys: the CPU's clock and what its neighbours leave of its
+// caches). The zero HostSpeed when the thread's time cannot be read.
+func MeasureHostSpeed(rounds int, d time.Duration) HostSpeed {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	// How many units make about d: grow a trial until it takes a tenth of d.
+	n := 100
+	for {
+		c0, ok := threadCPU()
+		if !ok {
+			return HostSpeed{}
+		}
+		speedUnits(n)
+		c1, _ := threadCPU()
+		if c1-c0 >= d/10 || n >= 1<<24 {
+			n = int(float64(n) * float64(d) / float64(max(c1-c0, time.Millisecond)))
+			break
+		}
+		n *= 4
+	}
+	var speeds []float64
+	for range rounds {
+		c0, _ := threadCPU()
+		speedUnits(n)
+		c1, _ := threadCPU()
+		if cpu := c1 - c0; cpu > 0 {
+			speeds = append(speeds, float64(n)/cpu.Seconds()/1000)
+		}
+	}
+	if len(speeds) == 0 {
+		return HostSpeed{}
+	}
+	return HostSpeed{KUnitsPerCPUSecond: median(speeds), Rounds: len(speeds)}
+}
+
+func median(v []float64) float64 {
+	s := append([]float64(nil), v...)
+	for i := 1; i < len(s); i++ { // insertion sort: a handful of values
+		for j := i; j > 0 && s[j] < s[j-1]; j-- {
+			s[j], s[j-1] = s[j-1], s[j]
+		}
+	}
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
