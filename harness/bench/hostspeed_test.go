@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"syscall"
 	"testing"
 	"time"
 )
@@ -36,14 +37,32 @@ func TestSpeedUnitsDependOnEveryUnit(t *testing.T) {
 // what was asked (not checked tightly: this is no timing test).
 func TestMeasureHostSpeedCountsThreadCPU(t *testing.T) {
 	h := MeasureHostSpeed(3, 20*time.Millisecond)
-	if h.Rounds != 3 || h.KUnitsPerCPUSecond <= 0 {
-		t.Fatalf("MeasureHostSpeed = %+v, want 3 rounds and a positive speed", h)
+	if h.Rounds != 3 || h.KUnitsPerCPUSecond <= 0 || h.KRoundTripsPerCPUSecond <= 0 {
+		t.Fatalf("MeasureHostSpeed = %+v, want 3 rounds and positive speeds", h)
 	}
 	if s := h.String(); s == "unknown" {
 		t.Errorf("String() = %q", s)
 	}
 	if s := (HostSpeed{}).String(); s != "unknown" {
 		t.Errorf("zero String() = %q, want unknown", s)
+	}
+}
+
+func TestRoundTripsMoveEveryByte(t *testing.T) {
+	fds, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_STREAM, 0)
+	if err != nil {
+		t.Skipf("no socket pair here: %v", err)
+	}
+	defer syscall.Close(fds[0])
+	defer syscall.Close(fds[1])
+	if err := roundTrips([2]int(fds), 1000); err != nil {
+		t.Fatal(err)
+	}
+	// Everything written was read back: nothing is left in the pair.
+	syscall.SetNonblock(fds[1], true)
+	var b [1]byte
+	if n, err := syscall.Read(fds[1], b[:]); n > 0 || err != syscall.EAGAIN {
+		t.Errorf("left in the socket: read %d, %v; want EAGAIN", n, err)
 	}
 }
 
