@@ -130,14 +130,14 @@ OUT/cost.jsonl. Run it with nothing else busy on the machine.`)
 	if err != nil {
 		return err
 	}
-	busy0 := machineBusy()
+	busy0 := bench.ReadHostCPU().Gross()
 	select {
 	case <-ctx.Done():
 		return ctx.Err()
 	case <-time.After(idle):
 	}
 	t1, _ := bench.ReadProcs("/proc")
-	busy1 := machineBusy()
+	busy1 := bench.ReadHostCPU().Gross()
 	ends0, err := topicEnds(ctx)
 	if err != nil {
 		return err
@@ -148,7 +148,7 @@ OUT/cost.jsonl. Run it with nothing else busy on the machine.`)
 		return err
 	}
 	t2, _ := bench.ReadProcs("/proc")
-	busy2 := machineBusy()
+	busy2 := bench.ReadHostCPU().Gross()
 	run.Saga = res
 	run.Window = t2.At.Sub(t1.At)
 	if res.Completed == 0 {
@@ -219,30 +219,6 @@ func stackPids(dir string) (map[string]int, error) {
 		}
 	}
 	return out, nil
-}
-
-// machineBusy is the busy time of every CPU so far (/proc/stat: all but
-// idle and iowait); -1 when unreadable.
-func machineBusy() time.Duration {
-	b, err := os.ReadFile("/proc/stat")
-	if err != nil {
-		return -1
-	}
-	line, _, _ := strings.Cut(string(b), "\n")
-	f := strings.Fields(line)
-	if len(f) < 8 || f[0] != "cpu" {
-		return -1
-	}
-	var busy int64
-	for i, v := range f[1:] {
-		if i == 3 || i == 4 { // idle, iowait
-			continue
-		}
-		var n int64
-		fmt.Sscan(v, &n)
-		busy += n
-	}
-	return time.Duration(busy) * bench.ClockTick
 }
 
 // topicEnds lists every non-internal topic's end offsets.

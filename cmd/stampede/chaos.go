@@ -458,18 +458,18 @@ func printOutcome(r *report.Result, out string, wall time.Duration) {
 	if r.Passed {
 		verdict = "PASS"
 	}
-	steal := ""
+	host := ""
 	if s := r.Config["cpu-stolen"]; s != "" {
-		steal = "; CPU stolen by the hypervisor " + s + " of the run"
+		host = "; CPU stolen by the hypervisor " + s + " of the run"
 	}
 	if s := r.Config["stack-cpu"]; s != "" {
-		steal += "; CPU: " + s
+		host += "; CPU: " + s
 	}
 	if s := r.Config["host-speed-start"]; s != "" {
-		steal += "; host speed " + s + " at the start, " + r.Config["host-speed-end"] + " at the end"
+		host += "; host speed " + s + " at the start, " + r.Config["host-speed-end"] + " at the end"
 	}
 	fmt.Printf("\nchaos %s: %s in %s (seed %d; host load average %s at the start, %s at the end%s); report %s\n", r.Run, verdict, wall.Round(time.Second), r.Seed,
-		r.Config["loadavg-start"], r.Config["loadavg-end"], steal, filepath.Join(out, "report.html"))
+		r.Config["loadavg-start"], r.Config["loadavg-end"], host, filepath.Join(out, "report.html"))
 }
 
 func isTerminal(f *os.File) bool {

@@ -136,8 +136,8 @@ type Arming struct {
 type Experiment struct {
 	cfg   Config
 	res   *report.Result
-	cpu   cpuTimes     // the host's CPU times when the run began
-	k6Pid atomic.Int64 // the load generator's pid once started, for the CPU meter
+	cpu   bench.HostCPU // the host's CPU times when the run began
+	k6Pid atomic.Int64  // the load generator's pid once started, for the CPU meter
 
 	mu        sync.Mutex
 	active    map[string]bool              // fault -> active now
@@ -287,7 +287,7 @@ func (e *Experiment) newResult() *report.Result {
 			// figures below are in CPU-seconds, worth more or less by the hour.
 			"host-speed-start": bench.MeasureHostSpeed(5, 100*time.Millisecond).String(),
 		}}
-	e.cpu = readCPUTimes()
+	e.cpu = bench.ReadHostCPU()
 	return e.res
 }
 
@@ -298,7 +298,7 @@ func (e *Experiment) finish(r *report.Result, err error) error {
 	// The host's load, beside the verdict: lag on a machine other work
 	// saturates is not the platform's alone.
 	r.Config["loadavg-end"] = loadavg()
-	r.Config["cpu-stolen"] = stolen(e.cpu, readCPUTimes())
+	r.Config["cpu-stolen"] = bench.Stolen(e.cpu, bench.ReadHostCPU())
 	r.Config["host-speed-end"] = bench.MeasureHostSpeed(5, 100*time.Millisecond).String()
 	if e.temporal != nil {
 		e.temporal.Close()

@@ -108,7 +108,7 @@ func (m *cpuMeter) read() (stack, others map[string]procMark, busy time.Duration
 	if m.others != nil {
 		others = marks(m.others(), tab.OwnCPU)
 	}
-	return marks(pids, tab.TreeCPU), others, readCPUTimes().busy(), tab.At
+	return marks(pids, tab.TreeCPU), others, bench.ReadHostCPU().Busy(), tab.At
 }
 
 // cpuDelta turns two readings wall apart into cores. A component that
