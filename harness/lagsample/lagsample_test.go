@@ -2,12 +2,14 @@ package lagsample
 
 import (
 	"context"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 func TestTrackerConvertsOffsetsToTime(t *testing.T) {
@@ -171,5 +173,71 @@ func TestSamplerGroupWithoutCommits(t *testing.T) {
 	}
 	if p1 == nil || p1.Lag != p1.At.Sub(old) || p1.Committed != 0 || p1.End != 1 {
 		t.Errorf("unread partition without commits: got %+v, want lag from the record at %s", p1, old)
+	}
+}
+
+// The sampler polls ten times a second beside the load it measures, on the
+// same broker: each poll is one ListOffsets and one OffsetFetch, and the
+// topic's metadata is asked for only now and then, not on every poll.
+func TestSamplerPollCostsTwoRequests(t *testing.T) {
+	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(6, "orders"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	var mu sync.Mutex
+	counts := map[int16]int{}
+	for _, key := range []kmsg.Key{kmsg.Metadata, kmsg.ListOffsets, kmsg.OffsetFetch} {
+		c.ControlKey(int16(key), func(req kmsg.Request) (kmsg.Response, error, bool) {
+			c.KeepControl()
+			mu.Lock()
+			counts[req.Key()]++
+			mu.Unlock()
+			return nil, nil, false
+		})
+	}
+	brokers := c.ListenAddrs()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	var os kadm.Offsets
+	for p := int32(0); p < 6; p++ {
+		os.Add(kadm.Offset{Topic: "orders", Partition: p, At: 0, LeaderEpoch: -1})
+	}
+	if _, err := kadm.NewClient(cl).CommitOffsets(ctx, "order-orchestrator", os); err != nil {
+		t.Fatal(err)
+	}
+
+	s := New(Config{Brokers: brokers, Group: "order-orchestrator", Topic: "orders", Interval: 10 * time.Millisecond})
+	rctx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- s.Run(rctx) }()
+	for ctx.Err() == nil && len(s.Samples()) < 6*50 {
+		time.Sleep(10 * time.Millisecond)
+	}
+	stop()
+	if err := <-done; err != nil {
+		t.Fatalf("run: %v", err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	polls := len(s.Samples()) / 6
+	if polls < 50 {
+		t.Fatalf("%d polls, want 50", polls)
+	}
+	if n := counts[int16(kmsg.Metadata)]; n > 10 {
+		t.Errorf("%d metadata requests for %d polls: the topic's metadata is asked for on every poll", n, polls)
+	}
+	// One listing of the ends at the start, then one per poll (a poll the
+	// run stopped in the middle of may have asked without sampling).
+	if n := counts[int16(kmsg.ListOffsets)]; n > polls+2 {
+		t.Errorf("%d ListOffsets for %d polls, want one per poll", n, polls)
+	}
+	if n := counts[int16(kmsg.OffsetFetch)]; n > polls+2 {
+		t.Errorf("%d OffsetFetch for %d polls, want one per poll", n, polls)
 	}
 }
