@@ -23,6 +23,7 @@ type stackFlags struct {
 	workers       int
 	replication   int
 	kafkaHeap     string
+	kafkaJVMOpts  string
 }
 
 func (f *stackFlags) register(fs *config.FlagSet) {
@@ -32,6 +33,8 @@ func (f *stackFlags) register(fs *config.FlagSet) {
 	fs.IntVar(&f.workers, "workers", "STAMPEDE_WORKERS", 2, "saga workers")
 	fs.IntVar(&f.replication, "replication", "STAMPEDE_KAFKA_REPLICATION", 1, "replication factor of the topics up creates")
 	fs.StringVar(&f.kafkaHeap, "kafka-heap", "STAMPEDE_KAFKA_HEAP", "1g", "maximum Java heap of the Kafka broker")
+	fs.StringVar(&f.kafkaJVMOpts, "kafka-jvm-opts", "STAMPEDE_KAFKA_JVM_OPTS", stack.DefaultKafkaJVMOpts,
+		"the Kafka broker's JVM options beside the heap, space-separated (replaces the default GC and JIT choice)")
 }
 
 func (f *stackFlags) stack(out io.Writer) (*stack.Stack, error) {
@@ -58,7 +61,7 @@ func (f *stackFlags) stack(out io.Writer) (*stack.Stack, error) {
 	os.Setenv(config.EnvHome, home)
 	return stack.New(stack.Options{
 		Home: home, BinDir: bin, Out: out,
-		Replication: int16(f.replication), KafkaHeap: f.kafkaHeap,
+		Replication: int16(f.replication), KafkaHeap: f.kafkaHeap, KafkaJVMOpts: strings.Fields(f.kafkaJVMOpts),
 		Orchestrators: f.orchestrators, Workers: f.workers,
 	}), nil
 }

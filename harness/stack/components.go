@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"strconv"
+	"strings"
 
 	"github.com/stampede-dev/stampede/platform/config"
 	"github.com/stampede-dev/stampede/platform/web"
@@ -14,11 +15,17 @@ type Options struct {
 	Home          string // state directory (.stampede)
 	BinDir        string // where stampede-temporal is (bin)
 	Out           io.Writer
-	Replication   int16  // Kafka topic replication factor
-	KafkaHeap     string // -Xmx of the broker
-	Orchestrators int    // members of the order-orchestrator group
-	Workers       int    // saga workers
+	Replication   int16    // Kafka topic replication factor
+	KafkaHeap     string   // -Xmx of the broker
+	KafkaJVMOpts  []string // the broker's JVM options beside the heap (GC, JIT)
+	Orchestrators int      // members of the order-orchestrator group
+	Workers       int      // saga workers
 }
+
+// DefaultKafkaJVMOpts are the broker's JVM options beside its heap. A fixed
+// set of compiler threads lets up lower the C2 compiler's priority once
+// (NiceJIT): dynamic ones would come and go.
+const DefaultKafkaJVMOpts = "-XX:+UseG1GC -XX:MaxGCPauseMillis=20 -XX:-UseDynamicNumberOfCompilerThreads"
 
 // New returns the whole platform in start order: infrastructure first, then
 // the services that depend on it.
@@ -29,11 +36,14 @@ func New(o Options) *Stack {
 	if o.KafkaHeap == "" {
 		o.KafkaHeap = "1g"
 	}
+	if o.KafkaJVMOpts == nil {
+		o.KafkaJVMOpts = strings.Fields(DefaultKafkaJVMOpts)
+	}
 	comps := []Component{
 		withNice(Postgres(), niceIntake),
 		Redis(),
 		Prometheus(),
-		withNice(Kafka(o.Replication, o.KafkaHeap), niceIntake),
+		withNice(Kafka(o.Replication, o.KafkaHeap, o.KafkaJVMOpts), niceIntake),
 		withNice(Temporal(), niceIntake),
 		Toxiproxy(),
 		withNice(Service(config.Relay, config.Port(config.Relay), web.PathHealth, "relay"), niceIntake),

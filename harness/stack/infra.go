@@ -346,7 +346,7 @@ func redisConf(s *Stack) string { return filepath.Join(s.DataDir(config.Redis), 
 
 // Kafka is a single-node KRaft Apache Kafka broker run from Maven Central jars,
 // or the external cluster named by STAMPEDE_KAFKA_BROKERS.
-func Kafka(replication int16, heap string) Component {
+func Kafka(replication int16, heap string, jvmOpts []string) Component {
 	port := config.Port(config.Kafka)
 	ctrl := config.Port(config.KafkaController)
 	saslPort := config.Port(config.KafkaSASL)
@@ -365,6 +365,15 @@ func Kafka(replication int16, heap string) Component {
 		}
 		if config.External(config.Kafka) {
 			return nil
+		}
+		if os.Getenv(EnvNoNice) == "" {
+			if pid := s.readPid(config.Kafka); pid > 0 {
+				if n, err := reniceJIT("/proc", pid, setThreadNice); err != nil {
+					s.logf("%-16s JIT compiler left at the broker's priority: %v", config.Kafka, err)
+				} else if n > 0 {
+					s.logf("%-16s %d C2 compiler thread(s) at nice %d: compiles in the host's idle time", config.Kafka, n, NiceJIT)
+				}
+			}
 		}
 		return upsertSCRAMUser(cctx, cl)
 	}
@@ -386,12 +395,12 @@ func Kafka(replication int16, heap string) Component {
 	}
 	c.Command = func(s *Stack) (*exec.Cmd, *syscall.Credential, error) {
 		dir := s.DataDir(config.Kafka)
-		return exec.Command(java, "-Xms256m", "-Xmx"+heap, "-XX:+UseG1GC", "-XX:MaxGCPauseMillis=20",
-			"-Djava.awt.headless=true",
+		args := append([]string{"-Xms256m", "-Xmx" + heap}, jvmOpts...)
+		args = append(args, "-Djava.awt.headless=true",
 			"-Dlog4j2.configurationFile="+filepath.Join(dir, "log4j2.properties"),
 			"-cp", filepath.Join(jars, "*"),
-			"kafka.Kafka", filepath.Join(dir, "server.properties"),
-		), nil, nil
+			"kafka.Kafka", filepath.Join(dir, "server.properties"))
+		return exec.Command(java, args...), nil, nil
 	}
 	return c
 }
