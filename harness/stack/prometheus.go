@@ -80,7 +80,11 @@ global:
 scrape_configs:
 `, ScrapeInterval)
 	for _, job := range names {
-		fmt.Fprintf(&b, "  - job_name: %s\n    static_configs:\n", strconv.Quote(job))
+		fmt.Fprintf(&b, "  - job_name: %s\n", strconv.Quote(job))
+		if every := jobs[job][0].ScrapeInterval; every > 0 {
+			fmt.Fprintf(&b, "    scrape_interval: %[1]s\n    scrape_timeout: %[1]s\n", every)
+		}
+		fmt.Fprintf(&b, "    static_configs:\n")
 		for _, c := range jobs[job] {
 			fmt.Fprintf(&b, "      - targets: [%s]\n        labels: {instance: %s}\n", strconv.Quote(c.MetricsAddr), strconv.Quote(c.Name))
 		}

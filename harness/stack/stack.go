@@ -43,6 +43,9 @@ type Component struct {
 	After func(ctx context.Context, s *Stack) error
 	// MetricsAddr is host:port of its Prometheus /metrics endpoint, when it has one.
 	MetricsAddr string
+	// ScrapeInterval, when set, is how often Prometheus scrapes it instead
+	// of the stack's ScrapeInterval.
+	ScrapeInterval time.Duration
 	// Nice is the CPU niceness the process runs at (0: normal). Background
 	// work (saga progress, notifications, analytics) runs below the intake
 	// path (Orders, relay, Kafka, Temporal, orchestrators), so that on a
