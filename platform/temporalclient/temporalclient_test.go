@@ -30,7 +30,7 @@ func TestOptions(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			for _, k := range []string{EnvTLS, EnvTLS + "_CA", EnvTLS + "_CERT", EnvTLS + "_KEY", EnvTLS + "_SERVER_NAME", EnvAPIKey, EnvAPIKeyFile} {
+			for _, k := range []string{EnvTLS, EnvTLS + "_CA", EnvTLS + "_CERT", EnvTLS + "_KEY", EnvTLS + "_SERVER_NAME", EnvAPIKey, EnvAPIKeyFile, EnvGzip} {
 				t.Setenv(k, tt.env[k])
 			}
 			o, err := Options(client.Options{HostPort: "h:1"})
@@ -56,5 +56,41 @@ func TestOptions(t *testing.T) {
 				t.Errorf("TLSDisabled = %v, want %v", o.ConnectionOptions.TLSDisabled, tt.tlsDisabled)
 			}
 		})
+	}
+}
+
+func TestGzipOnlyOffThisHost(t *testing.T) {
+	for _, tt := range []struct {
+		hostPort, env string
+		gzip          bool
+	}{
+		{"127.0.0.1:7233", "", false},
+		{"localhost:7233", "", false},
+		{"[::1]:7233", "", false},
+		{"127.0.0.1", "", false},
+		{"temporal.internal:7233", "", true},
+		{"10.0.0.5:7233", "", true},
+		{"127.0.0.1:7233", "1", true},
+		{"temporal.internal:7233", "0", false},
+	} {
+		t.Setenv(EnvGzip, tt.env)
+		o, err := Options(client.Options{HostPort: tt.hostPort})
+		if err != nil {
+			t.Fatalf("%s (%s=%q): %v", tt.hostPort, EnvGzip, tt.env, err)
+		}
+		_, none := o.ConnectionOptions.GrpcCompression.(*client.GrpcCompressionNone)
+		if none == tt.gzip {
+			t.Errorf("%s (%s=%q): compression %T, want gzip %v", tt.hostPort, EnvGzip, tt.env, o.ConnectionOptions.GrpcCompression, tt.gzip)
+		}
+	}
+	t.Setenv(EnvGzip, "maybe")
+	if _, err := Options(client.Options{HostPort: "127.0.0.1:7233"}); err == nil || !strings.Contains(err.Error(), EnvGzip) {
+		t.Fatalf("err = %v, want one naming %s", err, EnvGzip)
+	}
+	// A caller's own choice stands.
+	t.Setenv(EnvGzip, "")
+	o, _ := Options(client.Options{HostPort: "127.0.0.1:7233", ConnectionOptions: client.ConnectionOptions{GrpcCompression: &client.GrpcCompressionGzip{}}})
+	if _, gz := o.ConnectionOptions.GrpcCompression.(*client.GrpcCompressionGzip); !gz {
+		t.Errorf("the caller's gzip was replaced by %T", o.ConnectionOptions.GrpcCompression)
 	}
 }
