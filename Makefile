@@ -17,11 +17,16 @@ help: ## help: list the targets
 build: ## build: build bin/stampede (the CLI and every platform process)
 	go build -o $(STAMPEDE) ./cmd/stampede
 
+# stampede-temporal reaches database/sql's driver registry by name to put a
+# statement cache around the SQLite driver (cmd/stampede-temporal/stmtcache.go),
+# which the linker allows only with this flag.
+TEMPORAL_LDFLAGS = -ldflags=-checklinkname=0
+
 .PHONY: temporal
 temporal: ## temporal: build bin/stampede-temporal, the embedded Temporal server (slow the first time)
 	@if [ ! -x $(BIN)/stampede-temporal ] || [ -n "$$(find cmd/stampede-temporal -newer $(BIN)/stampede-temporal -name '*.go' -o -newer $(BIN)/stampede-temporal -name go.mod | head -1)" ]; then \
 		echo "building bin/stampede-temporal (the Temporal server; several minutes cold on 2 cores)"; \
-		cd cmd/stampede-temporal && go build -o $(BIN)/stampede-temporal . ; \
+		cd cmd/stampede-temporal && go build $(TEMPORAL_LDFLAGS) -o $(BIN)/stampede-temporal . ; \
 	fi
 
 .PHONY: k6
@@ -71,7 +76,7 @@ test-containers: images ## test-containers: [RUN=regexp] place orders on the pla
 test-unit: ## test-unit: unit tests of every module (kfake, Temporal test suite, k6 module runtime; no stack needed)
 	go test -count=1 $(GO_PKGS)
 	cd xk6-orders && go test -count=1 ./...
-	cd cmd/stampede-temporal && go test -count=1 ./...
+	cd cmd/stampede-temporal && go test $(TEMPORAL_LDFLAGS) -count=1 ./...
 
 # Every Go fuzz test of the platform, as package:FuzzName (found, not listed by hand).
 FUZZ_TESTS = $(shell grep -ro --include='*_test.go' '^func Fuzz[A-Za-z0-9_]*' platform | sed 's|/[^/]*_test.go:func |:|' | sort)

@@ -130,12 +130,13 @@ func Build(ctx context.Context, o Options) error {
 	}}}
 	if want["stampede"] {
 		steps = append(steps, step{"go build stampede (static, CGO_ENABLED=0)", func(ctx context.Context) error {
-			return b.goBuild(ctx, o.Root, "./cmd/stampede", b.context("stampede", "stampede"))
+			return b.goBuild(ctx, o.Root, "./cmd/stampede", b.context("stampede", "stampede"), "")
 		}})
 	}
 	if want["temporal"] {
 		steps = append(steps, step{"go build stampede-temporal (static, CGO_ENABLED=0; several minutes cold)", func(ctx context.Context) error {
-			return b.goBuild(ctx, filepath.Join(o.Root, "cmd", "stampede-temporal"), ".", b.context("temporal", "stampede-temporal"))
+			// -checklinkname=0: see TEMPORAL_LDFLAGS in the Makefile.
+			return b.goBuild(ctx, filepath.Join(o.Root, "cmd", "stampede-temporal"), ".", b.context("temporal", "stampede-temporal"), "-checklinkname=0")
 		}})
 	}
 	if want["kafka"] {
@@ -212,13 +213,14 @@ func lastLines(s string, n int) string {
 	return strings.Join(lines, "\n")
 }
 
-// goBuild builds pkg in module dir as a static binary at out.
-func (b *builder) goBuild(ctx context.Context, dir, pkg, out string) error {
+// goBuild builds pkg in module dir as a static binary at out, with ldflags
+// beside the stripping ones.
+func (b *builder) goBuild(ctx context.Context, dir, pkg, out, ldflags string) error {
 	if err := os.MkdirAll(filepath.Dir(out), 0o755); err != nil {
 		return err
 	}
 	// timetzdata: FROM scratch has no /usr/share/zoneinfo.
-	cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-tags", "timetzdata", "-ldflags", "-s -w", "-o", out, pkg)
+	cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-tags", "timetzdata", "-ldflags", strings.TrimSpace("-s -w "+ldflags), "-o", out, pkg)
 	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOTOOLCHAIN=local", "GOFLAGS=-buildvcs=false")
 	return b.run(ctx, cmd)
