@@ -62,6 +62,17 @@ func run(ctx context.Context, args []string) error {
 		return err
 	}
 
+	if st.kind == persistenceSQLite && os.Getenv(EnvCheckpointer) != "0" {
+		cp, err := newCheckpointer([]string{st.main.DatabaseName, st.visibility.DatabaseName}, checkpointEvery, logger)
+		if err != nil {
+			return err
+		}
+		defer cp.Close()
+		cctx, stop := context.WithCancel(ctx)
+		defer stop()
+		go cp.Run(cctx)
+	}
+
 	conf, err := serverConfig(o, st)
 	if err != nil {
 		return err

@@ -61,7 +61,7 @@ func newStore(o options) (store, error) {
 // history writes on SQLite's single writer.
 func sqliteStore(dir string) store {
 	attrs := func() map[string]string {
-		return map[string]string{
+		a := map[string]string{
 			"mode": "rwc",
 			// WAL lets readers run beside the writer and turns each commit
 			// into an append; synchronous=normal syncs the WAL at checkpoints
@@ -71,6 +71,12 @@ func sqliteStore(dir string) store {
 			"synchronous":  "normal",
 			"busy_timeout": "10000",
 		}
+		if os.Getenv(EnvCheckpointer) != "0" {
+			// The server's connections never checkpoint the WAL: a
+			// checkpointer does, beside them (checkpoint.go).
+			a["wal_autocheckpoint"] = "0"
+		}
+		return a
 	}
 	return store{
 		kind: persistenceSQLite,
