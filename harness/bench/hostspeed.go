@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // HostSpeed is how much fixed work one thread of this host does per second
@@ -83,13 +85,16 @@ func roundTrips(fds [2]int, n int) error {
 	return nil
 }
 
-// threadCPU is the CPU time of the calling OS thread.
+// threadCPU is the CPU time of the calling OS thread, from
+// CLOCK_THREAD_CPUTIME_ID: the scheduler's own nanosecond count.
+// getrusage(RUSAGE_THREAD) is not used: on tick-accounted kernels it moves
+// in steps of a scheduler tick (4 ms here), so a short round could read 0.
 func threadCPU() (time.Duration, bool) {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(1 /* RUSAGE_THREAD */, &ru); err != nil {
+	var ts unix.Timespec
+	if err := unix.ClockGettime(unix.CLOCK_THREAD_CPUTIME_ID, &ts); err != nil {
 		return 0, false
 	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()), true
+	return time.Duration(ts.Nano()), true
 }
 
 // MeasureHostSpeed runs rounds of fixed work, each about d of CPU, on one
@@ -118,10 +123,13 @@ func MeasureHostSpeed(rounds int, d time.Duration) HostSpeed {
 	return HostSpeed{KUnitsPerCPUSecond: units, KRoundTripsPerCPUSecond: rts, Rounds: rounds}
 }
 
-// kPerCPUSecond sizes do(n) to about d of the thread's CPU, runs it rounds
-// times and returns the median of thousands of n per CPU-second.
+// kPerCPUSecond sizes do(n) to about a tenth of d of the thread's CPU, then
+// runs rounds, each repeating do(n) until the thread's clock has moved by at
+// least d, and returns the median of thousands of n per CPU-second. A round
+// ends on the clock, not on a count, so a coarse clock only makes rounds
+// longer, never zero. False when the clock cannot be read or does not move
+// within a wall-time bound (a round is given 100 d).
 func kPerCPUSecond(do func(n int), rounds int, d time.Duration) (float64, bool) {
-	// How many make about d: grow a trial until it takes a tenth of d.
 	n := 100
 	for {
 		c0, ok := threadCPU()
@@ -131,22 +139,25 @@ func kPerCPUSecond(do func(n int), rounds int, d time.Duration) (float64, bool) 
 		do(n)
 		c1, _ := threadCPU()
 		if c1-c0 >= d/10 || n >= 1<<24 {
-			n = max(1, int(float64(n)*float64(d)/float64(max(c1-c0, time.Millisecond))))
 			break
 		}
 		n *= 4
 	}
 	var speeds []float64
 	for range rounds {
+		deadline := time.Now().Add(100 * d)
 		c0, _ := threadCPU()
-		do(n)
-		c1, _ := threadCPU()
-		if cpu := c1 - c0; cpu > 0 {
-			speeds = append(speeds, float64(n)/cpu.Seconds()/1000)
+		done, cpu := 0, time.Duration(0)
+		for cpu < d {
+			if time.Now().After(deadline) {
+				return 0, false
+			}
+			do(n)
+			done += n
+			c1, _ := threadCPU()
+			cpu = c1 - c0
 		}
-	}
-	if len(speeds) < rounds {
-		return 0, false
+		speeds = append(speeds, float64(done)/cpu.Seconds()/1000)
 	}
 	return median(speeds), true
 }
