@@ -72,7 +72,9 @@ saga.charge-off-by-one, saga.short-budget.`)
 	redisURLFlag(fs, &redisURL, "Redis URL of the notification queue")
 	fs.DurationVar(&budget, "outage-budget", "STAMPEDE_OUTAGE_BUDGET", saga.DefaultOutageBudget, "how long a step retries an unavailable service before the order is compensated (used when the workflow input sets none)")
 	fs.DurationVar(&deliveryWait, "delivery-wait", "STAMPEDE_DELIVERY_WAIT", saga.DefaultDeliveryWait, "longest wait for the delivered signal (used when the workflow input sets none)")
-	fs.IntVar(&wfTasks, "workflow-tasks", "STAMPEDE_WORKER_WORKFLOW_TASKS", 200, "concurrent workflow tasks")
+	fs.IntVar(&wfTasks, "workflow-tasks", "STAMPEDE_WORKER_WORKFLOW_TASKS", 2000,
+		"concurrent workflow tasks; a saga waiting out an outage holds one (its step retries inside the open task),\n"+
+			"so this bounds how many waiting sagas a worker keeps besides new ones")
 	fs.IntVar(&localActs, "local-activities", "STAMPEDE_WORKER_LOCAL_ACTIVITIES", 1000, "concurrent local activities (service calls, publishes, notifications)")
 	fs.IntVar(&pollers, "pollers", "STAMPEDE_WORKER_POLLERS", 4, "workflow task pollers")
 	fs.Float64Var(&retryRate, "retry-rate", "STAMPEDE_WORKER_RETRY_RATE", defaultRetryRate,

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/serviceerror"
@@ -42,6 +43,10 @@ func Cancellable(st Status) (bool, string) {
 	return true, ""
 }
 
+// statusQueryTimeout bounds the status query before a cancel; the query
+// answers in milliseconds unless a workflow task is in flight.
+const statusQueryTimeout = time.Second
+
 // Cancel answers order.ErrNotFound when the order has no workflow, a
 // *order.CancelRefused once the order is past shipment or finished, and nil
 // once the cancel signal is delivered (the workflow has the last word: a
@@ -59,7 +64,15 @@ func (c *Canceller) Cancel(ctx context.Context, orderID, reason string) error {
 	if desc.GetWorkflowExecutionInfo().GetStatus() != enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING {
 		return &order.CancelRefused{Reason: "order is already finished"}
 	}
-	if v, err := c.Client.QueryWorkflow(ctx, id, "", QueryStatus); err == nil {
+	// The query gets a bound of its own: Temporal holds a query until the
+	// workflow task in flight completes, and a saga waiting out an outage
+	// keeps its task open for up to 0.8 x WorkflowTaskTimeout. Without the
+	// bound the query would spend the request's whole deadline and the
+	// signal below would fail with it.
+	qctx, cancel := context.WithTimeout(ctx, statusQueryTimeout)
+	v, err := c.Client.QueryWorkflow(qctx, id, "", QueryStatus)
+	cancel()
+	if err == nil {
 		var st Status
 		if err := v.Get(&st); err == nil {
 			if ok, why := Cancellable(st); !ok {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"testing"
+	"time"
 
 	commonpb "go.temporal.io/api/common/v1"
 	enumspb "go.temporal.io/api/enums/v1"
@@ -20,7 +21,10 @@ type fakeTemporal struct {
 	closed   bool
 	status   string
 	queryErr error
-	signals  []CancelRequest
+	// queryHangs: the query answers only when its context ends, as Temporal
+	// holds a query while the workflow's task is in flight.
+	queryHangs bool
+	signals    []CancelRequest
 }
 
 func (f *fakeTemporal) DescribeWorkflowExecution(ctx context.Context, id, runID string) (*workflowservice.DescribeWorkflowExecutionResponse, error) {
@@ -35,6 +39,10 @@ func (f *fakeTemporal) DescribeWorkflowExecution(ctx context.Context, id, runID 
 }
 
 func (f *fakeTemporal) QueryWorkflow(ctx context.Context, id, runID, q string, args ...any) (converter.EncodedValue, error) {
+	if f.queryHangs {
+		<-ctx.Done()
+		return nil, ctx.Err()
+	}
 	if f.queryErr != nil {
 		return nil, f.queryErr
 	}
@@ -48,6 +56,9 @@ func (f *fakeTemporal) QueryWorkflow(ctx context.Context, id, runID, q string, a
 func (f *fakeTemporal) SignalWorkflow(ctx context.Context, id, runID, name string, arg any) error {
 	if id != WorkflowID("o-1") || name != SignalCancel {
 		return errors.New("wrong signal target")
+	}
+	if err := ctx.Err(); err != nil {
+		return err
 	}
 	f.signals = append(f.signals, arg.(CancelRequest))
 	return nil
@@ -67,6 +78,9 @@ func TestCanceller(t *testing.T) {
 	}{
 		{"ok/charging", &fakeTemporal{status: order.StatusChargingPayment}, "", 1},
 		{"ok/query_failed", &fakeTemporal{queryErr: errors.New("no poller")}, "", 1},
+		// A query held behind an open workflow task does not spend the
+		// request's deadline: the signal still goes.
+		{"ok/query_held", &fakeTemporal{queryHangs: true}, "", 1},
 		{"err/unknown", &fakeTemporal{missing: true}, "not_found", 0},
 		{"err/closed", &fakeTemporal{closed: true}, "refused", 0},
 		{"err/in_transit", &fakeTemporal{status: order.StatusInTransit}, "refused", 0},
@@ -74,7 +88,9 @@ func TestCanceller(t *testing.T) {
 		{"err/compensating", &fakeTemporal{status: order.StatusCompensating}, "refused", 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			err := (&Canceller{Client: tc.f}).Cancel(context.Background(), "o-1", "")
+			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+			defer cancel()
+			err := (&Canceller{Client: tc.f}).Cancel(ctx, "o-1", "")
 			var refused *order.CancelRefused
 			switch tc.want {
 			case "":

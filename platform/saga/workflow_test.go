@@ -695,3 +695,20 @@ func TestUnannouncedStepPublishesPatientlyThenRuns(t *testing.T) {
 	}
 	checkSeq(t, r)
 }
+
+// TestWorkflowTaskTimeoutHoldsEveryRetry: a step's local-activity retry stays
+// in the open workflow task only while its backoff is at most the task
+// timeout; every backoff of the steps' policy must fit, or a long wait turns
+// into a server timer and a new task per retry.
+func TestWorkflowTaskTimeoutHoldsEveryRetry(t *testing.T) {
+	if WorkflowTaskTimeout < retryMax {
+		t.Errorf("WorkflowTaskTimeout %s < retryMax %s", WorkflowTaskTimeout, retryMax)
+	}
+	if got := StartOptions("o-1", "u-1").WorkflowTaskTimeout; got != WorkflowTaskTimeout {
+		t.Errorf("StartOptions WorkflowTaskTimeout = %s, want %s", got, WorkflowTaskTimeout)
+	}
+	// Temporal caps a workflow task timeout at 120 s.
+	if WorkflowTaskTimeout > 120*time.Second {
+		t.Errorf("WorkflowTaskTimeout %s over Temporal's 120 s cap", WorkflowTaskTimeout)
+	}
+}
