@@ -12,7 +12,6 @@ package lagsample
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"slices"
@@ -157,7 +156,11 @@ func (s *Sampler) Run(ctx context.Context) error {
 		cancel()
 		return fmt.Errorf("lagsample: list end offsets of %s: %w", s.cfg.Topic, err)
 	}
-	commits, err := fetchCommits(sctx, adm, s.cfg.Group)
+	commits := newCommitReader(admCl, s.cfg.Group, s.cfg.Topic)
+	if td, err := adm.ListTopics(sctx, s.cfg.Topic); err == nil {
+		commits.topicID = td[s.cfg.Topic].ID
+	}
+	committed, err := commits.read(sctx)
 	cancel()
 	if err != nil {
 		return fmt.Errorf("lagsample: fetch offsets of group %s: %w", s.cfg.Group, err)
@@ -166,8 +169,8 @@ func (s *Sampler) Run(ctx context.Context) error {
 		// A partition the group has never committed is read by it from
 		// the beginning (the orchestrators reset to the earliest offset).
 		start[o.Partition] = kgo.NewOffset().AtStart()
-		if c, ok := commits.Lookup(s.cfg.Topic, o.Partition); ok && c.Err == nil && c.At >= 0 {
-			start[o.Partition] = kgo.NewOffset().At(c.At)
+		if c, ok := committed[o.Partition]; ok {
+			start[o.Partition] = kgo.NewOffset().At(c)
 		}
 	})
 	s.tracker = NewTracker()
@@ -208,11 +211,12 @@ func (s *Sampler) Run(ctx context.Context) error {
 			lctx, cancel := context.WithTimeout(ctx, time.Second)
 			if td, err := adm.ListTopics(lctx, s.cfg.Topic); err == nil && td.Error() == nil {
 				parts = partitionsOfTopic(td, s.cfg.Topic)
+				commits.topicID = td[s.cfg.Topic].ID
 				listed = time.Now()
 			}
 			cancel()
 		}
-		s.poll(ctx, admCl, adm, parts)
+		s.poll(ctx, admCl, commits, parts)
 	}
 }
 
@@ -276,19 +280,19 @@ func listOffsets(ctx context.Context, cl *kgo.Client, topic string, parts []int3
 	return out, nil
 }
 
-func (s *Sampler) poll(ctx context.Context, cl *kgo.Client, adm *kadm.Client, parts []int32) {
+func (s *Sampler) poll(ctx context.Context, cl *kgo.Client, commitsOf *commitReader, parts []int32) {
 	pctx, cancel := context.WithTimeout(ctx, time.Second)
 	defer cancel()
 	// Offsets of the log first, the group's commits last: the lag is taken
 	// at the moment the commits are read, not after another round trip.
 	var (
-		commits kadm.OffsetResponses
+		commits map[int32]int64
 		now     time.Time
 	)
 	ends, err := listOffsets(pctx, cl, s.cfg.Topic, parts, -1)
 	if err == nil {
 		sent := time.Now()
-		commits, err = fetchCommits(pctx, adm, s.cfg.Group)
+		commits, err = commitsOf.read(pctx)
 		// The broker answered somewhere within the round trip: its middle.
 		now = sent.Add(time.Since(sent) / 2)
 	}
@@ -299,7 +303,7 @@ func (s *Sampler) poll(ctx context.Context, cl *kgo.Client, adm *kadm.Client, pa
 	var uncommitted []int32
 	if err == nil {
 		for _, p := range parts {
-			if c, ok := commits.Lookup(s.cfg.Topic, p); !ok || c.Err != nil || c.At < 0 {
+			if _, ok := commits[p]; !ok {
 				uncommitted = append(uncommitted, p)
 			}
 		}
@@ -335,8 +339,8 @@ func (s *Sampler) poll(ctx context.Context, cl *kgo.Client, adm *kadm.Client, pa
 	batch := make([]Sample, 0, len(parts))
 	for _, p := range parts {
 		committed, ok := starts[p]
-		if c, found := commits.Lookup(s.cfg.Topic, p); found && c.Err == nil && c.At >= 0 {
-			committed, ok = c.At, true
+		if c, found := commits[p]; found {
+			committed, ok = c, true
 		}
 		if !ok || committed < 0 {
 			continue
@@ -352,16 +356,6 @@ func (s *Sampler) poll(ctx context.Context, cl *kgo.Client, adm *kadm.Client, pa
 			enc.Encode(b)
 		}
 	}
-}
-
-// fetchCommits reads the group's committed offsets; a group that does not
-// exist yet (it has never committed) has none, which is not an error.
-func fetchCommits(ctx context.Context, adm *kadm.Client, group string) (kadm.OffsetResponses, error) {
-	commits, err := adm.FetchOffsets(ctx, group)
-	if errors.Is(err, kerr.GroupIDNotFound) {
-		return kadm.OffsetResponses{}, nil
-	}
-	return commits, err
 }
 
 // Samples returns every sample so far.

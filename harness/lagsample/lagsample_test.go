@@ -10,6 +10,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
+	"github.com/twmb/franz-go/pkg/kversion"
 )
 
 func TestTrackerConvertsOffsetsToTime(t *testing.T) {
@@ -180,7 +181,11 @@ func TestSamplerGroupWithoutCommits(t *testing.T) {
 // same broker: each poll is one ListOffsets and one OffsetFetch, and the
 // topic's metadata is asked for only now and then, not on every poll.
 func TestSamplerPollCostsTwoRequests(t *testing.T) {
-	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(6, "orders"))
+	// Kafka 4.1 answers OffsetFetch up to v9 (topics by name), where
+	// franz-go's sharder asked for the topic's metadata on every answer.
+	vs := kversion.V4_1_0()
+	vs.SetMaxKeyVersion(int16(kmsg.OffsetFetch), 9)
+	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(6, "orders"), kfake.MaxVersions(vs))
 	if err != nil {
 		t.Fatal(err)
 	}
