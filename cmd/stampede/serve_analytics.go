@@ -36,6 +36,7 @@ undecodable records go to analytics.dlq. GET /v1/rules lists the loaded rules.`)
 		ebRegion   string
 		hosts      string
 		lim        web.Limits
+		linger     time.Duration
 	)
 	portFlag(fs, &port, config.Analytics, "HTTP port on 127.0.0.1")
 	allowedHostsFlag(fs, &hosts)
@@ -47,8 +48,13 @@ undecodable records go to analytics.dlq. GET /v1/rules lists the loaded rules.`)
 	fs.BoolVar(&ebOn, "eventbridge", "STAMPEDE_ANALYTICS_EVENTBRIDGE", false, "allow AWS EventBridge targets (credentials from the AWS default chain)")
 	fs.StringVar(&ebEndpoint, "eventbridge-endpoint", "STAMPEDE_ANALYTICS_EVENTBRIDGE_ENDPOINT", "", "EventBridge endpoint URL (default AWS's; a target's own endpoint wins)")
 	fs.StringVar(&ebRegion, "eventbridge-region", "STAMPEDE_ANALYTICS_EVENTBRIDGE_REGION", "us-east-1", "EventBridge region (a target's own region wins)")
+	fs.DurationVar(&linger, "linger", "STAMPEDE_ANALYTICS_LINGER", analytics.DefaultLinger,
+		"after a small poll the router waits this long, so the events arriving meanwhile are routed, delivered and committed together (the most it delays a delivery)")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if linger < 0 || linger > 5*time.Second {
+		return fmt.Errorf("--linger %s: want 0..5s", linger)
 	}
 	if err := lim.Validate(); err != nil {
 		return fmt.Errorf("--%w", err)
@@ -120,7 +126,7 @@ undecodable records go to analytics.dlq. GET /v1/rules lists the loaded rules.`)
 	handler := web.Middleware(web.Limit(guard.Wrap(mux), lim, hm), log, hm)
 
 	router := &analytics.Router{Client: cl, Group: group, Rules: rules, Targets: targets, Log: log,
-		Metrics: analytics.NewMetrics(reg), Kafka: km}
+		Metrics: analytics.NewMetrics(reg), Kafka: km, Linger: linger}
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return router.Run(gctx) })
 	g.Go(func() error {

@@ -36,7 +36,7 @@ projected from the saga's status events; POST /v1/orders/{id}/cancel asks the sa
 	fs.StringVar(&inventoryURL, "inventory-url", "STAMPEDE_INVENTORY_URL", config.ServiceURL(config.Inventory), "base URL of Inventory (--chain rest only)")
 	fs.StringVar(&paymentsURL, "payments-url", "STAMPEDE_PAYMENTS_URL", config.ServiceURL(config.Payments), "base URL of Payments, through toxiproxy by default (--chain rest only)")
 	fs.StringVar(&shippingURL, "shipping-url", "STAMPEDE_SHIPPING_URL", config.ServiceURL(config.Shipping), "base URL of Shipping (--chain rest only)")
-	fs.DurationVar(&projectionLinger, "projection-linger", "STAMPEDE_ORDERS_PROJECTION_LINGER", 20*time.Millisecond,
+	fs.DurationVar(&projectionLinger, "projection-linger", "STAMPEDE_ORDERS_PROJECTION_LINGER", order.DefaultProjectionLinger,
 		"after a small poll the status projection waits this long, so the events arriving meanwhile are applied and committed together (the most it delays GET /v1/orders/{id})")
 	temporalFlags(fs, &tempo, &tempoNS, "Temporal frontend host:port (cancel signals and status queries)")
 	if err := fs.Parse(args); err != nil {

@@ -102,7 +102,7 @@ func FullFaults() []Spec {
 		Spec{Name: "orchestrator-kill", Kind: KindKill, Target: "orchestrator-2", Duration: 5 * time.Second, Consumer: true,
 			Note: "SIGKILL of one order-orchestrator member (group rebalances), restarted after the duration"},
 		Spec{Name: "worker-kill", Kind: KindKill, Target: "worker-1", Duration: 5 * time.Second,
-			Note: "SIGKILL of one saga worker (its activities time out and retry elsewhere), restarted after the duration"},
+			Note: "SIGKILL of one saga worker (its open workflow tasks time out after saga.WorkflowTaskTimeout and run on the other), restarted after the duration"},
 		Spec{Name: "kafka-restart", Kind: KindRestart, Target: "kafka", Duration: 5 * time.Second, Consumer: true,
 			Note: "Kafka broker stopped and started"},
 		// A consumer fault too: the orchestrators' only work is starting

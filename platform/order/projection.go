@@ -108,6 +108,11 @@ func (p *Projector) Run(ctx context.Context) error {
 	}
 }
 
+// DefaultProjectionLinger is the projector's default Linger. At 20 ms, a
+// 20 orders/s peak (six status events an order) was about 50 polls a
+// second, each a fetch and a PostgreSQL transaction; at 100 ms it is ten.
+const DefaultProjectionLinger = 100 * time.Millisecond
+
 // lingerBelow is the poll size from which the projector polls again at once.
 const lingerBelow = 50
 

@@ -22,10 +22,15 @@ var (
 // out a 15 s Payments fault took 3.8 workflow tasks and 1.9 retry timers
 // (60 sagas of a short chaos run, 2026-12-07), against 1 task for a saga
 // that did not wait; the waiting sagas' tasks landed on Temporal together as
-// the fault ended. At 30 s a wait under 24 s costs no task at all, and a
-// longer one a heartbeat every 24 s. The price: a task started on a worker
-// that then dies is retried elsewhere after 30 s, not 10 s.
-const WorkflowTaskTimeout = 30 * time.Second
+// the fault ended. At 30 s no retry timer was left, but the heartbeats of
+// the sagas waiting for their paced turn (hundreds after two faults at a
+// 20/s peak) were still about 21 tasks a second beside 20 starts. At 60 s
+// a wait under 48 s costs no task at all, and a longer one a heartbeat
+// every 48 s. The price, both bounded by it: a task started on a worker
+// that then dies is retried elsewhere after 60 s, not 10 s; and a signal or
+// query to a saga waiting out an outage is seen at its next heartbeat, up
+// to 48 s later (a cancel is delivered at once, and acted on then).
+const WorkflowTaskTimeout = 60 * time.Second
 
 // StartOptions are the options of the workflow of one order: a fixed id, so
 // a duplicate or redelivered order.created starts nothing new (the start
