@@ -355,6 +355,21 @@ func (cfg Config) lagSources() []lagSource {
 	}
 }
 
+// tailWait is how long the broker may hold the tail fetch of a lag source
+// to gather its records: none under the orchestrators' tight gate; for a
+// source with a looser limit of its own (the projection's, 1 s by default),
+// a tenth of it, at most 100 ms. Its topic, order-status, has six events an
+// order in several produce batches, each of which answered a waiting fetch
+// at once: most of the broker's fetches at a 20/s peak. Lags under the
+// wait read 0, far below that limit.
+func (cfg Config) tailWait(source string) time.Duration {
+	limit, ok := cfg.Limits.SourceLag[source]
+	if !ok || limit <= cfg.Limits.MaxLag {
+		return 0
+	}
+	return min(limit/10, 100*time.Millisecond)
+}
+
 func (e *Experiment) watch(ctx context.Context) (*watchers, error) {
 	cfg := e.cfg
 	db, err := e.preflight(ctx)
@@ -376,7 +391,8 @@ func (e *Experiment) watch(ctx context.Context) (*watchers, error) {
 			return nil, err
 		}
 		w.files = append(w.files, f)
-		src.s = lagsample.New(lagsample.Config{Brokers: cfg.Brokers, Group: src.group, Topic: src.topic, Out: f})
+		src.s = lagsample.New(lagsample.Config{Brokers: cfg.Brokers, Group: src.group, Topic: src.topic, Out: f,
+			TailWait: cfg.tailWait(src.name)})
 		e.samplers = append(e.samplers, src)
 		go func() {
 			if err := src.s.Run(sctx); err != nil {

@@ -99,6 +99,12 @@ type Config struct {
 	Group    string        // e.g. order-orchestrator
 	Topic    string        // e.g. orders
 	Interval time.Duration // default 100 ms (10 Hz)
+	// TailWait, when set, lets the broker hold the tail's fetch that long
+	// to gather records, instead of answering each produce batch at once.
+	// A record the tail has not seen yet counts as caught up, so lags under
+	// about TailWait read 0; keep it well under the gate's limit. Zero: no
+	// wait (a topic under a tight gate).
+	TailWait time.Duration
 	// Out, when set, receives every sample as a JSON line.
 	Out io.Writer
 }
@@ -174,13 +180,19 @@ func (s *Sampler) Run(ctx context.Context) error {
 		}
 	})
 	s.tracker = NewTracker()
-	tail, err := kgo.NewClient(kgo.SeedBrokers(s.cfg.Brokers...),
+	tailOpts := []kgo.Opt{kgo.SeedBrokers(s.cfg.Brokers...),
 		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{s.cfg.Topic: start}),
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
 		// A fetch returns as soon as a record is readable (FetchMinBytes 1,
 		// and a transaction's commit marker completes a read_committed
 		// fetch), so the longest wait only sets how often an idle tail asks.
-		kgo.FetchMaxWait(500*time.Millisecond))
+		kgo.FetchMaxWait(500 * time.Millisecond)}
+	if s.cfg.TailWait > 0 {
+		// The broker answers after TailWait with what it has (or at
+		// tailMinBytes): one fetch per TailWait however many batches come.
+		tailOpts = append(tailOpts, kgo.FetchMaxWait(s.cfg.TailWait), kgo.FetchMinBytes(tailMinBytes))
+	}
+	tail, err := kgo.NewClient(tailOpts...)
 	if err != nil {
 		return fmt.Errorf("lagsample: tail client: %w", err)
 	}
@@ -219,6 +231,9 @@ func (s *Sampler) Run(ctx context.Context) error {
 		s.poll(ctx, admCl, commits, parts)
 	}
 }
+
+// tailMinBytes is what a TailWait fetch waits to gather at most.
+const tailMinBytes = 1 << 20
 
 // partitionsRefresh is how often Run lists the topic's partitions again.
 const partitionsRefresh = 10 * time.Second

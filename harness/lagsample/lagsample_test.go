@@ -246,3 +246,81 @@ func TestSamplerPollCostsTwoRequests(t *testing.T) {
 		t.Errorf("%d OffsetFetch for %d polls, want one per poll", n, polls)
 	}
 }
+
+// TestTailWaitGathersBatches: with TailWait the broker holds the tail's
+// fetch to gather records, so batches produced one by one cost a fetch per
+// wait, not one each; the tail still sees every record.
+func TestTailWaitGathersBatches(t *testing.T) {
+	fetchesFor := func(t *testing.T, wait time.Duration) int {
+		c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, "order-status"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		var mu sync.Mutex
+		fetches := 0
+		c.ControlKey(int16(kmsg.Fetch), func(kmsg.Request) (kmsg.Response, error, bool) {
+			c.KeepControl()
+			mu.Lock()
+			fetches++
+			mu.Unlock()
+			return nil, nil, false
+		})
+		brokers := c.ListenAddrs()
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		s := New(Config{Brokers: brokers, Group: "order-projection", Topic: "order-status", TailWait: wait})
+		rctx, stop := context.WithCancel(ctx)
+		done := make(chan error, 1)
+		go func() { done <- s.Run(rctx) }()
+		for ctx.Err() == nil && s.tracker == nil {
+			time.Sleep(5 * time.Millisecond)
+		}
+		time.Sleep(200 * time.Millisecond) // the tail's first fetch is out
+		prod, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.ProducerLinger(0))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer prod.Close()
+		mu.Lock()
+		before := fetches
+		mu.Unlock()
+		const batches = 40
+		for i := range batches {
+			if err := prod.ProduceSync(ctx, &kgo.Record{Topic: "order-status", Value: []byte{byte(i)}}).FirstErr(); err != nil {
+				t.Fatal(err)
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+		// Every record reaches the tracker.
+		for ctx.Err() == nil {
+			s.tracker.mu.Lock()
+			ms := s.tracker.parts[0]
+			seen := len(ms) > 0 && ms[len(ms)-1].off == batches-1
+			s.tracker.mu.Unlock()
+			if seen {
+				break
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		if ctx.Err() != nil {
+			t.Fatal("the tail never saw the last record")
+		}
+		stop()
+		if err := <-done; err != nil {
+			t.Fatalf("run: %v", err)
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		return fetches - before
+	}
+	at := fetchesFor(t, 0)
+	held := fetchesFor(t, 100*time.Millisecond)
+	t.Logf("tail fetches for 40 batches in ~250 ms: %d without a wait, %d with 100 ms", at, held)
+	if at < 20 {
+		t.Errorf("without a wait: %d fetches for 40 batches; want about one each (is the test still measuring?)", at)
+	}
+	if held > at/3 {
+		t.Errorf("with a 100 ms wait: %d fetches, want at most a third of %d", held, at)
+	}
+}
