@@ -251,7 +251,7 @@ func TestSamplerPollCostsTwoRequests(t *testing.T) {
 // fetch to gather records, so batches produced one by one cost a fetch per
 // wait, not one each; the tail still sees every record.
 func TestTailWaitGathersBatches(t *testing.T) {
-	fetchesFor := func(t *testing.T, wait time.Duration) int {
+	fetchesFor := func(t *testing.T, wait time.Duration) (int, time.Duration) {
 		c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, "order-status"))
 		if err != nil {
 			t.Fatal(err)
@@ -286,6 +286,7 @@ func TestTailWaitGathersBatches(t *testing.T) {
 		before := fetches
 		mu.Unlock()
 		const batches = 40
+		began := time.Now()
 		for i := range batches {
 			if err := prod.ProduceSync(ctx, &kgo.Record{Topic: "order-status", Value: []byte{byte(i)}}).FirstErr(); err != nil {
 				t.Fatal(err)
@@ -306,21 +307,23 @@ func TestTailWaitGathersBatches(t *testing.T) {
 		if ctx.Err() != nil {
 			t.Fatal("the tail never saw the last record")
 		}
+		elapsed := time.Since(began)
 		stop()
 		if err := <-done; err != nil {
 			t.Fatalf("run: %v", err)
 		}
 		mu.Lock()
 		defer mu.Unlock()
-		return fetches - before
+		return fetches - before, elapsed
 	}
-	at := fetchesFor(t, 0)
-	held := fetchesFor(t, 100*time.Millisecond)
-	t.Logf("tail fetches for 40 batches in ~250 ms: %d without a wait, %d with 100 ms", at, held)
-	if at < 20 {
-		t.Errorf("without a wait: %d fetches for 40 batches; want about one each (is the test still measuring?)", at)
-	}
-	if held > at/3 {
-		t.Errorf("with a 100 ms wait: %d fetches, want at most a third of %d", held, at)
+	at, atFor := fetchesFor(t, 0)
+	const wait = 100 * time.Millisecond
+	held, heldFor := fetchesFor(t, wait)
+	t.Logf("tail fetches for 40 batches: %d without a wait (%s), %d with %s (%s)", at, atFor.Round(time.Millisecond), held, wait, heldFor.Round(time.Millisecond))
+	// One fetch per wait over the produce, plus the one out when it began
+	// and the one that brought the last record; not timed tightly: a slow
+	// host stretches the produce and the bound with it.
+	if most := int(heldFor/wait) + 3; held > most {
+		t.Errorf("with a %s wait: %d fetches in %s, want at most %d", wait, held, heldFor, most)
 	}
 }
