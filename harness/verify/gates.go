@@ -112,12 +112,15 @@ type Gate struct {
 
 // LagReport is what one lag source measured.
 type LagReport struct {
-	Source   string          `json:"source"`
-	Samples  int             `json:"samples"`
-	P99      time.Duration   `json:"p99Ns"`
-	Max      time.Duration   `json:"maxNs"` // outside consumer fault windows
-	MaxAt    time.Time       `json:"maxAt"`
-	Recovery []FaultRecovery `json:"recovery,omitempty"`
+	Source  string        `json:"source"`
+	Samples int           `json:"samples"`
+	P99     time.Duration `json:"p99Ns"`
+	Max     time.Duration `json:"maxNs"` // outside consumer fault windows
+	MaxAt   time.Time     `json:"maxAt"`
+	// OverSeconds is in how many distinct seconds (outside consumer
+	// faults) a sample reached the limit: one spike or a band.
+	OverSeconds int             `json:"overSeconds"`
+	Recovery    []FaultRecovery `json:"recovery,omitempty"`
 	// AfterLoad is the highest lag from the load's end until settled.
 	AfterLoad time.Duration `json:"afterLoadNs"`
 	// Gaps are the stretches without a sample (failed polls), reported
@@ -228,7 +231,11 @@ func Evaluate(in Input) ([]Gate, []LagReport) {
 		if r.Samples == 0 {
 			why = append(why, "no lag samples: the source measured nothing")
 		} else if r.Max >= limits.MaxLag {
-			why = append(why, "highest at "+r.MaxAt.Format(time.RFC3339Nano))
+			at := "highest at " + r.MaxAt.Format(time.RFC3339Nano)
+			if c := FaultContext(in.Faults, r.MaxAt); c != "" {
+				at += ", " + c
+			}
+			why = append(why, fmt.Sprintf("%s; at or over the limit in %d distinct second(s)", at, r.OverSeconds))
 		}
 		if limits.MaxGap > 0 && r.LongestGap >= limits.MaxGap {
 			why = append(why, fmt.Sprintf("lag unknown for %s outside consumer faults (failed samples)", r.LongestGap.Round(time.Millisecond)))
@@ -491,6 +498,7 @@ func lagReport(src string, samples []LagSample, faults []Window, limit time.Dura
 		r.Recovery = append(r.Recovery, fr)
 	}
 	var kept []time.Duration
+	over := map[int64]bool{}
 	for _, s := range samples {
 		skip := false
 		for _, e := range excluded {
@@ -503,13 +511,48 @@ func lagReport(src string, samples []LagSample, faults []Window, limit time.Dura
 			continue
 		}
 		kept = append(kept, s.Lag)
+		if s.Lag >= limit {
+			over[s.At.Unix()] = true
+		}
 		if s.Lag > r.Max {
 			r.Max, r.MaxAt = s.Lag, s.At
 		}
 	}
 	r.Samples = len(kept)
 	r.P99 = stats.Summarise(kept).P99
+	r.OverSeconds = len(over)
 	return r
+}
+
+// FaultContext places at among the harness's faults: "during NAME (Ns in)"
+// when a fault was active, else the nearest fault start or end ("Ns after
+// NAME ended", "Ns before NAME started"); "" with no faults. A failed lag
+// gate says it beside its highest sample, so a run's failures can be read
+// against the schedule without opening the report.
+func FaultContext(faults []Window, at time.Time) string {
+	secs := func(d time.Duration) string { return d.Round(100 * time.Millisecond).String() }
+	for _, f := range faults {
+		if !at.Before(f.Start) && at.Before(f.End) {
+			return fmt.Sprintf("during %s (%s in)", f.Name, secs(at.Sub(f.Start)))
+		}
+	}
+	best, out := time.Duration(-1), ""
+	for _, f := range faults {
+		for _, b := range []struct {
+			t    time.Time
+			verb string
+		}{{f.Start, "started"}, {f.End, "ended"}} {
+			d := at.Sub(b.t)
+			where := "after"
+			if d < 0 {
+				d, where = -d, "before"
+			}
+			if best < 0 || d < best {
+				best, out = d, fmt.Sprintf("%s %s %s %s", secs(d), where, f.Name, b.verb)
+			}
+		}
+	}
+	return out
 }
 
 func firstReasons(vs []Verdict, class string, n int) string {

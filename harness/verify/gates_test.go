@@ -357,3 +357,54 @@ func TestLagAfterTheLoad(t *testing.T) {
 		}
 	}
 }
+
+func TestFaultContext(t *testing.T) {
+	faults := []Window{
+		{Name: "payments-hang", Start: t0.Add(10 * time.Second), End: t0.Add(20 * time.Second)},
+		{Name: "payments-latency", Start: t0.Add(26 * time.Second), End: t0.Add(46 * time.Second)},
+	}
+	tests := []struct {
+		at   time.Duration
+		want string
+	}{
+		{12 * time.Second, "during payments-hang (2s in)"},
+		{26 * time.Second, "during payments-latency (0s in)"},
+		{21*time.Second + 400*time.Millisecond, "1.4s after payments-hang ended"},
+		{24 * time.Second, "2s before payments-latency started"},
+		{time.Second, "9s before payments-hang started"},
+		{50 * time.Second, "4s after payments-latency ended"},
+	}
+	for _, tt := range tests {
+		if got := FaultContext(faults, t0.Add(tt.at)); got != tt.want {
+			t.Errorf("FaultContext(+%s) = %q, want %q", tt.at, got, tt.want)
+		}
+	}
+	if got := FaultContext(nil, t0); got != "" {
+		t.Errorf("FaultContext with no faults = %q, want empty", got)
+	}
+}
+
+// A failed lag gate says where its highest sample fell among the faults and
+// whether it was one spike or a band of seconds over the limit.
+func TestLagGateNamesTheFaultAndCountsSecondsOver(t *testing.T) {
+	in := passingInput()
+	samples := steadyLag(100, 20*time.Millisecond) // 10 s at 10 Hz
+	samples[31].Lag = 150 * time.Millisecond       // 3.1 s
+	samples[35].Lag = 100 * time.Millisecond       // 3.5 s: at the limit counts
+	samples[72].Lag = 300 * time.Millisecond       // 7.2 s: the highest
+	in.Lag["kadm"] = samples
+	in.Faults = []Window{{Name: "payments-latency", Start: t0.Add(7 * time.Second), End: t0.Add(9 * time.Second), Target: "payments"}}
+	gates, reports := Evaluate(in)
+	g := gate(t, gates, "consumer lag (kadm)")
+	if g.Pass {
+		t.Fatalf("lag gate passed with a 300 ms sample: %s", g.Value)
+	}
+	if !strings.Contains(g.Detail, "during payments-latency (200ms in)") || !strings.Contains(g.Detail, "in 2 distinct second(s)") {
+		t.Fatalf("detail = %q, want the fault it fell in and 2 seconds over", g.Detail)
+	}
+	for _, r := range reports {
+		if r.Source == "kadm" && r.OverSeconds != 2 {
+			t.Fatalf("OverSeconds = %d, want 2", r.OverSeconds)
+		}
+	}
+}
