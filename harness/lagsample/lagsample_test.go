@@ -180,7 +180,7 @@ func TestSamplerGroupWithoutCommits(t *testing.T) {
 // The sampler polls ten times a second beside the load it measures, on the
 // same broker: each poll is one ListOffsets and one OffsetFetch, and the
 // topic's metadata is asked for only now and then, not on every poll.
-func TestSamplerPollCostsTwoRequests(t *testing.T) {
+func TestSamplerPollCostsOneRequest(t *testing.T) {
 	// Kafka 4.1 answers OffsetFetch up to v9 (topics by name), where
 	// franz-go's sharder asked for the topic's metadata on every answer.
 	vs := kversion.V4_1_0()
@@ -237,10 +237,10 @@ func TestSamplerPollCostsTwoRequests(t *testing.T) {
 	if n := counts[int16(kmsg.Metadata)]; n > 10 {
 		t.Errorf("%d metadata requests for %d polls: the topic's metadata is asked for on every poll", n, polls)
 	}
-	// One listing of the ends at the start, then one per poll (a poll the
-	// run stopped in the middle of may have asked without sampling).
-	if n := counts[int16(kmsg.ListOffsets)]; n > polls+2 {
-		t.Errorf("%d ListOffsets for %d polls, want one per poll", n, polls)
+	// One listing of the ends at the start, none per poll: the end a
+	// commit is compared with is what the tail has read.
+	if n := counts[int16(kmsg.ListOffsets)]; n > 2 {
+		t.Errorf("%d ListOffsets for %d polls, want only the one at the start", n, polls)
 	}
 	if n := counts[int16(kmsg.OffsetFetch)]; n > polls+2 {
 		t.Errorf("%d OffsetFetch for %d polls, want one per poll", n, polls)
@@ -325,5 +325,42 @@ func TestTailWaitGathersBatches(t *testing.T) {
 	// host stretches the produce and the bound with it.
 	if most := int(heldFor/wait) + 3; held > most {
 		t.Errorf("with a %s wait: %d fetches in %s, want at most %d", wait, held, heldFor, most)
+	}
+}
+
+// The end a commit is compared with is what the tail has read: against the
+// log's end it gives the same lag, because a record the tail has not read
+// counts as caught up either way; a redelivered record does not move it back.
+func TestTrackerSeenStandsForTheLogEnd(t *testing.T) {
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	now := t0.Add(10 * time.Second)
+	for _, committed := range []int64{0, 2, 3, 6, 7, 9} {
+		seen, logEnd := NewTracker(), NewTracker()
+		for _, tr := range []*Tracker{seen, logEnd} {
+			for i := int64(0); i < 4; i++ {
+				tr.Saw(0, i*2, t0.Add(time.Duration(i)*time.Second)) // 0,2,4,6; the log goes on to 9
+			}
+		}
+		if got := seen.Seen(0); got != 7 {
+			t.Fatalf("Seen = %d, want 7", got)
+		}
+		a := seen.Lag(0, committed, seen.Seen(0), now).Lag
+		b := logEnd.Lag(0, committed, 10, now).Lag
+		if a != b {
+			t.Errorf("committed %d: lag %s against what the tail read, %s against the log's end", committed, a, b)
+		}
+	}
+	tr := NewTracker()
+	tr.Saw(0, 5, t0)
+	tr.Lag(0, 6, 6, now) // commit past it: the mark is forgotten
+	tr.Saw(0, 3, t0)     // redelivered after a reconnect
+	if got := tr.Seen(0); got != 6 {
+		t.Errorf("Seen after a redelivery = %d, want 6", got)
+	}
+	if got := tr.Lag(0, 6, tr.Seen(0), now).Lag; got != 0 {
+		t.Errorf("lag after a redelivery below the commit = %s, want 0", got)
+	}
+	if got := NewTracker().Seen(3); got != 0 {
+		t.Errorf("Seen of a partition never read = %d, want 0", got)
 	}
 }
