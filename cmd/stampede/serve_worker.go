@@ -24,13 +24,16 @@ import (
 	"github.com/stampede-dev/stampede/platform/web"
 )
 
-// Retry pacing defaults, per worker (the stack runs two): with 2 x 4 resumed
-// sagas/s, the short chaos profile at its default base rate kept consumer
-// lag at 20-73 ms on one 2-core machine (README: Chaos); before pacing (and
-// the order-status topic) the same profile saw 0.47 s after Payments healed.
+// Retry pacing defaults, per worker (the stack runs two). A fixed 4 retries
+// a second drained the sagas that waited out an outage at the same speed
+// through the 20/s peak of the short chaos profile, and half the seconds
+// over its lag gate fell there (README: Chaos). With a saga budget of 10 a
+// second (the peak's share of each worker), retries get what new sagas
+// leave of it: 1/s at the peak, most of the 10 once it has passed.
 const (
-	defaultRetryRate  = 4
+	defaultRetryRate  = 1
 	defaultRetryBurst = 4
+	defaultSagaBudget = 10
 )
 
 func serveWorker(ctx context.Context, args []string) error {
@@ -62,6 +65,7 @@ saga.charge-off-by-one, saga.short-budget.`)
 		pollers      int
 		retryRate    float64
 		retryBurst   int
+		sagaBudget   float64
 	)
 	portFlag(fs, &port, config.Worker, "port of /metrics and /healthz on 127.0.0.1")
 	temporalFlags(fs, &temporalAddr, &namespace, "Temporal frontend host:port")
@@ -78,9 +82,12 @@ saga.charge-off-by-one, saga.short-budget.`)
 	fs.IntVar(&localActs, "local-activities", "STAMPEDE_WORKER_LOCAL_ACTIVITIES", 1000, "concurrent local activities (service calls, publishes, notifications)")
 	fs.IntVar(&pollers, "pollers", "STAMPEDE_WORKER_POLLERS", 4, "workflow task pollers")
 	fs.Float64Var(&retryRate, "retry-rate", "STAMPEDE_WORKER_RETRY_RATE", defaultRetryRate,
-		"retries of failed forward steps this worker resumes per second (first attempts and compensations never wait; 0: no bound).\n"+
-			"After an outage it drains the sagas that waited at this rate instead of all at once, so new orders keep their latency")
-	fs.IntVar(&retryBurst, "retry-burst", "STAMPEDE_WORKER_RETRY_BURST", defaultRetryBurst, "retries that may go at once before --retry-rate applies")
+		"retries of failed forward steps this worker resumes per second at the least (first attempts and compensations never wait;\n"+
+			"0: no bound). After an outage it drains the sagas that waited at a bounded rate instead of all at once, so new orders keep their latency")
+	fs.Float64Var(&sagaBudget, "saga-budget", "STAMPEDE_WORKER_SAGA_BUDGET", defaultSagaBudget,
+		"sagas per second this worker aims at in all, new and resumed: retries get what the new sagas of the last 2 s leave of it,\n"+
+			"never less than --retry-rate, so a backlog drains slowly through a peak and fast after it; 0: retries at --retry-rate always")
+	fs.IntVar(&retryBurst, "retry-burst", "STAMPEDE_WORKER_RETRY_BURST", defaultRetryBurst, "retries that may go at once before the retry rate applies")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -92,6 +99,9 @@ saga.charge-off-by-one, saga.short-budget.`)
 	}
 	if retryRate < 0 {
 		return fmt.Errorf("--retry-rate %g: must not be negative", retryRate)
+	}
+	if sagaBudget < 0 {
+		return fmt.Errorf("--saga-budget %g: must not be negative", sagaBudget)
 	}
 	if retryBurst < 1 {
 		return fmt.Errorf("--retry-burst %d: want at least 1", retryBurst)
@@ -146,7 +156,7 @@ saga.charge-off-by-one, saga.short-budget.`)
 		Producer:     producer,
 		Tasks:        tasks,
 		Metrics:      metrics,
-		Pacer:        saga.NewPacer(retryRate, retryBurst),
+		Pacer:        saga.NewPacer(retryRate, retryBurst).WithSagaBudget(sagaBudget),
 		Log:          log,
 	}
 

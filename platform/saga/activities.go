@@ -128,6 +128,9 @@ func (a *Activities) countRetry(ctx context.Context, step string) {
 // admit waits for a retry's turn with the Pacer (first attempts never wait)
 // and counts what it turned away.
 func (a *Activities) admit(ctx context.Context, name string, attempt int, budgetEnd time.Time) error {
+	if name == StepReserve && attempt <= 1 {
+		a.Pacer.Arrived() // a new saga: the load the saga budget leaves retries
+	}
 	err := a.Pacer.Admit(ctx, attempt, budgetEnd)
 	if err != nil && IsPaced(err) && a.Metrics != nil {
 		a.Metrics.Paced.WithLabelValues(name).Inc()

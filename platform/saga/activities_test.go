@@ -386,3 +386,26 @@ func TestStepAnnouncesBeforeItCalls(t *testing.T) {
 		t.Errorf("the service was called although the statuses were not published")
 	}
 }
+
+// A new saga is its Reserve's first attempt: that, and only that, counts
+// towards the load the worker's saga budget leaves retries.
+func TestOnlyReserveCountsANewSaga(t *testing.T) {
+	in := testOrder()
+	srv, _ := fakeService(t, http.StatusCreated, `{"reservationId":"r","chargeId":"c","status":"captured","shipmentId":"s","trackingNumber":"T"}`)
+	a := testActs(srv.URL)
+	a.Pacer = NewPacer(1, 1).WithSagaBudget(10)
+	for i := 0; i < 4; i++ {
+		if _, err := a.Reserve(context.Background(), in); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := a.Charge(context.Background(), in); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := a.Ship(context.Background(), in); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := a.Pacer.Rate(); got != 8 { // 4 new sagas over the 2 s window: 2/s
+		t.Errorf("retry rate %g after 4 sagas' steps, want 10-2 = 8", got)
+	}
+}

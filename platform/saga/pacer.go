@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"golang.org/x/time/rate"
@@ -30,9 +31,28 @@ const pacedReserve = time.Second
 // deadline is turned away with a retryable error (IsPaced) and comes
 // back with the step's backoff (an infrastructure-class failure), which
 // spreads the backlog further.
+//
+// With a saga budget (WithSagaBudget), the retry rate follows the load: new
+// sagas (Arrived) are counted over the last arrivalWindow, and retries get
+// what they leave of the budget, never less than the floor rate. At a peak
+// the backlog drains at the floor; once the peak passes it drains at up to
+// the budget. A fixed rate drained at the same speed through the peak, and
+// so added its work to the peak's (in a short chaos run, half the seconds
+// over the lag gate fell where the peak and the drain met). New sagas are
+// counted, not every step's first attempt: an outage stops the steps after
+// it, and counting those would have freed the budget for retries exactly
+// while the backlog grew.
 type Pacer struct {
-	lim *rate.Limiter
+	lim   *rate.Limiter
+	floor float64 // retries per second at the least
+
+	mu       sync.Mutex
+	budget   float64     // sagas per second in all, new and resumed; 0: retries at floor
+	arrivals []time.Time // new sagas within arrivalWindow, oldest first
 }
+
+// arrivalWindow is how far back new sagas count towards the load.
+const arrivalWindow = 2 * time.Second
 
 // NewPacer returns a Pacer of perSecond retries with the given burst; nil
 // (no pacing) when perSecond <= 0. A nil *Pacer admits everything.
@@ -40,7 +60,58 @@ func NewPacer(perSecond float64, burst int) *Pacer {
 	if perSecond <= 0 {
 		return nil
 	}
-	return &Pacer{lim: rate.NewLimiter(rate.Limit(perSecond), max(burst, 1))}
+	return &Pacer{lim: rate.NewLimiter(rate.Limit(perSecond), max(burst, 1)), floor: perSecond}
+}
+
+// WithSagaBudget makes the retry rate what perSecond sagas leave after the
+// new sagas of the last two seconds, at least the Pacer's own rate (its
+// floor). perSecond <= 0 keeps the fixed rate.
+func (p *Pacer) WithSagaBudget(perSecond float64) *Pacer {
+	if p != nil {
+		p.mu.Lock()
+		p.budget = max(perSecond, 0)
+		p.mu.Unlock()
+	}
+	return p
+}
+
+// Arrived counts a new saga (its first step's first attempt) towards the
+// load the saga budget leaves retries.
+func (p *Pacer) Arrived() {
+	if p == nil {
+		return
+	}
+	now := time.Now()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.budget > 0 {
+		p.rateLocked(now) // forgets what fell out of the window
+		p.arrivals = append(p.arrivals, now)
+	}
+}
+
+// Rate is the retry rate the Pacer applies now.
+func (p *Pacer) Rate() float64 {
+	if p == nil {
+		return 0 // no pacing
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.rateLocked(time.Now())
+}
+
+// rateLocked forgets arrivals older than arrivalWindow and returns the
+// retry rate at now.
+func (p *Pacer) rateLocked(now time.Time) float64 {
+	if p.budget <= 0 {
+		return p.floor
+	}
+	i := 0
+	for i < len(p.arrivals) && now.Sub(p.arrivals[i]) > arrivalWindow {
+		i++
+	}
+	p.arrivals = p.arrivals[i:]
+	return max(p.floor, p.budget-float64(len(p.arrivals))/arrivalWindow.Seconds())
 }
 
 // Admit waits for attempt's turn. Attempt 1 passes at once. budgetEnd is
@@ -51,6 +122,11 @@ func (p *Pacer) Admit(ctx context.Context, attempt int, budgetEnd time.Time) err
 		return nil
 	}
 	now := time.Now()
+	p.mu.Lock()
+	if lim := rate.Limit(p.rateLocked(now)); lim != p.lim.Limit() {
+		p.lim.SetLimitAt(now, lim)
+	}
+	p.mu.Unlock()
 	r := p.lim.ReserveN(now, 1)
 	if !r.OK() {
 		return nil // burst < 1 cannot happen (NewPacer), but never block on it

@@ -105,3 +105,63 @@ func TestPacerWaitEndsWithContext(t *testing.T) {
 		t.Fatalf("err = %v, want context.Canceled", err)
 	}
 }
+
+// With a saga budget, retries get what new sagas leave of it, never less
+// than the floor, and the limiter follows at the next retry; first attempts
+// of later steps are not new sagas and leave the budget alone.
+func TestPacerSagaBudgetFollowsTheLoad(t *testing.T) {
+	p := NewPacer(1, 1).WithSagaBudget(10)
+	ctx := context.Background()
+	if got := p.Rate(); got != 10 {
+		t.Fatalf("idle: rate %g, want the whole budget 10", got)
+	}
+	for i := 0; i < 8; i++ { // 4 new sagas a second over the window
+		p.Arrived()
+	}
+	for i := 0; i < 50; i++ { // their later steps' first attempts
+		if err := p.Admit(ctx, 1, time.Time{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := p.Rate(); got != 6 {
+		t.Fatalf("at 4 new sagas/s: rate %g, want 10-4 = 6", got)
+	}
+	if err := p.Admit(ctx, 2, time.Time{}); err != nil { // burst 1: the first retry goes at once
+		t.Fatal(err)
+	}
+	if got := float64(p.lim.Limit()); got != 6 {
+		t.Errorf("limiter at %g after a retry, want 6", got)
+	}
+	for i := 0; i < 20; i++ { // a peak: 14 a second
+		p.Arrived()
+	}
+	if got := p.Rate(); got != 1 {
+		t.Fatalf("at a peak: rate %g, want the floor 1", got)
+	}
+	// Once the window has passed with no new saga, the whole budget again.
+	p.mu.Lock()
+	got := p.rateLocked(time.Now().Add(arrivalWindow + time.Second))
+	n := len(p.arrivals)
+	p.mu.Unlock()
+	if got != 10 || n != 0 {
+		t.Errorf("after the window: rate %g with %d arrivals kept, want 10 and 0", got, n)
+	}
+}
+
+func TestPacerWithoutSagaBudgetKeepsItsRate(t *testing.T) {
+	p := NewPacer(4, 1).WithSagaBudget(0)
+	for i := 0; i < 100; i++ {
+		p.Arrived()
+	}
+	if got := p.Rate(); got != 4 {
+		t.Errorf("rate %g, want the fixed 4", got)
+	}
+	if len(p.arrivals) != 0 {
+		t.Errorf("%d arrivals kept without a budget, want none", len(p.arrivals))
+	}
+	var nilPacer *Pacer
+	if nilPacer.WithSagaBudget(10) != nil {
+		t.Error("WithSagaBudget on a nil Pacer should stay nil (no pacing)")
+	}
+	nilPacer.Arrived() // no pacing: nothing to count, no panic
+}
