@@ -267,13 +267,11 @@ func partitionsOfTopic(td kadm.TopicDetails, topic string) []int32 {
 	return ps
 }
 
-// listOffsets asks the partitions' leader for one offset of each of parts
-// (timestamp -1: the high watermark; -2: the log start), in one ListOffsets
-// request. kadm's listings ask for the topic's metadata first, every time:
-// at 10 polls a second for each of a chaos run's three samplers that was
-// a fifth of the broker's requests, at the intake's priority, while the run
-// measured the intake.
-func listOffsets(ctx context.Context, cl *kgo.Client, topic string, parts []int32, timestamp int64) (map[int32]int64, error) {
+// listStarts asks the partitions' leader for the log start of each of
+// parts, in one ListOffsets request (kadm's listings ask for the topic's
+// metadata first, every time). Only partitions the group never committed
+// need it: the polls read no other offsets of the log.
+func listStarts(ctx context.Context, cl *kgo.Client, topic string, parts []int32) (map[int32]int64, error) {
 	req := kmsg.NewPtrListOffsetsRequest()
 	req.ReplicaID = -1
 	rt := kmsg.NewListOffsetsRequestTopic()
@@ -282,7 +280,7 @@ func listOffsets(ctx context.Context, cl *kgo.Client, topic string, parts []int3
 		rp := kmsg.NewListOffsetsRequestTopicPartition()
 		rp.Partition = p
 		rp.CurrentLeaderEpoch = -1
-		rp.Timestamp = timestamp
+		rp.Timestamp = -2 // the log start
 		rt.Partitions = append(rt.Partitions, rp)
 	}
 	req.Topics = []kmsg.ListOffsetsRequestTopic{rt}
@@ -334,7 +332,7 @@ func (s *Sampler) poll(ctx context.Context, cl *kgo.Client, commitsOf *commitRea
 	}
 	var starts map[int32]int64
 	if err == nil && len(uncommitted) > 0 {
-		starts, err = listOffsets(pctx, cl, s.cfg.Topic, uncommitted, -2)
+		starts, err = listStarts(pctx, cl, s.cfg.Topic, uncommitted)
 	}
 	if err != nil {
 		if ctx.Err() == nil {
