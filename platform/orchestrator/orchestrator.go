@@ -69,7 +69,12 @@ type Config struct {
 	CommitInterval time.Duration
 	// CommitGap is the least time between two prompt commits, default 2 ms:
 	// marks made meanwhile go out together in the next one.
-	CommitGap      time.Duration
+	CommitGap time.Duration
+	// SlowRecord: a record whose produce-to-handled time reaches it is
+	// logged with where that time went (Kafka delivery, the partition's
+	// queue, the Temporal call), and so is a commit that takes it; the
+	// group's lag is the sum. Default 50 ms; negative turns it off.
+	SlowRecord     time.Duration
 	ServerAssigned bool // KIP-848 consumer protocol (broker assigns) instead of classic cooperative-sticky
 	// SessionTimeout is how long a member may miss heartbeats before its
 	// partitions move: for the classic protocol the client's session.timeout.ms
@@ -104,6 +109,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.CommitGap <= 0 {
 		c.CommitGap = 2 * time.Millisecond
+	}
+	if c.SlowRecord == 0 {
+		c.SlowRecord = 50 * time.Millisecond
 	}
 	if c.OrdersTopic == "" {
 		c.OrdersTopic = event.TopicOrders
@@ -256,8 +264,11 @@ func (c *Consumer) commitPromptly(ctx context.Context, cl *kgo.Client) {
 		case <-c.marked:
 		}
 		cctx, cancel := context.WithTimeout(ctx, c.cfg.CallTimeout)
+		t0 := time.Now()
 		if err := cl.CommitMarkedOffsets(cctx); err != nil && ctx.Err() == nil {
 			c.log.Warn("commit", "err", err)
+		} else if d := time.Since(t0); c.cfg.SlowRecord > 0 && d >= c.cfg.SlowRecord {
+			c.log.Info("slow commit", "took", d)
 		}
 		cancel()
 		t := time.NewTimer(c.cfg.CommitGap)
@@ -268,6 +279,18 @@ func (c *Consumer) commitPromptly(ctx context.Context, cl *kgo.Client) {
 		case <-t.C:
 		}
 	}
+}
+
+// slow logs the time line of a record that took SlowRecord or more from its
+// produce (the record's timestamp) to done, its mark: fetched is when the
+// poll returned it, popped when its partition's worker took it up.
+func (c *Consumer) slow(r *kgo.Record, fetched, popped, done time.Time) {
+	total := done.Sub(r.Timestamp)
+	if c.cfg.SlowRecord <= 0 || total < c.cfg.SlowRecord {
+		return
+	}
+	c.log.Info("slow record", "topic", r.Topic, "partition", r.Partition, "offset", r.Offset, "total", total,
+		"delivery", fetched.Sub(r.Timestamp), "queued", popped.Sub(fetched), "handling", done.Sub(popped))
 }
 
 // markDone marks r as processed and asks for a prompt commit.

@@ -31,12 +31,18 @@ type worker struct {
 	done   chan struct{}
 
 	mu       sync.Mutex
-	queue    []*kgo.Record
+	queue    []queued
 	skipNext bool // FailDropPoison: the record after a dropped one goes too
 	hw       int64
 	wake     chan struct{}
 	retrying bool
 	paused   bool
+}
+
+// queued is a fetched record and when its poll returned it.
+type queued struct {
+	r       *kgo.Record
+	fetched time.Time
 }
 
 func newWorker(c *Consumer, topic string, part int32) *worker {
@@ -45,8 +51,11 @@ func newWorker(c *Consumer, topic string, part int32) *worker {
 }
 
 func (w *worker) push(rs []*kgo.Record, hw int64) {
+	now := time.Now()
 	w.mu.Lock()
-	w.queue = append(w.queue, rs...)
+	for _, r := range rs {
+		w.queue = append(w.queue, queued{r, now})
+	}
 	w.hw = hw
 	w.mu.Unlock()
 	w.updatePause()
@@ -56,24 +65,24 @@ func (w *worker) push(rs []*kgo.Record, hw int64) {
 	}
 }
 
-func (w *worker) pop() (*kgo.Record, int64, bool) {
+func (w *worker) pop() (queued, int64, bool) {
 	for {
 		if w.ctx.Err() != nil {
-			return nil, 0, false // stopped: what is left is redelivered to the next owner
+			return queued{}, 0, false // stopped: what is left is redelivered to the next owner
 		}
 		w.mu.Lock()
 		if len(w.queue) > 0 {
-			r := w.queue[0]
-			w.queue[0] = nil
+			q := w.queue[0]
+			w.queue[0] = queued{}
 			w.queue = w.queue[1:]
 			hw := w.hw
 			w.mu.Unlock()
-			return r, hw, true
+			return q, hw, true
 		}
 		w.mu.Unlock()
 		select {
 		case <-w.ctx.Done():
-			return nil, 0, false
+			return queued{}, 0, false
 		case <-w.wake:
 		}
 	}
@@ -114,12 +123,13 @@ func (w *worker) run() {
 	defer close(w.done)
 	defer w.updatePause()
 	for {
-		r, hw, ok := w.pop()
+		q, hw, ok := w.pop()
 		if !ok {
 			return
 		}
+		r, popped := q.r, time.Now()
 		if w.c.km != nil {
-			w.c.km.ObserveConsumed(w.c.cfg.Group, r, hw, time.Now())
+			w.c.km.ObserveConsumed(w.c.cfg.Group, r, hw, popped)
 		}
 		if w.skipNext {
 			// FailDropPoison: the offset arithmetic that skipped the poison
@@ -138,6 +148,7 @@ func (w *worker) run() {
 			return // stopped while retrying: not marked, the next owner redoes it
 		}
 		w.c.markDone(r)
+		w.c.slow(r, q.fetched, popped, time.Now())
 		w.mu.Lock()
 		drained := len(w.queue) < w.c.cfg.MaxQueue/2
 		w.mu.Unlock()

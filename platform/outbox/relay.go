@@ -99,6 +99,9 @@ const (
 	FailMarkBeforeCommit = "relay.mark-before-commit"
 )
 
+// slowPublish is how long a Kafka transaction may take before it is logged.
+const slowPublish = 50 * time.Millisecond
+
 // Source is one outbox the relay publishes: its Store, the name that labels
 // its metrics and logs (the schema), and how long its rows may wait for
 // others to join their transaction.
@@ -293,6 +296,11 @@ func (r *Relay) publishStep(ctx context.Context, which []int) (int, []int, error
 		return 0, nil, fmt.Errorf("publish %d rows: %w", len(rows), perr)
 	}
 	published := time.Now()
+	if d := published.Sub(start); d >= slowPublish {
+		// Consumers see the rows only once their transaction commits: a
+		// slow one is lag every consumer of them shows.
+		r.Log.Info("slow publish", "rows", len(rows), "took", d)
+	}
 	failpoint.Hit(FailBeforeMark)
 	sentBy := map[int][]int64{}
 	deadBy := map[int][]Dead{}
