@@ -29,6 +29,7 @@ type options struct {
 	Persistence   string
 	PostgresURL   string
 	HistoryShards int
+	SQLiteConns   int
 	Namespace     string
 	LogLevel      string
 	DynamicConfig []string
@@ -94,6 +95,9 @@ func parseOptions(args []string, getenv func(string) string, usageOut io.Writer)
 	num(&o.HistoryShards, "history-shards", "STAMPEDE_TEMPORAL_HISTORY_SHARDS", 0,
 		"number of history shards; 0 means 1 for sqlite and 4 for postgres.\n"+
 			"Fixed forever when a store is first used: a different count later is refused")
+	num(&o.SQLiteConns, "sqlite-conns", EnvSQLiteConns, defaultSQLiteConns,
+		"connections to each SQLite file: writes still go one at a time (a lock of this process),\n"+
+			"queries run beside them; 1 is one connection for everything")
 	str(&o.Namespace, "namespace", "STAMPEDE_TEMPORAL_NAMESPACE", "default",
 		"namespace created at start if missing (retention 1 day), with the OrderId and UserId search attributes")
 	str(&o.LogLevel, "log-level", "STAMPEDE_TEMPORAL_LOG_LEVEL", "warn",
@@ -192,6 +196,9 @@ func (o options) validate() error {
 		}
 	default:
 		return fmt.Errorf("--persistence %q: want sqlite or postgres", o.Persistence)
+	}
+	if o.SQLiteConns < 1 || o.SQLiteConns > 64 {
+		return fmt.Errorf("--sqlite-conns %d: want 1 to 64", o.SQLiteConns)
 	}
 	if o.HistoryShards < 1 {
 		return fmt.Errorf("--history-shards %d: must be at least 1", o.HistoryShards)

@@ -75,6 +75,11 @@ func TestParseOptions(t *testing.T) {
 			want: func(o *options) { o.ListenAll = true },
 		},
 		{
+			name: "ok/sqlite connections from env",
+			env:  map[string]string{"STAMPEDE_TEMPORAL_SQLITE_CONNS": "1"},
+			want: func(o *options) { o.SQLiteConns = 1 },
+		},
+		{
 			name: "ok/dynamic config from env",
 			env:  map[string]string{"STAMPEDE_TEMPORAL_DYNAMIC_CONFIG": "c=2 d=3"},
 			want: func(o *options) { o.DynamicConfig = []string{"c=2", "d=3"} },
@@ -84,7 +89,7 @@ func TestParseOptions(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			want := options{
 				IP: "127.0.0.1", Port: 7233, UIPort: 8233, MetricsPort: 8234,
-				DataDir: ".stampede/data/temporal", Persistence: "sqlite", HistoryShards: 1,
+				DataDir: ".stampede/data/temporal", Persistence: "sqlite", HistoryShards: 1, SQLiteConns: 4,
 				Namespace: "default", LogLevel: "warn",
 			}
 			tt.want(&want)
@@ -117,6 +122,7 @@ func TestParseOptionsErrors(t *testing.T) {
 		{"err/bad log level", []string{"--log-level", "loud"}, nil, "--log-level"},
 		{"err/bad dynamic config", []string{"--dynamic-config", "novalue"}, nil, "want KEY=VALUE"},
 		{"err/negative shards", []string{"--history-shards", "-1"}, nil, "at least 1"},
+		{"err/no sqlite connection", []string{"--sqlite-conns", "0"}, nil, "--sqlite-conns 0: want 1 to 64"},
 		{"err/stray argument", []string{"serve"}, nil, "unexpected argument"},
 	}
 	for _, tt := range tests {
@@ -156,7 +162,8 @@ func TestBuildDynamicConfig(t *testing.T) {
 		want        any
 	}{
 		{"ok/tuned partitions", "sqlite", nil, "matching.numTaskqueueReadPartitions", 1},
-		{"ok/sqlite keeps shard io concurrency", "sqlite", nil, "history.shardIOConcurrency", nil},
+		{"ok/sqlite shard io concurrency follows its connections", "sqlite", nil, "history.shardIOConcurrency", 4},
+		{"ok/sqlite on one connection", "sqlite1", nil, "history.shardIOConcurrency", 1},
 		{"ok/postgres shard io concurrency", "postgres", nil, "history.shardIOConcurrency", 4},
 		{"ok/override wins", "postgres", []string{"history.shardIOConcurrency=8"}, "history.shardIOConcurrency", 8},
 		{"ok/override is yaml bool", "sqlite", []string{"system.enableActivityEagerExecution=false"}, "system.enableActivityEagerExecution", false},
@@ -165,7 +172,11 @@ func TestBuildDynamicConfig(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			dc, err := buildDynamicConfig(tt.persistence, tt.overrides)
+			persistence, conns := tt.persistence, defaultSQLiteConns
+			if persistence == "sqlite1" {
+				persistence, conns = persistenceSQLite, 1
+			}
+			dc, err := buildDynamicConfig(persistence, conns, tt.overrides)
 			if err != nil {
 				t.Fatalf("buildDynamicConfig: %v", err)
 			}

@@ -138,7 +138,7 @@ func serverConfig(o options, st store) (*config.Config, error) {
 
 // newServer builds the Temporal server; readiness gates its health check.
 func newServer(o options, conf *config.Config, logger log.Logger, gate *readiness) (temporal.Server, error) {
-	dyn, err := buildDynamicConfig(o.Persistence, o.DynamicConfig)
+	dyn, err := buildDynamicConfig(o.Persistence, o.SQLiteConns, o.DynamicConfig)
 	if err != nil {
 		return nil, err
 	}

@@ -39,13 +39,22 @@ const EnvStmtCache = "STAMPEDE_TEMPORAL_SQLITE_STMT_CACHE"
 // visibility queries make more, which the least recently used make room for.
 const stmtCacheSize = 512
 
+// rawSQLite is the driver as modernc.org/sqlite registered it (for tests).
+var rawSQLite driver.Driver
+
+// init wraps the registered driver: the statement cache inside (unless
+// turned off), the write lock (writelock.go) outside, so that a cached
+// statement's Exec goes through the lock too.
 func init() {
-	if os.Getenv(EnvStmtCache) == "0" {
+	d, ok := sqlDrivers["sqlite"]
+	if !ok {
 		return
 	}
-	if d, ok := sqlDrivers["sqlite"]; ok {
-		sqlDrivers["sqlite"] = stmtCacheDriver{d}
+	rawSQLite = d
+	if os.Getenv(EnvStmtCache) != "0" {
+		d = stmtCacheDriver{d}
 	}
+	sqlDrivers["sqlite"] = serialDriver{d}
 }
 
 // stmtCacheDriver opens the wrapped driver's connections with a cache each.

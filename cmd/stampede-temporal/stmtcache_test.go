@@ -29,7 +29,7 @@ func compiled(t *testing.T, conn *sql.Conn) int {
 	t.Helper()
 	n := -1
 	if err := conn.Raw(func(dc any) error {
-		n = dc.(*cachingConn).compiled
+		n = cachingOf(dc).compiled
 		return nil
 	}); err != nil {
 		t.Fatal(err)
@@ -148,7 +148,7 @@ func TestStmtCacheTransactionsAndErrors(t *testing.T) {
 func TestStmtCacheEvictsTheLeastRecentlyUsed(t *testing.T) {
 	ctx := context.Background()
 	_, conn := openCached(t)
-	if err := conn.Raw(func(dc any) error { dc.(*cachingConn).max = 2; return nil }); err != nil {
+	if err := conn.Raw(func(dc any) error { cachingOf(dc).max = 2; return nil }); err != nil {
 		t.Fatal(err)
 	}
 	for _, q := range []string{`SELECT 1`, `SELECT 2`, `SELECT 1`, `SELECT 3`, `SELECT 1`, `SELECT 2`} {
@@ -162,9 +162,14 @@ func TestStmtCacheEvictsTheLeastRecentlyUsed(t *testing.T) {
 		t.Errorf("%d compiled, want 4", n)
 	}
 	conn.Raw(func(dc any) error {
-		if l := dc.(*cachingConn).lru.Len(); l != 2 {
+		if l := cachingOf(dc).lru.Len(); l != 2 {
 			t.Errorf("%d cached, want 2", l)
 		}
 		return nil
 	})
+}
+
+// cachingOf is the statement cache under the write lock's connection.
+func cachingOf(dc any) *cachingConn {
+	return dc.(*serialConn).c.(*cachingConn)
 }

@@ -49,7 +49,7 @@ type store struct {
 func newStore(o options) (store, error) {
 	switch o.Persistence {
 	case persistenceSQLite:
-		return sqliteStore(o.DataDir), nil
+		return sqliteStore(o.DataDir, o.SQLiteConns), nil
 	case persistencePostgres:
 		return postgresStore(o.PostgresURL)
 	}
@@ -58,8 +58,9 @@ func newStore(o options) (store, error) {
 
 // sqliteStore keeps history and visibility in two files, so that the
 // visibility writes (one per workflow start and close) do not queue behind
-// history writes on SQLite's single writer.
-func sqliteStore(dir string) store {
+// history writes on SQLite's single writer. Each file gets conns
+// connections: queries beside the one writer (writelock.go).
+func sqliteStore(dir string, conns int) store {
 	attrs := func() map[string]string {
 		a := map[string]string{
 			"mode": "rwc",
@@ -84,11 +85,15 @@ func sqliteStore(dir string) store {
 			PluginName:        sqliteplugin.PluginName,
 			DatabaseName:      filepath.Join(dir, "temporal.db"),
 			ConnectAttributes: attrs(),
+			MaxConns:          conns,
+			MaxIdleConns:      conns,
 		},
 		visibility: config.SQL{
 			PluginName:        sqliteplugin.PluginName,
 			DatabaseName:      filepath.Join(dir, "temporal_visibility.db"),
 			ConnectAttributes: attrs(),
+			MaxConns:          conns,
+			MaxIdleConns:      conns,
 		},
 		mainSchema:  "sqlite/v3/temporal",
 		visSchema:   "sqlite/v3/visibility",

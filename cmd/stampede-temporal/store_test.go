@@ -15,7 +15,7 @@ import (
 // embedded schema (a renamed one would silently be dropped), and the rest
 // are found to drop.
 func TestTrimmedVisibilityIndexesExist(t *testing.T) {
-	st := sqliteStore(t.TempDir())
+	st := sqliteStore(t.TempDir(), defaultSQLiteConns)
 	b, err := fs.ReadFile(temporalschema.Assets(), path.Join(st.visSchema, "schema.sql"))
 	if err != nil {
 		t.Fatal(err)
@@ -37,7 +37,7 @@ func TestTrimmedVisibilityIndexesExist(t *testing.T) {
 // TestPrepareTrimsVisibilityIndexes prepares a fresh SQLite store twice (the
 // second start finds the indexes gone) and counts what is left.
 func TestPrepareTrimsVisibilityIndexes(t *testing.T) {
-	st := sqliteStore(t.TempDir())
+	st := sqliteStore(t.TempDir(), defaultSQLiteConns)
 	for range 2 {
 		if err := st.prepare(log.NewNoopLogger()); err != nil {
 			t.Fatal(err)
