@@ -43,6 +43,7 @@ in order. Serves /metrics, /healthz and /readyz on 127.0.0.1.`)
 		topics      [3]string
 		session     time.Duration
 		commitEvery time.Duration
+		slowRecord  time.Duration
 	)
 	portFlag(fs, &port, config.Orchestrator, "port of /metrics, /healthz and /readyz on 127.0.0.1 (members take 8091, 8092, ...)")
 	fs.StringVar(&group, "group", "STAMPEDE_ORCHESTRATOR_GROUP", orchestrator.Group, "Kafka consumer group")
@@ -57,6 +58,8 @@ in order. Serves /metrics, /healthz and /readyz on 127.0.0.1.`)
 	fs.DurationVar(&retryMax, "retry-max", "STAMPEDE_ORCHESTRATOR_RETRY_MAX", 5*time.Second, "backoff ceiling while Temporal is unreachable (starts at 100 ms, doubles)")
 	fs.DurationVar(&commitEvery, "commit-gap", "STAMPEDE_ORCHESTRATOR_COMMIT_GAP", 2*time.Millisecond,
 		"processed offsets are committed right after processing, at most one commit per this gap (marks in between go out together); committed offsets are what the group's lag is measured from")
+	fs.DurationVar(&slowRecord, "slow-record", "STAMPEDE_ORCHESTRATOR_SLOW_RECORD", 50*time.Millisecond,
+		"log a record that took this long or longer from its produce to being handled, with where the time went (Kafka delivery, the partition's queue, the Temporal call), and a commit that took as long; 0 logs none")
 	fs.StringVar(&topics[0], "orders-topic", "STAMPEDE_ORCHESTRATOR_ORDERS_TOPIC", event.TopicOrders, "topic of order.created events (tests use their own)")
 	fs.StringVar(&topics[1], "shipping-topic", "STAMPEDE_ORCHESTRATOR_SHIPPING_TOPIC", event.TopicShipping, "topic of shipment.delivered events")
 	fs.StringVar(&topics[2], "dlq-topic", "STAMPEDE_ORCHESTRATOR_DLQ_TOPIC", event.TopicOrdersDLQ, "dead-letter topic")
@@ -68,6 +71,12 @@ in order. Serves /metrics, /healthz and /readyz on 127.0.0.1.`)
 	}
 	if group == "" {
 		return fmt.Errorf("--group: must not be empty")
+	}
+	if slowRecord < 0 {
+		return fmt.Errorf("--slow-record %s: must not be negative", slowRecord)
+	}
+	if slowRecord == 0 {
+		slowRecord = -1 // Config: negative turns it off, zero takes the default
 	}
 	log := telemetry.NewLogger("orchestrator", nil).With("instance", instance)
 	reg := telemetry.NewRegistry()
@@ -108,6 +117,7 @@ in order. Serves /metrics, /healthz and /readyz on 127.0.0.1.`)
 		DLQTopic:       topics[2],
 		SessionTimeout: session,
 		CommitGap:      commitEvery,
+		SlowRecord:     slowRecord,
 	}, tmp, tmp, log, km, om)
 	cl, err := kgo.NewClient(append(kafka.BaseOpts("orchestrator-"+instance, splitComma(brokers)),
 		append(cons.Opts(), kgo.WithHooks(km))...)...)
