@@ -72,6 +72,7 @@ func (d stmtCacheDriver) Open(name string) (driver.Conn, error) {
 // every driver.Conn it is used by one goroutine at a time (database/sql
 // holds the connection's lock for each call and for closing rows).
 type cachingConn struct {
+	connOptional
 	c        driver.Conn
 	exec     driver.ExecerContext
 	query    driver.QueryerContext
@@ -100,7 +101,7 @@ func newCachingConn(c driver.Conn, max int) (driver.Conn, error) {
 		c.Close()
 		return nil, errNotSupported
 	}
-	return &cachingConn{c: c, exec: exec, query: query, prep: prep, max: max, stmts: map[string]*list.Element{}}, nil
+	return &cachingConn{connOptional: connOptional{c}, c: c, exec: exec, query: query, prep: prep, max: max, stmts: map[string]*list.Element{}}, nil
 }
 
 // stmt returns the cached statement for query, compiling it on first use;
@@ -187,22 +188,26 @@ func (c *cachingConn) BeginTx(ctx context.Context, opts driver.TxOptions) (drive
 	return c.c.Begin() //nolint:staticcheck // the driver has nothing newer
 }
 
-func (c *cachingConn) Ping(ctx context.Context) error {
-	if p, ok := c.c.(driver.Pinger); ok {
+// connOptional passes the optional interfaces database/sql looks for on a
+// connection (Pinger, SessionResetter, Validator) to the wrapped one.
+type connOptional struct{ under driver.Conn }
+
+func (o connOptional) Ping(ctx context.Context) error {
+	if p, ok := o.under.(driver.Pinger); ok {
 		return p.Ping(ctx)
 	}
 	return nil
 }
 
-func (c *cachingConn) ResetSession(ctx context.Context) error {
-	if r, ok := c.c.(driver.SessionResetter); ok {
+func (o connOptional) ResetSession(ctx context.Context) error {
+	if r, ok := o.under.(driver.SessionResetter); ok {
 		return r.ResetSession(ctx)
 	}
 	return nil
 }
 
-func (c *cachingConn) IsValid() bool {
-	if v, ok := c.c.(driver.Validator); ok {
+func (o connOptional) IsValid() bool {
+	if v, ok := o.under.(driver.Validator); ok {
 		return v.IsValid()
 	}
 	return true
@@ -256,3 +261,19 @@ func (r *cachedRows) ColumnTypePrecisionScale(i int) (int64, int64, bool) {
 	}
 	return 0, 0, false
 }
+
+// What database/sql looks for on the wrapping connections.
+var (
+	_ driver.ConnBeginTx      = (*cachingConn)(nil)
+	_ driver.Pinger           = (*cachingConn)(nil)
+	_ driver.SessionResetter  = (*cachingConn)(nil)
+	_ driver.Validator        = (*cachingConn)(nil)
+	_ driver.ExecerContext    = (*serialConn)(nil)
+	_ driver.QueryerContext   = (*serialConn)(nil)
+	_ driver.ConnBeginTx      = (*serialConn)(nil)
+	_ driver.Pinger           = (*serialConn)(nil)
+	_ driver.SessionResetter  = (*serialConn)(nil)
+	_ driver.Validator        = (*serialConn)(nil)
+	_ driver.StmtExecContext  = (*serialStmt)(nil)
+	_ driver.StmtQueryContext = (*serialStmt)(nil)
+)

@@ -69,12 +69,13 @@ func (d serialDriver) Open(name string) (driver.Conn, error) {
 		c.Close()
 		return nil, errors.New("writelock: the driver's connection lacks ExecContext, QueryContext, PrepareContext or BeginTx")
 	}
-	return &serialConn{c: c, exec: exec, query: query, prep: prep, begin: begin, w: writeLockFor(name)}, nil
+	return &serialConn{connOptional: connOptional{c}, c: c, exec: exec, query: query, prep: prep, begin: begin, w: writeLockFor(name)}, nil
 }
 
 // serialConn is one connection; like every driver.Conn it is used by one
 // goroutine at a time.
 type serialConn struct {
+	connOptional
 	c     driver.Conn
 	exec  driver.ExecerContext
 	query driver.QueryerContext
@@ -148,27 +149,6 @@ func (c *serialConn) Close() error {
 		c.tx.end()
 	}
 	return c.c.Close()
-}
-
-func (c *serialConn) Ping(ctx context.Context) error {
-	if p, ok := c.c.(driver.Pinger); ok {
-		return p.Ping(ctx)
-	}
-	return nil
-}
-
-func (c *serialConn) ResetSession(ctx context.Context) error {
-	if r, ok := c.c.(driver.SessionResetter); ok {
-		return r.ResetSession(ctx)
-	}
-	return nil
-}
-
-func (c *serialConn) IsValid() bool {
-	if v, ok := c.c.(driver.Validator); ok {
-		return v.IsValid()
-	}
-	return true
 }
 
 // serialTx gives the lock back once, at its commit or rollback.
