@@ -26,7 +26,8 @@ import (
 // database/sql has no way to wrap a registered driver, so the registry is
 // reached by name (go:linkname, which the linker allows only with
 // -checklinkname=0: the Makefile builds and tests this module with it).
-// STAMPEDE_TEMPORAL_SQLITE_STMT_CACHE=0 leaves the driver as it is.
+// STAMPEDE_TEMPORAL_SQLITE_STMT_CACHE=0 leaves the statements uncached (the write lock of
+// writelock.go still wraps the driver).
 
 //go:linkname sqlDrivers database/sql.drivers
 var sqlDrivers map[string]driver.Driver
