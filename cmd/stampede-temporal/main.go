@@ -44,7 +44,6 @@ func run(ctx context.Context, args []string) error {
 	tuneGC()
 	logger := slog.New(slog.NewJSONHandler(os.Stderr, nil)).With("component", "stampede-temporal")
 	serverLogger := log.NewZapLogger(log.BuildZapLogger(log.Config{Level: o.LogLevel, Format: "json"}))
-	lockLog = logger
 
 	if err := portsFree(o); err != nil {
 		return err

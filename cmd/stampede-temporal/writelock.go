@@ -25,9 +25,8 @@ import (
 // in one run, see README "Chaos"). So every write to a file goes through one
 // lock of this process: a transaction holds it from BEGIN to COMMIT or
 // ROLLBACK, a statement outside a transaction (Exec) holds it while it runs.
-// Queries outside a transaction run without it. A caller whose context ends
-// stops waiting for it. Who gets it next is not first come, first served:
-// see writeLock.
+// Queries outside a transaction run without it. The lock is a channel so a
+// caller whose context ends stops waiting for it.
 
 // EnvSQLiteConns is the environment variable of --sqlite-conns.
 const EnvSQLiteConns = "STAMPEDE_TEMPORAL_SQLITE_CONNS"
@@ -39,16 +38,16 @@ const defaultSQLiteConns = 4
 // DSN before its parameters.
 var writeLocks = struct {
 	sync.Mutex
-	m map[string]*writeLock
-}{m: map[string]*writeLock{}}
+	m map[string]chan struct{}
+}{m: map[string]chan struct{}{}}
 
-func writeLockFor(dsn string) *writeLock {
+func writeLockFor(dsn string) chan struct{} {
 	file, _, _ := strings.Cut(dsn, "?")
 	writeLocks.Lock()
 	defer writeLocks.Unlock()
 	l, ok := writeLocks.m[file]
 	if !ok {
-		l = &writeLock{file: file}
+		l = make(chan struct{}, 1)
 		writeLocks.m[file] = l
 	}
 	return l
@@ -82,13 +81,20 @@ type serialConn struct {
 	query driver.QueryerContext
 	prep  driver.ConnPrepareContext
 	begin driver.ConnBeginTx
-	w     *writeLock // the file's
-	tx    *serialTx  // open transaction: it holds w
+	w     chan struct{} // the file's write lock
+	tx    *serialTx     // open transaction: it holds w
 }
 
-func (c *serialConn) lock(ctx context.Context) error { return c.w.lock(ctx) }
+func (c *serialConn) lock(ctx context.Context) error {
+	select {
+	case c.w <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
 
-func (c *serialConn) unlock() { c.w.unlock() }
+func (c *serialConn) unlock() { <-c.w }
 
 func (c *serialConn) ExecContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Result, error) {
 	if c.tx != nil {
