@@ -82,7 +82,10 @@ func New(o Options) *Stack {
 // at once; with every process equal that burst starved the orchestrators'
 // workflow starts for seconds (consumer lag max 3.1 s in a short chaos run at
 // a 10/s peak; 0.47 s with the background niced; 74 ms at a 5/s peak with the
-// intake raised too). STAMPEDE_NO_NICE=1 turns it all off.
+// intake raised too). PostgreSQL's backend for each connection then takes its
+// client's niceness when that is lower (platform/postgres/nice.go), so the
+// saga's database work waits behind the intake as the saga does.
+// STAMPEDE_NO_NICE=1 turns it all off.
 const (
 	niceIntake     = -5
 	niceServices   = 10

@@ -10,6 +10,7 @@ import (
 	"context"
 	"fmt"
 	"io/fs"
+	"os"
 	"regexp"
 	"sort"
 	"strings"
@@ -36,6 +37,9 @@ func Open(ctx context.Context, url, schema string, maxConns int32, wait time.Dur
 	}
 	cfg.ConnConfig.RuntimeParams["search_path"] = schema
 	cfg.ConnConfig.RuntimeParams["application_name"] = "stampede-" + schema
+	if os.Getenv(EnvShareNice) != "0" {
+		cfg.AfterConnect = shareNice
+	}
 
 	deadline := time.Now().Add(wait)
 	for {
