@@ -77,20 +77,13 @@ func matchNice(root string, client, backend int, setprio func(pid, nice int) err
 	return true, nil
 }
 
-// procNice reads a process's niceness and command name from its
-// /proc/<pid>/stat (fields: pid (comm) state ... priority nice ...).
+// procNice reads a process's niceness (field 19 of stat(5)) and command
+// name from its /proc/<pid>/stat.
 func procNice(root string, pid int) (nice int, comm string, err error) {
-	b, err := os.ReadFile(filepath.Join(root, strconv.Itoa(pid), "stat"))
+	comm, f, err := procStat(root, pid)
 	if err != nil {
 		return 0, "", err
 	}
-	s := string(b)
-	open, shut := strings.IndexByte(s, '('), strings.LastIndexByte(s, ')')
-	if open < 0 || shut < open {
-		return 0, "", fmt.Errorf("postgres: /proc/%d/stat: no command name", pid)
-	}
-	// After the command: state is field 3 of stat(5), nice field 19.
-	f := strings.Fields(s[shut+1:])
 	if len(f) < 17 {
 		return 0, "", fmt.Errorf("postgres: /proc/%d/stat: %d fields after the command", pid, len(f))
 	}
@@ -98,7 +91,23 @@ func procNice(root string, pid int) (nice int, comm string, err error) {
 	if err != nil {
 		return 0, "", fmt.Errorf("postgres: /proc/%d/stat: nice %q: %w", pid, f[16], err)
 	}
-	return nice, s[open+1 : shut], nil
+	return nice, comm, nil
+}
+
+// procStat splits a process's /proc/<pid>/stat (pid (comm) state ppid ...)
+// into its command name and the fields after it, from state (field 3) on.
+// The command may hold spaces and parentheses: it ends at the last ')'.
+func procStat(root string, pid int) (comm string, fields []string, err error) {
+	b, err := os.ReadFile(filepath.Join(root, strconv.Itoa(pid), "stat"))
+	if err != nil {
+		return "", nil, err
+	}
+	s := string(b)
+	open, shut := strings.IndexByte(s, '('), strings.LastIndexByte(s, ')')
+	if open < 0 || shut < open {
+		return "", nil, fmt.Errorf("postgres: /proc/%d/stat: no command name", pid)
+	}
+	return s[open+1 : shut], strings.Fields(s[shut+1:]), nil
 }
 
 // setNice sets a single-threaded process's niceness (a PostgreSQL backend).

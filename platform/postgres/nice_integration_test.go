@@ -4,10 +4,9 @@ package postgres
 
 import (
 	"context"
+	"fmt"
 	"os"
-	"path/filepath"
 	"strconv"
-	"strings"
 	"testing"
 	"time"
 
@@ -57,10 +56,12 @@ func TestBackendTakesTheClientsNiceness(t *testing.T) {
 
 // parentOf reads a process's parent pid, field 4 of /proc/<pid>/stat.
 func parentOf(pid int) (int, error) {
-	b, err := os.ReadFile(filepath.Join(procRoot, strconv.Itoa(pid), "stat"))
+	_, f, err := procStat(procRoot, pid)
 	if err != nil {
 		return 0, err
 	}
-	s := string(b)
-	return strconv.Atoi(strings.Fields(s[strings.LastIndexByte(s, ')')+1:])[1])
+	if len(f) < 2 {
+		return 0, fmt.Errorf("/proc/%d/stat: %d fields after the command", pid, len(f))
+	}
+	return strconv.Atoi(f[1])
 }
