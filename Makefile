@@ -101,7 +101,7 @@ chaos: up k6 ## chaos: PROFILE=short|full [SEED=N CHAOS_FLAGS=...]: kill Payment
 	$(STAMPEDE) chaos --profile $(or $(PROFILE),short) --seed $(or $(SEED),1) $(CHAOS_FLAGS)
 
 .PHONY: chaos-selftest
-chaos-selftest: up k6 ## chaos-selftest: [SUBSET=ci] [MUTATIONS=a,b] [SEED=N CHAOS_FLAGS=...]: run each mutation (a failpoint-armed defect) with its shortest schedule, then one clean short run; pass only if every mutation fails its expected gate and the clean run passes
+chaos-selftest: up k6 ## chaos-selftest: [SUBSET=ci] [MUTATIONS=a,b] [SEED=N CHAOS_FLAGS=...]: one clean short run first, then each mutation (a failpoint-armed defect) with its shortest schedule; pass only if every mutation fails its expected gate and the clean run passes
 	$(STAMPEDE) chaos selftest --subset $(or $(SUBSET),all) --seed $(or $(SEED),1) $(if $(MUTATIONS),--mutations $(MUTATIONS)) $(CHAOS_FLAGS)
 
 .PHONY: clean

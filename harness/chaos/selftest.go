@@ -331,29 +331,23 @@ func SelftestMarkdown(rows []SelftestRow) string {
 	return b.String()
 }
 
-// Selftest runs each mutation, then the clean run, and returns the table;
-// run is how one experiment runs (chaos.New(cfg).Run in the CLI). ok is
-// true only when every mutation was caught and the clean run passed.
+// Selftest runs the clean run first, then each mutation, and returns the
+// table; run is how one experiment runs (chaos.New(cfg).Run in the CLI). ok
+// is true only when the clean run passed and every mutation was caught.
+//
+// The clean run comes first, as a mutation-testing tool runs the unmutated
+// suite before any mutant: it is the run make chaos is (it warms the stack;
+// the mutated runs do not), on the stack as the user left it rather than on
+// the state sixteen broken platforms leave behind, and a baseline that fails
+// is known half an hour sooner. Every mutation still runs after a failed
+// baseline, so the table is whole.
 func Selftest(ctx context.Context, ms []Mutation, clean *Config, base Config, dir string, run func(context.Context, Config) (*report.Result, error), log io.Writer) (rows []SelftestRow, ok bool) {
 	ok = true
-	for i, m := range ms {
-		if ctx.Err() != nil {
-			break
-		}
-		out := filepath.Join(dir, fmt.Sprintf("%02d-%s", i+1, m.Name))
-		cfg := m.Config(base, out)
-		fmt.Fprintf(log, "\n=== mutation %s: %s\n    armed: %s; load %s; faults: %s; expected %s\n", m.Name, m.Defect, armString(m.Arm, m.Platform), m.Duration, faultString(m.Faults), m.Expected())
-		start := time.Now()
-		res, err := run(ctx, cfg)
-		row := SelftestRow{Mutation: m.Name, Defect: m.Defect, Expected: m.Expected(), Time: time.Since(start), Report: filepath.Join(out, "report.html")}
-		row.OK, row.Verdict, row.Got = m.Judge(res, err)
-		fmt.Fprintf(log, "=== mutation %s: %s in %s: %s\n", m.Name, row.Verdict, row.Time.Round(time.Second), row.Got)
-		ok = ok && row.OK
-		rows = append(rows, row)
-	}
+	n := 0 // runs so far, for the directories' order
 	if clean != nil && ctx.Err() == nil {
+		n++
 		cfg := *clean
-		cfg.Out = filepath.Join(dir, fmt.Sprintf("%02d-clean-%s", len(ms)+1, cfg.Profile))
+		cfg.Out = filepath.Join(dir, fmt.Sprintf("%02d-clean-%s", n, cfg.Profile))
 		cfg.Run = filepath.Base(dir) + "-" + filepath.Base(cfg.Out)
 		fmt.Fprintf(log, "\n=== clean run: profile %s, %d faults, nothing armed; expected PASS\n", cfg.Profile, len(cfg.Faults))
 		start := time.Now()
@@ -368,6 +362,22 @@ func Selftest(ctx context.Context, ms []Mutation, clean *Config, base Config, di
 			row.Verdict, row.Got = "ERROR", err.Error()
 		}
 		fmt.Fprintf(log, "=== clean run: %s in %s %s\n", row.Verdict, row.Time.Round(time.Second), row.Got)
+		ok = ok && row.OK
+		rows = append(rows, row)
+	}
+	for _, m := range ms {
+		if ctx.Err() != nil {
+			break
+		}
+		n++
+		out := filepath.Join(dir, fmt.Sprintf("%02d-%s", n, m.Name))
+		cfg := m.Config(base, out)
+		fmt.Fprintf(log, "\n=== mutation %s: %s\n    armed: %s; load %s; faults: %s; expected %s\n", m.Name, m.Defect, armString(m.Arm, m.Platform), m.Duration, faultString(m.Faults), m.Expected())
+		start := time.Now()
+		res, err := run(ctx, cfg)
+		row := SelftestRow{Mutation: m.Name, Defect: m.Defect, Expected: m.Expected(), Time: time.Since(start), Report: filepath.Join(out, "report.html")}
+		row.OK, row.Verdict, row.Got = m.Judge(res, err)
+		fmt.Fprintf(log, "=== mutation %s: %s in %s: %s\n", m.Name, row.Verdict, row.Time.Round(time.Second), row.Got)
 		ok = ok && row.OK
 		rows = append(rows, row)
 	}

@@ -176,6 +176,58 @@ func TestJudge(t *testing.T) {
 	}
 }
 
+// The clean run comes first (the run make chaos is, on the stack as the user
+// left it); a failed baseline fails the selftest but every mutation still
+// runs, each in its own numbered directory.
+func TestSelftestRunsTheCleanRunFirst(t *testing.T) {
+	ms := []Mutation{
+		{Name: "skip-refund", Gate: "inconsistent orders", Class: verify.ClassInconsistent},
+		{Name: "orchestrator-slow", Gate: "consumer lag"},
+	}
+	caught := func(gate, class string) *report.Result {
+		r := &report.Result{Gates: []verify.Gate{{Name: gate, Pass: false}}}
+		if class != "" {
+			r.Counts = map[string]int{class: 1}
+		}
+		return r
+	}
+	for _, tc := range []struct {
+		name      string
+		cleanPass bool
+		ok        bool
+	}{
+		{"baseline passes", true, true},
+		{"baseline fails", false, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var order []string
+			run := func(_ context.Context, cfg Config) (*report.Result, error) {
+				order = append(order, cfg.Out)
+				switch cfg.Mutation {
+				case "":
+					if tc.cleanPass {
+						return &report.Result{}, nil
+					}
+					return caught("consumer lag", ""), ErrGates
+				case "skip-refund":
+					return caught("inconsistent orders", verify.ClassInconsistent), ErrGates
+				default:
+					return caught("consumer lag (orchestrators)", ""), ErrGates
+				}
+			}
+			clean := Config{Profile: "short"}
+			rows, ok := Selftest(context.Background(), ms, &clean, Config{}, "/r/sel", run, &strings.Builder{})
+			want := []string{"/r/sel/01-clean-short", "/r/sel/02-skip-refund", "/r/sel/03-orchestrator-slow"}
+			if strings.Join(order, " ") != strings.Join(want, " ") {
+				t.Fatalf("runs %v, want %v", order, want)
+			}
+			if ok != tc.ok || len(rows) != 3 || rows[0].Expected != "PASS" || rows[0].OK != tc.cleanPass || !rows[1].OK || !rows[2].OK {
+				t.Fatalf("ok %v rows %+v; want ok %v, the clean row first", ok, rows, tc.ok)
+			}
+		})
+	}
+}
+
 // A defect with two effects is caught by either, and by nothing else.
 func TestJudgeEitherEffect(t *testing.T) {
 	m := Mutation{Name: "charge-fresh-key", Gate: "duplicated orders", Class: verify.ClassDuplicated,
