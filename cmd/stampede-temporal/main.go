@@ -43,6 +43,17 @@ func run(ctx context.Context, args []string) error {
 	}
 	tuneGC()
 	logger := slog.New(slog.NewJSONHandler(os.Stderr, nil)).With("component", "stampede-temporal")
+	writeLockBoost.Store(int32(o.LockBoost))
+	if o.LockBoost > 0 {
+		// One raise now: refused, the boost is off for good (and said so).
+		b := raise()
+		b.restore()
+		if b.raised {
+			logger.Info("write-lock holder runs above the server", "nice", b.old-o.LockBoost, "server_nice", b.old)
+		} else {
+			logger.Warn("write-lock holder boost unavailable (needs root or CAP_SYS_NICE): holders run at the server's priority")
+		}
+	}
 	serverLogger := log.NewZapLogger(log.BuildZapLogger(log.Config{Level: o.LogLevel, Format: "json"}))
 
 	if err := portsFree(o); err != nil {

@@ -30,6 +30,7 @@ type options struct {
 	PostgresURL   string
 	HistoryShards int
 	SQLiteConns   int
+	LockBoost     int
 	Namespace     string
 	LogLevel      string
 	DynamicConfig []string
@@ -98,6 +99,9 @@ func parseOptions(args []string, getenv func(string) string, usageOut io.Writer)
 	num(&o.SQLiteConns, "sqlite-conns", EnvSQLiteConns, defaultSQLiteConns,
 		"connections to each SQLite file: writes still go one at a time (a lock of this process),\n"+
 			"queries run beside them; 1 is one connection for everything")
+	num(&o.LockBoost, "write-lock-boost", EnvWriteLockBoost, defaultWriteLockBoost,
+		"nice levels above the server's own at which a goroutine holding the SQLite write lock runs\n"+
+			"(its thread, for the length of the hold; needs root or CAP_SYS_NICE, else off); 0 turns it off")
 	str(&o.Namespace, "namespace", "STAMPEDE_TEMPORAL_NAMESPACE", "default",
 		"namespace created at start if missing (retention 1 day), with the OrderId and UserId search attributes")
 	str(&o.LogLevel, "log-level", "STAMPEDE_TEMPORAL_LOG_LEVEL", "warn",
@@ -196,6 +200,9 @@ func (o options) validate() error {
 		}
 	default:
 		return fmt.Errorf("--persistence %q: want sqlite or postgres", o.Persistence)
+	}
+	if o.LockBoost < 0 || o.LockBoost > 39 {
+		return fmt.Errorf("--write-lock-boost %d: want 0 to 39 nice levels", o.LockBoost)
 	}
 	if o.SQLiteConns < 1 || o.SQLiteConns > 64 {
 		return fmt.Errorf("--sqlite-conns %d: want 1 to 64", o.SQLiteConns)

@@ -80,6 +80,11 @@ func TestParseOptions(t *testing.T) {
 			want: func(o *options) { o.SQLiteConns = 1 },
 		},
 		{
+			name: "ok/write-lock boost off from env",
+			env:  map[string]string{"STAMPEDE_TEMPORAL_WRITE_LOCK_BOOST": "0"},
+			want: func(o *options) { o.LockBoost = 0 },
+		},
+		{
 			name: "ok/dynamic config from env",
 			env:  map[string]string{"STAMPEDE_TEMPORAL_DYNAMIC_CONFIG": "c=2 d=3"},
 			want: func(o *options) { o.DynamicConfig = []string{"c=2", "d=3"} },
@@ -89,7 +94,7 @@ func TestParseOptions(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			want := options{
 				IP: "127.0.0.1", Port: 7233, UIPort: 8233, MetricsPort: 8234,
-				DataDir: ".stampede/data/temporal", Persistence: "sqlite", HistoryShards: 1, SQLiteConns: 4,
+				DataDir: ".stampede/data/temporal", Persistence: "sqlite", HistoryShards: 1, SQLiteConns: 4, LockBoost: 5,
 				Namespace: "default", LogLevel: "warn",
 			}
 			tt.want(&want)
@@ -123,6 +128,7 @@ func TestParseOptionsErrors(t *testing.T) {
 		{"err/bad dynamic config", []string{"--dynamic-config", "novalue"}, nil, "want KEY=VALUE"},
 		{"err/negative shards", []string{"--history-shards", "-1"}, nil, "at least 1"},
 		{"err/no sqlite connection", []string{"--sqlite-conns", "0"}, nil, "--sqlite-conns 0: want 1 to 64"},
+		{"err/negative lock boost", []string{"--write-lock-boost", "-1"}, nil, "--write-lock-boost -1: want 0 to 39"},
 		{"err/stray argument", []string{"serve"}, nil, "unexpected argument"},
 	}
 	for _, tt := range tests {

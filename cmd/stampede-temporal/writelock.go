@@ -83,18 +83,25 @@ type serialConn struct {
 	begin driver.ConnBeginTx
 	w     chan struct{} // the file's write lock
 	tx    *serialTx     // open transaction: it holds w
+	held  boost         // the holder's thread raised while it holds w (holderboost.go)
 }
 
 func (c *serialConn) lock(ctx context.Context) error {
 	select {
 	case c.w <- struct{}{}:
+		c.held = raise()
 		return nil
 	case <-ctx.Done():
 		return ctx.Err()
 	}
 }
 
-func (c *serialConn) unlock() { <-c.w }
+func (c *serialConn) unlock() {
+	b := c.held
+	c.held = boost{}
+	b.restore()
+	<-c.w
+}
 
 func (c *serialConn) ExecContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Result, error) {
 	if c.tx != nil {
