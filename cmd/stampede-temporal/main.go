@@ -48,10 +48,13 @@ func run(ctx context.Context, args []string) error {
 		// One raise now: refused, the boost is off for good (and said so).
 		b := raise()
 		b.restore()
-		if b.raised {
-			logger.Info("write-lock holder runs above the server", "nice", b.old-o.LockBoost, "server_nice", b.old)
-		} else {
+		switch {
+		case b.raised:
+			logger.Info("write-lock holder runs above the server", "nice", max(b.old-o.LockBoost, -20), "server_nice", b.old)
+		case boostRefused.Load():
 			logger.Warn("write-lock holder boost unavailable (needs root or CAP_SYS_NICE): holders run at the server's priority")
+		default:
+			logger.Info("write-lock holder boost has nothing to raise: the server already runs at the highest priority")
 		}
 	}
 	serverLogger := log.NewZapLogger(log.BuildZapLogger(log.Config{Level: o.LogLevel, Format: "json"}))
