@@ -304,8 +304,9 @@ make chaos is, as a mutation tester runs the unmutated suite first), then the pl
 broken on purpose, one realistic defect at a time (failpoints, STAMPEDE_FAILPOINTS,
 armed in the components that carry it for the run and removed by the rollback), each
 with the shortest load and fault schedule that can expose it. Passes only if the clean
-run passes and every mutated run FAILS with its expected gate and class of orders. Prints the table mutation -> expected -> verdict -> time, and writes it with
-every run's report under results/<UTC time>-selftest/ (selftest.md, selftest.json).
+run passes and every mutated run FAILS with its expected gate and class of orders.
+Prints the table mutation -> expected -> verdict -> time, and writes it with every
+run's report under results/<UTC time>-selftest/ (selftest.md, selftest.json).
 
 Exit code 0 when all held; 1 when a mutation was missed or the clean run failed; 2 on
 bad input (an unknown mutation, a run directory that exists, no stack).
