@@ -10,23 +10,14 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/stampede-dev/stampede/platform/idempotency"
-	"github.com/stampede-dev/stampede/platform/telemetry"
 	"github.com/stampede-dev/stampede/platform/web"
 )
 
-// Metrics are the service's domain metrics; the zero Metrics records nothing.
-// A reserve is counted by outcome: the status or error code it was answered
-// with, or idempotency.OutcomeReplayed.
-type Metrics struct{ reservations, releases *telemetry.Counter }
-
 // NewMetrics registers the inventory metrics on reg.
-func NewMetrics(reg prometheus.Registerer) Metrics {
-	return Metrics{
-		reservations: telemetry.NewCounter(reg, "stampede_inventory_reservations_total",
-			"Reserve requests answered, by outcome (reserved, out_of_stock, order_closed, replayed).", "outcome"),
-		releases: telemetry.NewCounter(reg, "stampede_inventory_releases_total",
-			"Reservations released (a repeated release does not count)."),
-	}
+func NewMetrics(reg prometheus.Registerer) idempotency.Metrics {
+	return idempotency.NewMetrics(reg,
+		"stampede_inventory_reservations_total", "Reserve requests answered, by outcome (reserved, out_of_stock, order_closed, replayed).",
+		"stampede_inventory_releases_total", "Reservations released (a repeated release does not count).")
 }
 
 // Reserver is what the API needs from its store (*Store): the Service's
@@ -45,7 +36,7 @@ var _ Reserver = (*Store)(nil)
 type Service struct {
 	Store   Reserver
 	Log     *slog.Logger
-	Metrics Metrics // optional
+	Metrics idempotency.Metrics // optional
 	Ready   func(context.Context) error
 }
 
@@ -65,7 +56,7 @@ func (s *Service) Router() *http.ServeMux {
 func (s *Service) reserve(ctx context.Context, req ReserveRequest, key, cid string) (idempotency.Result, error) {
 	res, err := s.Store.Reserve(ctx, req, key, cid, time.Now())
 	if err == nil {
-		s.Metrics.reservations.Inc(res.Outcome)
+		s.Metrics.Answered.Inc(res.Outcome)
 		s.Log.InfoContext(ctx, "reserve", "order_id", req.OrderID, "outcome", res.Outcome, "code", res.Code)
 	}
 	return res, err
@@ -88,7 +79,7 @@ func (s *Service) release(w http.ResponseWriter, r *http.Request) {
 	}
 	_, ctx := web.Correlate(r, res.OrderID)
 	if released {
-		s.Metrics.releases.Inc()
+		s.Metrics.Changed.Inc()
 	}
 	s.Log.InfoContext(ctx, "release", "order_id", res.OrderID, "reservation_id", id, "released_now", released)
 	web.WriteJSON(w, http.StatusOK, res)
@@ -98,7 +89,7 @@ func (s *Service) releaseByOrder(ctx context.Context, orderID, key, cid string) 
 	l, n, err := s.Store.ReleaseByOrder(ctx, orderID, key, cid, time.Now())
 	err = idempotency.RefuseSagaOwned("orderId", err)
 	if err == nil {
-		s.Metrics.releases.Add(n)
+		s.Metrics.Changed.Add(n)
 		s.Log.InfoContext(ctx, "release by order", "order_id", orderID, "released_now", n)
 	}
 	return l, err

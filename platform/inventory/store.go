@@ -16,7 +16,6 @@ import (
 	"github.com/stampede-dev/stampede/platform/event"
 	"github.com/stampede-dev/stampede/platform/failpoint"
 	"github.com/stampede-dev/stampede/platform/idempotency"
-	"github.com/stampede-dev/stampede/platform/outbox"
 )
 
 // Sentinel errors of the Inventory service.
@@ -25,24 +24,19 @@ var (
 	ErrKeyReused = errors.New("inventory: idempotency key or order reused with different items")
 )
 
-// keys locks "inventory-key:K" and "inventory-order:O".
-var keys = idempotency.Scope{Name: "inventory", Reused: ErrKeyReused, Saga: SagaKeys}
-
-// events are what the service publishes, through the outbox.
-var events = outbox.Writer{Topic: event.TopicInventory, Source: Source}
-
 // Store is the inventory schema.
-type Store struct {
-	db *pgxpool.Pool
-}
+type Store struct{ idempotency.Schema }
 
 // NewStore returns the store on db, whose search_path is the inventory schema.
-func NewStore(db *pgxpool.Pool) *Store { return &Store{db: db} }
+func NewStore(db *pgxpool.Pool) *Store {
+	return &Store{idempotency.NewSchema(db, idempotency.Scope{Name: Schema, Reused: ErrKeyReused, Saga: SagaKeys},
+		event.TopicInventory, Source)}
+}
 
 // Seed creates SKU-00001 … SKU-{skus} with units on hand each, and SKU-OOS
 // with none. Existing SKUs are left as they are, so a restart changes nothing.
 func (s *Store) Seed(ctx context.Context, skus int, units int64) error {
-	_, err := s.db.Exec(ctx, `INSERT INTO stock (sku, warehouse_id, on_hand)
+	_, err := s.DB.Exec(ctx, `INSERT INTO stock (sku, warehouse_id, on_hand)
 		SELECT 'SKU-' || lpad(i::text, 5, '0'), $3, $2 FROM generate_series(1, $1) AS i
 		UNION ALL SELECT 'SKU-OOS', $3, 0
 		ON CONFLICT (sku) DO NOTHING`, skus, units, DefaultWarehouse)
@@ -54,7 +48,7 @@ func (s *Store) Seed(ctx context.Context, skus int, units int64) error {
 
 // SetStock sets the units on hand of sku, creating it if missing (tests and demos).
 func (s *Store) SetStock(ctx context.Context, sku string, onHand int64) error {
-	_, err := s.db.Exec(ctx, `INSERT INTO stock (sku, warehouse_id, on_hand) VALUES ($1, $2, $3)
+	_, err := s.DB.Exec(ctx, `INSERT INTO stock (sku, warehouse_id, on_hand) VALUES ($1, $2, $3)
 		ON CONFLICT (sku) DO UPDATE SET on_hand = EXCLUDED.on_hand`, sku, DefaultWarehouse, onHand)
 	if err != nil {
 		return fmt.Errorf("set stock of %s: %w", sku, err)
@@ -83,7 +77,7 @@ func sameItems(a []ReservedItem, b []Item) bool {
 // event. See the package comment for the rules.
 func (s *Store) Reserve(ctx context.Context, req ReserveRequest, key, correlationID string, now time.Time) (idempotency.Result, error) {
 	now, correlationID = idempotency.Stamp(now, correlationID, req.OrderID)
-	res, err := keys.Do(ctx, s.db, key, req.OrderID, req, now, func(tx pgx.Tx, in *idempotency.Request) (err error) {
+	res, err := s.Do(ctx, key, req.OrderID, req, now, func(tx pgx.Tx, in *idempotency.Request) (err error) {
 		// One reservation per order: another key for the same order and
 		// items gets that reservation as it is now.
 		if existing, err := reservationByOrder(ctx, tx, req.OrderID); err == nil {
@@ -176,7 +170,7 @@ func (s *Store) Reserve(ctx context.Context, req ReserveRequest, key, correlatio
 		for i, it := range items {
 			evItems[i] = event.ReservedItem(it)
 		}
-		if err := events.Add(ctx, tx, r.OrderID, event.InventoryReserved{OrderID: r.OrderID, ReservationID: r.ReservationID, Items: evItems}, correlationID, now); err != nil {
+		if err := s.Events.Add(ctx, tx, r.OrderID, event.InventoryReserved{OrderID: r.OrderID, ReservationID: r.ReservationID, Items: evItems}, correlationID, now); err != nil {
 			return err
 		}
 		return in.Record(ctx, http.StatusCreated, r, StatusReserved)
@@ -195,7 +189,7 @@ func (s *Store) holdPerLine(ctx context.Context, items []Item) (*OutOfStock, err
 	sorted := append([]Item(nil), items...)
 	sort.Slice(sorted, func(a, b int) bool { return sorted[a].SKU < sorted[b].SKU })
 	for _, it := range sorted {
-		tag, err := s.db.Exec(ctx, `UPDATE stock SET reserved = reserved + $2 WHERE sku = $1 AND on_hand - reserved >= $2`, it.SKU, int64(it.Qty))
+		tag, err := s.DB.Exec(ctx, `UPDATE stock SET reserved = reserved + $2 WHERE sku = $1 AND on_hand - reserved >= $2`, it.SKU, int64(it.Qty))
 		if err != nil {
 			return nil, fmt.Errorf("hold %s: %w", it.SKU, err)
 		}
@@ -255,14 +249,14 @@ func reservationByOrder(ctx context.Context, q querier, orderID string) (Reserva
 
 // Reservations returns the reservations of an order (at most one).
 func (s *Store) Reservations(ctx context.Context, orderID string) (ReservationList, error) {
-	rs, err := reservations(ctx, s.db, "WHERE r.order_id = $1", orderID)
+	rs, err := reservations(ctx, s.DB, "WHERE r.order_id = $1", orderID)
 	return ReservationList{OrderID: orderID, Reservations: rs}, err
 }
 
 // Stock returns the stock of sku.
 func (s *Store) Stock(ctx context.Context, sku string) (Stock, error) {
 	st := Stock{SKU: sku}
-	err := s.db.QueryRow(ctx, "SELECT warehouse_id, on_hand, reserved FROM stock WHERE sku = $1", sku).
+	err := s.DB.QueryRow(ctx, "SELECT warehouse_id, on_hand, reserved FROM stock WHERE sku = $1", sku).
 		Scan(&st.WarehouseID, &st.OnHand, &st.Reserved)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return st, ErrNotFound
@@ -278,7 +272,7 @@ func (s *Store) Stock(ctx context.Context, sku string) (Stock, error) {
 // released reservation is returned as it is; released reports whether this
 // call released it.
 func (s *Store) Release(ctx context.Context, id, correlationID string, now time.Time) (r Reservation, released bool, err error) {
-	orderID, err := idempotency.OrderOf(ctx, s.db, "reservation", id, ErrNotFound)
+	orderID, err := s.OrderOf(ctx, "reservation", id, ErrNotFound)
 	if err != nil {
 		return r, false, err
 	}
@@ -304,7 +298,7 @@ func (s *Store) ReleaseByOrder(ctx context.Context, orderID, key, correlationID 
 	now, correlationID = idempotency.Stamp(now, correlationID, orderID)
 	var out ReservationList
 	var n int
-	err := keys.Undo(ctx, s.db, orderID, key, now, func(tx pgx.Tx) error {
+	err := s.Undo(ctx, orderID, key, now, func(tx pgx.Tx) error {
 		n = 0
 		rs, err := reservations(ctx, tx, "WHERE r.order_id = $1", orderID)
 		if err != nil {
@@ -332,7 +326,7 @@ func (s *Store) ReleaseByOrder(ctx context.Context, orderID, key, correlationID 
 				r.ReservationID, StatusReleased, now); err != nil {
 				return fmt.Errorf("mark released: %w", err)
 			}
-			if err := events.Add(ctx, tx, orderID, event.InventoryReleased{OrderID: orderID, ReservationID: r.ReservationID}, correlationID, now); err != nil {
+			if err := s.Events.Add(ctx, tx, orderID, event.InventoryReleased{OrderID: orderID, ReservationID: r.ReservationID}, correlationID, now); err != nil {
 				return err
 			}
 			rs[i].Status, rs[i].ReleasedAt = StatusReleased, &now

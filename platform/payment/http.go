@@ -10,23 +10,14 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/stampede-dev/stampede/platform/idempotency"
-	"github.com/stampede-dev/stampede/platform/telemetry"
 	"github.com/stampede-dev/stampede/platform/web"
 )
 
-// Metrics are the service's domain metrics; the zero Metrics records nothing.
-// A charge is counted by outcome: the status or error code it was answered
-// with, or idempotency.OutcomeReplayed.
-type Metrics struct{ charges, refunds *telemetry.Counter }
-
 // NewMetrics registers the payments metrics on reg.
-func NewMetrics(reg prometheus.Registerer) Metrics {
-	return Metrics{
-		charges: telemetry.NewCounter(reg, "stampede_payments_charges_total",
-			"Charge requests answered, by outcome (captured, card_declined, insufficient_funds, order_closed, replayed).", "outcome"),
-		refunds: telemetry.NewCounter(reg, "stampede_payments_refunds_total",
-			"Refunds made (a repeated refund does not count)."),
-	}
+func NewMetrics(reg prometheus.Registerer) idempotency.Metrics {
+	return idempotency.NewMetrics(reg,
+		"stampede_payments_charges_total", "Charge requests answered, by outcome (captured, card_declined, insufficient_funds, order_closed, replayed).",
+		"stampede_payments_refunds_total", "Refunds made (a repeated refund does not count).")
 }
 
 // Charger is what the API needs from its store (*Store): the Service's
@@ -44,7 +35,7 @@ var _ Charger = (*Store)(nil)
 type Service struct {
 	Store   Charger
 	Log     *slog.Logger
-	Metrics Metrics // optional
+	Metrics idempotency.Metrics // optional
 	Ready   func(context.Context) error
 	// ChargeLatency is a simulated processor delay before a charge's
 	// transaction (and so before its commit), so a kill can land while
@@ -75,10 +66,10 @@ func (s *Service) charge(ctx context.Context, req ChargeRequest, key, cid string
 	res, err := s.Store.Charge(ctx, req, key, cid, time.Now())
 	switch {
 	case errors.Is(err, ErrKeyReused):
-		s.Metrics.charges.Inc("key_reused")
+		s.Metrics.Answered.Inc("key_reused")
 	case err == nil:
 		// The charge is committed: only now is the answer written.
-		s.Metrics.charges.Inc(res.Outcome)
+		s.Metrics.Answered.Inc(res.Outcome)
 		s.Log.InfoContext(ctx, "charge", "order_id", req.OrderID, "outcome", res.Outcome, "code", res.Code, "amount_cents", req.AmountCents)
 	}
 	return res, err
@@ -108,7 +99,7 @@ func (s *Service) refund(w http.ResponseWriter, r *http.Request) {
 	code := http.StatusOK
 	if created {
 		code = http.StatusCreated
-		s.Metrics.refunds.Inc()
+		s.Metrics.Changed.Inc()
 	}
 	s.Log.InfoContext(ctx, "refund", "order_id", ref.OrderID, "charge_id", id, "refunded_now", created)
 	web.WriteJSON(w, code, ref)
@@ -120,7 +111,7 @@ func (s *Service) refundByOrder(ctx context.Context, orderID, key, cid string) (
 		return l, idempotency.RefuseSagaOwned("orderId", err)
 	}
 	if err == nil {
-		s.Metrics.refunds.Add(n)
+		s.Metrics.Changed.Add(n)
 		s.Log.InfoContext(ctx, "refund by order", "order_id", orderID, "refunded_now", n)
 	}
 	return l, err

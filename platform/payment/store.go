@@ -13,7 +13,6 @@ import (
 
 	"github.com/stampede-dev/stampede/platform/event"
 	"github.com/stampede-dev/stampede/platform/idempotency"
-	"github.com/stampede-dev/stampede/platform/outbox"
 	"github.com/stampede-dev/stampede/platform/vault"
 	"github.com/stampede-dev/stampede/platform/web"
 )
@@ -25,26 +24,21 @@ var (
 	ErrNotRefundable = errors.New("payment: a declined charge has nothing to refund")
 )
 
-// keys locks "payments-key:K" and "payments-order:O".
-var keys = idempotency.Scope{Name: "payments", Reused: ErrKeyReused, Saga: SagaKeys}
-
-// events are what the service publishes, through the outbox.
-var events = outbox.Writer{Topic: event.TopicPayments, Source: Source}
-
 // Store is the payments schema.
-type Store struct {
-	db *pgxpool.Pool
-}
+type Store struct{ idempotency.Schema }
 
 // NewStore returns the store on db, whose search_path is the payments schema.
-func NewStore(db *pgxpool.Pool) *Store { return &Store{db: db} }
+func NewStore(db *pgxpool.Pool) *Store {
+	return &Store{idempotency.NewSchema(db, idempotency.Scope{Name: Schema, Reused: ErrKeyReused, Saga: SagaKeys},
+		event.TopicPayments, Source)}
+}
 
 // Charge captures (or declines, for the test tokens) req under key, in one
 // transaction with its idempotency record and its outbox event; it returns
 // only once that transaction is committed.
 func (s *Store) Charge(ctx context.Context, req ChargeRequest, key, correlationID string, now time.Time) (idempotency.Result, error) {
 	now, correlationID = idempotency.Stamp(now, correlationID, req.OrderID)
-	res, err := keys.Do(ctx, s.db, key, req.OrderID, req, now, func(tx pgx.Tx, in *idempotency.Request) (err error) {
+	res, err := s.Do(ctx, key, req.OrderID, req, now, func(tx pgx.Tx, in *idempotency.Request) (err error) {
 		if closed, err := in.RefuseClosed(ctx, ErrCodeOrderClosed); err != nil || closed {
 			return err
 		}
@@ -71,7 +65,7 @@ func (s *Store) Charge(ctx context.Context, req ChargeRequest, key, correlationI
 		if code != "" {
 			return in.Record(ctx, http.StatusPaymentRequired, Declined{Error: code, ChargeID: id, OrderID: req.OrderID}, code)
 		}
-		if err := events.Add(ctx, tx, req.OrderID, event.PaymentCompleted{OrderID: req.OrderID, PaymentID: id, AmountCents: req.AmountCents,
+		if err := s.Events.Add(ctx, tx, req.OrderID, event.PaymentCompleted{OrderID: req.OrderID, PaymentID: id, AmountCents: req.AmountCents,
 			Currency: req.Currency, Method: "card"}, correlationID, now); err != nil {
 			return err
 		}
@@ -111,7 +105,7 @@ func refunds(ctx context.Context, q querier, orderID string) ([]Refund, error) {
 
 // Charges returns the charges of an order, oldest first, each with its refunds.
 func (s *Store) Charges(ctx context.Context, orderID string) (ChargeList, error) {
-	rows, err := s.db.Query(ctx, `SELECT id::text, order_id, idempotency_key, status, decline_code, amount_cents, currency, created_at
+	rows, err := s.DB.Query(ctx, `SELECT id::text, order_id, idempotency_key, status, decline_code, amount_cents, currency, created_at
 		FROM charges WHERE order_id = $1 ORDER BY created_at, id`, orderID)
 	if err != nil {
 		return ChargeList{}, fmt.Errorf("read charges of %s: %w", orderID, err)
@@ -126,7 +120,7 @@ func (s *Store) Charges(ctx context.Context, orderID string) (ChargeList, error)
 	if err != nil {
 		return ChargeList{}, fmt.Errorf("read charges of %s: %w", orderID, err)
 	}
-	rs, err := refunds(ctx, s.db, orderID)
+	rs, err := refunds(ctx, s.DB, orderID)
 	if err != nil {
 		return ChargeList{}, err
 	}
@@ -145,7 +139,7 @@ func (s *Store) Charges(ctx context.Context, orderID string) (ChargeList, error)
 
 // refundLocked refunds charge id in full unless it already is; the caller
 // holds the order's lock. It returns the refund and whether it is new.
-func refundLocked(ctx context.Context, tx pgx.Tx, id, correlationID string, now time.Time) (Refund, bool, error) {
+func (s *Store) refundLocked(ctx context.Context, tx pgx.Tx, id, correlationID string, now time.Time) (Refund, bool, error) {
 	var r Refund
 	var status string
 	err := tx.QueryRow(ctx, `SELECT order_id, status, amount_cents, currency FROM charges WHERE id = $1 FOR UPDATE`, id).
@@ -176,7 +170,7 @@ func refundLocked(ctx context.Context, tx pgx.Tx, id, correlationID string, now 
 	if _, err := tx.Exec(ctx, `UPDATE charges SET status = $2, refunded_at = $3 WHERE id = $1`, id, StatusRefunded, now); err != nil {
 		return r, false, fmt.Errorf("mark refunded: %w", err)
 	}
-	if err := events.Add(ctx, tx, r.OrderID, event.PaymentRefunded{OrderID: r.OrderID, PaymentID: id, RefundID: r.RefundID,
+	if err := s.Events.Add(ctx, tx, r.OrderID, event.PaymentRefunded{OrderID: r.OrderID, PaymentID: id, RefundID: r.RefundID,
 		AmountCents: r.AmountCents, Currency: r.Currency}, correlationID, now); err != nil {
 		return r, false, err
 	}
@@ -187,20 +181,20 @@ func refundLocked(ctx context.Context, tx pgx.Tx, id, correlationID string, now 
 // returns its one refund (created false). A charge the order's saga made is
 // refunded only by its compensation while the order is open: ErrSagaOwned.
 func (s *Store) Refund(ctx context.Context, id, correlationID string, now time.Time) (r Refund, created bool, err error) {
-	orderID, err := idempotency.OrderOf(ctx, s.db, "charge", id, ErrNotFound)
+	orderID, err := s.OrderOf(ctx, "charge", id, ErrNotFound)
 	if err != nil {
 		return r, false, err
 	}
 	now, correlationID = idempotency.Stamp(now, correlationID, orderID)
-	err = keys.Locked(ctx, s.db, orderID, func(tx pgx.Tx) error {
+	err = s.Locked(ctx, orderID, func(tx pgx.Tx) error {
 		var status string
 		if err := tx.QueryRow(ctx, "SELECT status FROM charges WHERE id = $1", id).Scan(&status); err == nil && status == StatusDeclined {
 			return ErrNotRefundable // no money moved: nothing of the saga's to guard
 		}
-		if err := keys.Guard(ctx, tx, orderID, ""); err != nil {
+		if err := s.Keys.Guard(ctx, tx, orderID, ""); err != nil {
 			return err
 		}
-		if r, created, err = refundLocked(ctx, tx, id, correlationID, now); err != nil {
+		if r, created, err = s.refundLocked(ctx, tx, id, correlationID, now); err != nil {
 			return err
 		}
 		return idempotency.CloseOrder(ctx, tx, orderID, now)
@@ -221,7 +215,7 @@ func (s *Store) RefundByOrder(ctx context.Context, orderID, key, correlationID s
 	now, correlationID = idempotency.Stamp(now, correlationID, orderID)
 	var out OrderRefunds
 	var n int
-	err := keys.Undo(ctx, s.db, orderID, key, now, func(tx pgx.Tx) error {
+	err := s.Undo(ctx, orderID, key, now, func(tx pgx.Tx) error {
 		n = 0
 		rows, err := tx.Query(ctx, "SELECT id::text FROM charges WHERE order_id = $1 AND status = $2 ORDER BY id", orderID, StatusCaptured)
 		if err != nil {
@@ -232,7 +226,7 @@ func (s *Store) RefundByOrder(ctx context.Context, orderID, key, correlationID s
 			return fmt.Errorf("find captured charges: %w", err)
 		}
 		for _, id := range ids {
-			if _, created, err := refundLocked(ctx, tx, id, correlationID, now); err != nil {
+			if _, created, err := s.refundLocked(ctx, tx, id, correlationID, now); err != nil {
 				return err
 			} else if created {
 				n++

@@ -10,23 +10,14 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/stampede-dev/stampede/platform/idempotency"
-	"github.com/stampede-dev/stampede/platform/telemetry"
 	"github.com/stampede-dev/stampede/platform/web"
 )
 
-// Metrics are the service's domain metrics; the zero Metrics records nothing.
-// A create is counted by outcome: the status or error code it was answered
-// with, or idempotency.OutcomeReplayed.
-type Metrics struct{ creates, transitions *telemetry.Counter }
-
 // NewMetrics registers the shipping metrics on reg.
-func NewMetrics(reg prometheus.Registerer) Metrics {
-	return Metrics{
-		creates: telemetry.NewCounter(reg, "stampede_shipping_creates_total",
-			"Shipment create requests answered, by outcome (created, undeliverable, order_closed, replayed).", "outcome"),
-		transitions: telemetry.NewCounter(reg, "stampede_shipping_transitions_total",
-			"Shipments cancelled or delivered (repeats do not count), by new status.", "status"),
-	}
+func NewMetrics(reg prometheus.Registerer) idempotency.Metrics {
+	return idempotency.NewMetrics(reg,
+		"stampede_shipping_creates_total", "Shipment create requests answered, by outcome (created, undeliverable, order_closed, replayed).",
+		"stampede_shipping_transitions_total", "Shipments cancelled or delivered (repeats do not count), by new status.", "status")
 }
 
 // Shipper is what the API needs from its store (*Store): the Service's
@@ -45,7 +36,7 @@ var _ Shipper = (*Store)(nil)
 type Service struct {
 	Store   Shipper
 	Log     *slog.Logger
-	Metrics Metrics // optional
+	Metrics idempotency.Metrics // optional
 	Ready   func(context.Context) error
 }
 
@@ -65,7 +56,7 @@ func (s *Service) Router() *http.ServeMux {
 func (s *Service) create(ctx context.Context, req CreateRequest, key, cid string) (idempotency.Result, error) {
 	res, err := s.Store.Create(ctx, req, key, cid, time.Now())
 	if err == nil {
-		s.Metrics.creates.Inc(res.Outcome)
+		s.Metrics.Answered.Inc(res.Outcome)
 		s.Log.InfoContext(ctx, "create shipment", "order_id", req.OrderID, "outcome", res.Outcome, "code", res.Code)
 	}
 	return res, err
@@ -108,7 +99,7 @@ func (s *Service) transition(to string) http.HandlerFunc {
 		}
 		_, ctx := web.Correlate(r, sh.OrderID)
 		if changed {
-			s.Metrics.transitions.Inc(to)
+			s.Metrics.Changed.Inc(to)
 		}
 		s.Log.InfoContext(ctx, "shipment "+to, "order_id", sh.OrderID, "shipment_id", id, "changed_now", changed)
 		web.WriteJSON(w, http.StatusOK, sh)
@@ -120,7 +111,7 @@ func (s *Service) cancelByOrder(ctx context.Context, orderID, key, cid string) (
 	if err != nil {
 		return l, refusal(err, "")
 	}
-	s.Metrics.transitions.Add(n, StatusCancelled)
+	s.Metrics.Changed.Add(n, StatusCancelled)
 	s.Log.InfoContext(ctx, "cancel by order", "order_id", orderID, "cancelled_now", n)
 	return l, nil
 }

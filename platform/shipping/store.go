@@ -15,7 +15,6 @@ import (
 
 	"github.com/stampede-dev/stampede/platform/event"
 	"github.com/stampede-dev/stampede/platform/idempotency"
-	"github.com/stampede-dev/stampede/platform/outbox"
 )
 
 // Sentinel errors of the Shipping service.
@@ -26,19 +25,14 @@ var (
 	ErrCancelled        = errors.New("shipping: shipment cancelled")
 )
 
-// keys locks "shipping-key:K" and "shipping-order:O".
-var keys = idempotency.Scope{Name: "shipping", Reused: ErrKeyReused, Saga: SagaKeys}
-
-// events are what the service publishes, through the outbox.
-var events = outbox.Writer{Topic: event.TopicShipping, Source: Source}
-
 // Store is the shipping schema.
-type Store struct {
-	db *pgxpool.Pool
-}
+type Store struct{ idempotency.Schema }
 
 // NewStore returns the store on db, whose search_path is the shipping schema.
-func NewStore(db *pgxpool.Pool) *Store { return &Store{db: db} }
+func NewStore(db *pgxpool.Pool) *Store {
+	return &Store{idempotency.NewSchema(db, idempotency.Scope{Name: Schema, Reused: ErrKeyReused, Saga: SagaKeys},
+		event.TopicShipping, Source)}
+}
 
 // trackingNumber derives a carrier-style tracking number from the shipment id.
 func trackingNumber(id string) string {
@@ -89,7 +83,7 @@ func shipments(ctx context.Context, q querier, where string, forUpdate bool, arg
 func (s *Store) Create(ctx context.Context, req CreateRequest, key, correlationID string, now time.Time) (idempotency.Result, error) {
 	now, correlationID = idempotency.Stamp(now, correlationID, req.OrderID)
 	content := idempotency.Hash([]any{req.Items, req.Address})
-	res, err := keys.Do(ctx, s.db, key, req.OrderID, req, now, func(tx pgx.Tx, in *idempotency.Request) (err error) {
+	res, err := s.Do(ctx, key, req.OrderID, req, now, func(tx pgx.Tx, in *idempotency.Request) (err error) {
 		// One shipment per order: another key for the same content gets it as it is now.
 		var existingContent []byte
 		err = tx.QueryRow(ctx, "SELECT content_hash FROM shipments WHERE order_id = $1", req.OrderID).Scan(&existingContent)
@@ -121,7 +115,7 @@ func (s *Store) Create(ctx context.Context, req CreateRequest, key, correlationI
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`, id, req.OrderID, key, content, sh.Status, sh.TrackingNumber, items, addr, correlationID, now); err != nil {
 			return fmt.Errorf("insert shipment: %w", err)
 		}
-		if err := events.Add(ctx, tx, req.OrderID, event.ShipmentCreated{OrderID: req.OrderID, ShipmentID: id, TrackingNumber: sh.TrackingNumber}, correlationID, now); err != nil {
+		if err := s.Events.Add(ctx, tx, req.OrderID, event.ShipmentCreated{OrderID: req.OrderID, ShipmentID: id, TrackingNumber: sh.TrackingNumber}, correlationID, now); err != nil {
 			return err
 		}
 		return in.Record(ctx, http.StatusCreated, sh, StatusCreated)
@@ -134,13 +128,13 @@ func (s *Store) Create(ctx context.Context, req CreateRequest, key, correlationI
 
 // Shipments returns the shipments of an order (at most one).
 func (s *Store) Shipments(ctx context.Context, orderID string) (ShipmentList, error) {
-	ss, err := shipments(ctx, s.db, "WHERE order_id = $1", false, orderID)
+	ss, err := shipments(ctx, s.DB, "WHERE order_id = $1", false, orderID)
 	return ShipmentList{OrderID: orderID, Shipments: ss}, err
 }
 
 // transition moves the locked shipment sh to status to (cancelled or
 // delivered), publishing its event; a shipment already there is left as it is.
-func transition(ctx context.Context, tx pgx.Tx, sh *Shipment, to, correlationID string, now time.Time) (bool, error) {
+func (s *Store) transition(ctx context.Context, tx pgx.Tx, sh *Shipment, to, correlationID string, now time.Time) (bool, error) {
 	if sh.Status == to {
 		return false, nil
 	}
@@ -168,7 +162,7 @@ func transition(ctx context.Context, tx pgx.Tx, sh *Shipment, to, correlationID 
 		}
 	}
 	sh.Status = to
-	if err := events.Add(ctx, tx, sh.OrderID, p, correlationID, now); err != nil {
+	if err := s.Events.Add(ctx, tx, sh.OrderID, p, correlationID, now); err != nil {
 		return false, err
 	}
 	return true, nil
@@ -176,12 +170,12 @@ func transition(ctx context.Context, tx pgx.Tx, sh *Shipment, to, correlationID 
 
 // change applies transition to shipment id under its order's lock.
 func (s *Store) change(ctx context.Context, id, to, correlationID string, now time.Time) (sh Shipment, changed bool, err error) {
-	orderID, err := idempotency.OrderOf(ctx, s.db, "shipment", id, ErrNotFound)
+	orderID, err := s.OrderOf(ctx, "shipment", id, ErrNotFound)
 	if err != nil {
 		return sh, false, err
 	}
 	now, correlationID = idempotency.Stamp(now, correlationID, orderID)
-	err = keys.Locked(ctx, s.db, orderID, func(tx pgx.Tx) error {
+	err = s.Locked(ctx, orderID, func(tx pgx.Tx) error {
 		ss, err := shipments(ctx, tx, "WHERE id = $1", true, id)
 		if err != nil {
 			return err
@@ -191,11 +185,11 @@ func (s *Store) change(ctx context.Context, id, to, correlationID string, now ti
 		}
 		sh = ss[0]
 		if to == StatusCancelled && sh.Status == StatusCreated {
-			if err := keys.Guard(ctx, tx, orderID, ""); err != nil {
+			if err := s.Keys.Guard(ctx, tx, orderID, ""); err != nil {
 				return err
 			}
 		}
-		changed, err = transition(ctx, tx, &sh, to, correlationID, now)
+		changed, err = s.transition(ctx, tx, &sh, to, correlationID, now)
 		return err
 	})
 	if err != nil {
@@ -226,14 +220,14 @@ func (s *Store) CancelByOrder(ctx context.Context, orderID, key, correlationID s
 	now, correlationID = idempotency.Stamp(now, correlationID, orderID)
 	var out ShipmentList
 	var n int
-	err := keys.Undo(ctx, s.db, orderID, key, now, func(tx pgx.Tx) error {
+	err := s.Undo(ctx, orderID, key, now, func(tx pgx.Tx) error {
 		n = 0
 		ss, err := shipments(ctx, tx, "WHERE order_id = $1", true, orderID)
 		if err != nil {
 			return err
 		}
 		for i := range ss {
-			changed, err := transition(ctx, tx, &ss[i], StatusCancelled, correlationID, now)
+			changed, err := s.transition(ctx, tx, &ss[i], StatusCancelled, correlationID, now)
 			if err != nil {
 				return err
 			}
