@@ -14,6 +14,7 @@ package verify
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -530,7 +531,7 @@ func classifyFailed(v Verdict, line LedgerLine, f Facts, env Env, saga bool) Ver
 			bad = append(bad, "expected to complete but failed: "+why)
 		}
 	default:
-		if want := expectedStep[line.Expect]; step != nil && (step.Activity != want || !step.Business) {
+		if want := expectedStep[line.Expect]; step != nil && (step.Activity != want || !step.Business) && !outageBefore(f, env, step, want) {
 			bad = append(bad, fmt.Sprintf("expected %s, but the saga failed at %s (%s)", line.Expect, step.Activity, step.Message))
 		}
 	}
@@ -584,6 +585,23 @@ func classifyFailed(v Verdict, line LedgerLine, f Facts, env Env, saga bool) Ver
 
 // expectedStep is where each expected failure must stop the saga.
 var expectedStep = map[string]string{ExpectDeclined: "Charge", ExpectOutOfStock: "Reserve", ExpectUndeliverable: "Ship"}
+
+// sagaSteps are the forward steps in the order the saga runs them.
+var sagaSteps = []string{"Reserve", "Charge", "Ship"}
+
+// outageBefore decides whether an order due to fail at step want (a
+// declined card at Charge, an undeliverable address at Ship) may have
+// failed at step instead: only for unavailability the harness caused and
+// the saga waited out for its whole budget (unavailableFailure, as for an
+// order due to complete), at want or before it. A saga that never reached
+// the service that would have refused the order cannot know it; one that
+// failed past want was not refused where it had to be.
+func outageBefore(f Facts, env Env, step *StepRun, want string) bool {
+	if ok, _ := unavailableFailure(f, env); !ok {
+		return false
+	}
+	return slices.Index(sagaSteps, step.Activity) <= slices.Index(sagaSteps, want)
+}
 
 // unavailableFailure decides whether an order that was to complete may have
 // failed anyway: only when Temporal's history shows a step that failed

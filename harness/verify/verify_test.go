@@ -203,6 +203,16 @@ func TestClassify(t *testing.T) {
 			return f
 		}, Env{}, ClassInconsistent, "client never cancelled"},
 		{"err/inconsistent: expected declined, failed elsewhere", acked(ExpectDeclined), func() Facts { return failedFacts(shipRefused) }, Env{}, ClassInconsistent, "expected declined, but the saga failed at Ship"},
+		{"ok/expected declined, payments down over the whole budget before it could decline", acked(ExpectDeclined), func() Facts { return failedFacts(chargeOutage) }, budget10, ClassCompensated, ""},
+		{"ok/expected undeliverable, payments down over the whole budget before shipping", acked(ExpectUndeliverable), func() Facts { return failedFacts(chargeOutage) }, budget10, ClassCompensated, ""},
+		{"err/inconsistent: expected out of stock, payments down: reserve had to refuse it first", acked(ExpectOutOfStock), func() Facts { return failedFacts(chargeOutage) }, budget10, ClassInconsistent, "expected out_of_stock, but the saga failed at Charge"},
+		{"err/inconsistent: expected declined, failed at charge as unavailable, payments never down", acked(ExpectDeclined), func() Facts { return failedFacts(chargeOutage) },
+			Env{OutageBudget: 10 * time.Second}, ClassInconsistent, "expected declined, but the saga failed at Charge"},
+		{"err/inconsistent: expected declined, budget cut short", acked(ExpectDeclined), func() Facts {
+			s := chargeOutage
+			s.End = c0.Add(5 * time.Second)
+			return failedFacts(s)
+		}, budget10, ClassInconsistent, "expected declined, but the saga failed at Charge"},
 		{"err/inconsistent: expected declined, succeeded", acked(ExpectDeclined), okFacts, Env{}, ClassInconsistent, "expected declined"},
 		{"err/inconsistent: failure not received", acked(ExpectOutOfStock), func() Facts {
 			f := failedFacts(StepRun{Activity: "Reserve", Attempts: 1, Failed: true, Business: true, Message: "out_of_stock"})
