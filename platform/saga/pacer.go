@@ -30,7 +30,9 @@ const pacedReserve = time.Second
 // without waiting. An attempt whose turn would come after its own attempt
 // deadline is turned away with a retryable error (IsPaced) and comes
 // back with the step's backoff (an infrastructure-class failure), which
-// spreads the backlog further.
+// spreads the backlog further; unless that backoff would bring it back too
+// late in its budget for a call, when it goes now (a saga turned away twice
+// after Payments had come back once failed for want of a try).
 //
 // With a saga budget (WithSagaBudget), the retry rate follows the load: new
 // sagas (Arrived) are counted over the last arrivalWindow, and retries get
@@ -142,6 +144,12 @@ func (p *Pacer) Admit(ctx context.Context, attempt int, budgetEnd time.Time) err
 	}
 	if dl, ok := ctx.Deadline(); ok && now.Add(delay+pacedReserve).After(dl) {
 		r.CancelAt(now)
+		if !budgetEnd.IsZero() && now.Add(retryBackoff(attempt)+pacedReserve).After(budgetEnd) {
+			// Turned away, its next try would come too late in the budget
+			// for a call, or never (the SDK gives a step up once its next
+			// backoff would end past the budget): go now, unpaced.
+			return nil
+		}
 		return pacedError(delay)
 	}
 	t := time.NewTimer(delay)

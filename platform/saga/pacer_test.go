@@ -94,6 +94,36 @@ func TestPacerNeverSpendsTheOutageBudget(t *testing.T) {
 	}
 }
 
+func TestPacerGoesWhenItsNextTryWouldComeTooLate(t *testing.T) {
+	// Turned away, attempt 3 would come back after the policy's 4 s
+	// backoff: with the budget ending in 4.5 s that leaves no time for a
+	// call, so it goes now; with 10 s left it is turned away as before.
+	p := NewPacer(1, 1)
+	ctx, cancel := context.WithTimeout(context.Background(), 1500*time.Millisecond)
+	defer cancel()
+	if err := p.Admit(ctx, 2, time.Time{}); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	if err := p.Admit(ctx, 3, time.Now().Add(4500*time.Millisecond)); err != nil {
+		t.Fatalf("next try past the budget: %v, want to go now", err)
+	}
+	if d := time.Since(start); d > 50*time.Millisecond {
+		t.Errorf("waited %s; want at once", d)
+	}
+	if err := p.Admit(ctx, 3, time.Now().Add(10*time.Second)); !IsPaced(err) {
+		t.Fatalf("next try well inside the budget: %v, want a paced error", err)
+	}
+}
+
+func TestRetryBackoffIsThePolicys(t *testing.T) {
+	for attempt, want := range map[int]time.Duration{1: time.Second, 2: 2 * time.Second, 3: 4 * time.Second, 5: 16 * time.Second, 6: retryMax, 40: retryMax} {
+		if got := retryBackoff(attempt); got != want {
+			t.Errorf("retryBackoff(%d) = %s, want %s", attempt, got, want)
+		}
+	}
+}
+
 func TestPacerWaitEndsWithContext(t *testing.T) {
 	p := NewPacer(0.5, 1) // next turn 2 s away
 	if err := p.Admit(context.Background(), 2, time.Time{}); err != nil {

@@ -239,6 +239,16 @@ func stepOptions(budget time.Duration) workflow.LocalActivityOptions {
 	}
 }
 
+// retryBackoff is how long stepOptions' retry policy waits after attempt
+// failed before the next one (the SDK's exponential backoff).
+func retryBackoff(attempt int) time.Duration {
+	d := retryInitial
+	for i := 1; i < attempt && d < retryMax; i++ {
+		d *= 2
+	}
+	return min(d, retryMax)
+}
+
 // lastAttempt holds a step to its whole outage budget. Its retries back off
 // exponentially, and the SDK gives a local activity up as soon as the next
 // backoff would end past its ScheduleToClose: with a 10 s budget the last
