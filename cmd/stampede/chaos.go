@@ -427,7 +427,7 @@ func printOutcome(r *report.Result, out string, wall time.Duration) {
 	for _, l := range r.Lag {
 		fmt.Printf("lag [%s]: p99 %s, max %s over %d samples", l.Source, l.P99.Round(time.Millisecond), l.Max.Round(time.Millisecond), l.Samples)
 		for _, rc := range l.Recovery {
-			fmt.Printf("; %s: max %s, recovered after %s", rc.Fault, rc.MaxLag.Round(time.Millisecond), rc.Recovery.Round(time.Millisecond))
+			fmt.Printf("; %s: max %s, %s", rc.Fault, rc.MaxLag.Round(time.Millisecond), rc.Outcome())
 		}
 		fmt.Println()
 	}

@@ -728,7 +728,7 @@ func (e *Experiment) audit(ctx context.Context, w *watchers, l loaded) error {
 		var sampled []verify.LagSample
 		for _, p := range lagsample.PerPoll(src.s.Samples()) {
 			if !p.At.Before(r.LoadStart) && !p.At.After(e.settled) {
-				sampled = append(sampled, verify.LagSample{At: p.At, Lag: p.Lag})
+				sampled = append(sampled, verify.LagSample{At: p.At, Lag: p.Lag, Blind: p.Blind})
 			}
 		}
 		lag[src.name] = sampled

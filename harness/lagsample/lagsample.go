@@ -445,19 +445,22 @@ func (s *Sampler) Latest() (time.Duration, bool) {
 }
 
 // PerPoll folds samples into one value per poll: the highest lag of any
-// partition at that instant.
+// partition at that instant, Blind when on some partition the group had
+// committed past what the tail had read.
 func PerPoll(samples []Sample) []Point {
-	by := map[time.Time]time.Duration{}
+	by := map[time.Time]Point{}
 	for _, s := range samples {
-		if s.Lag > by[s.At] {
-			by[s.At] = s.Lag
-		} else if _, ok := by[s.At]; !ok {
-			by[s.At] = s.Lag
+		p, ok := by[s.At]
+		if !ok {
+			p.At = s.At
 		}
+		p.Lag = max(p.Lag, s.Lag)
+		p.Blind = p.Blind || s.Blind()
+		by[s.At] = p
 	}
 	out := make([]Point, 0, len(by))
-	for at, lag := range by {
-		out = append(out, Point{At: at, Lag: lag})
+	for _, p := range by {
+		out = append(out, p)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].At.Before(out[j].At) })
 	return out
@@ -465,6 +468,15 @@ func PerPoll(samples []Sample) []Point {
 
 // Point is the group's lag at one instant.
 type Point struct {
-	At  time.Time
-	Lag time.Duration
+	At    time.Time
+	Lag   time.Duration
+	Blind bool // see Sample.Blind
 }
+
+// Blind reports whether the group had committed past what the tail had
+// read: the records between are counted as caught up though the tail has
+// not seen their times, so the sample's lag is a floor, not a reading. The
+// tail reads faster than the group, except while it (re)connects: at the
+// sampler's start, and for seconds after a broker restart, when a backlog
+// the sampler cannot see yet is in flight.
+func (s Sample) Blind() bool { return s.Committed > s.End }

@@ -229,7 +229,7 @@ svg.chart{width:100%;height:auto;background:#fcfcfc;border:1px solid #eee}
 <h2 id="latency">Accept latency</h2>{{.LatencyChart}}
 <h2 id="lag">Consumer lag (fault windows shaded; purple: consumer faults, excluded from the lag gate until lag recovers)</h2>{{.LagChart}}
 <table><tr><th>source</th><th>samples</th><th>p99</th><th>max (outside consumer faults)</th><th>consumer fault recovery</th></tr>
-{{range .R.Lag}}<tr><td>{{.Source}}</td><td class="num">{{.Samples}}</td><td class="num">{{dur .P99}}</td><td class="num">{{dur .Max}}</td><td>{{range .Recovery}}{{.Fault}}: max {{dur .MaxLag}}, recovered {{if lt .Recovery 0}}<b>never</b>{{else}}after {{dur .Recovery}}{{end}}<br>{{end}}</td></tr>
+{{range .R.Lag}}<tr><td>{{.Source}}</td><td class="num">{{.Samples}}</td><td class="num">{{dur .P99}}</td><td class="num">{{dur .Max}}</td><td>{{range .Recovery}}{{.Fault}}: max {{dur .MaxLag}}, {{if and (lt .Recovery 0) (not .InterruptedBy)}}<b>{{.Outcome}}</b>{{else}}{{.Outcome}}{{end}}<br>{{end}}</td></tr>
 {{end}}</table>
 <h2 id="compensation">Compensation time</h2>{{.CompChart}}
 

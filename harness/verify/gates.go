@@ -48,6 +48,10 @@ var DefaultLimits = Limits{MaxCompensation: 30 * time.Second, MaxLag: 100 * time
 type LagSample struct {
 	At  time.Time     `json:"at"`
 	Lag time.Duration `json:"lagNs"`
+	// Blind: the source could not see all of the lag (the sampler's tail
+	// behind the group after a broker restart); its Lag is a floor, and it
+	// never counts as lag having recovered.
+	Blind bool `json:"blind,omitempty"`
 }
 
 // Window is a declared fault. Consumer faults (a killed orchestrator member,
@@ -143,6 +147,25 @@ type FaultRecovery struct {
 	Recovery time.Duration `json:"recoveryNs"` // fault start -> lag back under the limit; -1 if never
 	// AfterEnd is fault end (healed) -> lag back under the limit; -1 if never.
 	AfterEnd time.Duration `json:"afterEndNs"`
+	// InterruptedBy is the next consumer fault, when it began before lag
+	// had recovered from this one and less than the recovery limit after
+	// this one's end: from its start the lag is that fault's to recover
+	// (its window is excluded and its recovery gated), and AfterEnd is -1.
+	InterruptedBy string        `json:"interruptedBy,omitempty"`
+	Interrupted   time.Duration `json:"interruptedAfterEndNs,omitempty"` // this fault's end -> the next one's start
+}
+
+// Outcome says how the lag came back after the fault: "recovered after D"
+// (from the fault's start), "never recovered", or that the next consumer
+// fault began first.
+func (fr FaultRecovery) Outcome() string {
+	switch {
+	case fr.InterruptedBy != "":
+		return fmt.Sprintf("not back when %s began %s after its end", fr.InterruptedBy, fr.Interrupted.Round(100*time.Millisecond))
+	case fr.Recovery < 0:
+		return "never recovered"
+	}
+	return "recovered after " + fr.Recovery.Round(time.Millisecond).String()
 }
 
 // Input is everything the gates are evaluated on.
@@ -213,7 +236,7 @@ func Evaluate(in Input) ([]Gate, []LagReport) {
 	for _, src := range sources {
 		limits := in.Limits
 		limits.MaxLag = in.Limits.lagLimit(src)
-		r := lagReport(src, in.Lag[src], in.Faults, limits.MaxLag)
+		r := lagReport(src, in.Lag[src], in.Faults, limits.MaxLag, limits.MaxRecovery)
 		r.Gaps = in.Gaps[src]
 		r.LongestGap = longestGap(r.Gaps, in.Faults)
 		for _, s := range in.Lag[src] {
@@ -275,6 +298,8 @@ func recoveryGate(src string, r LagReport, l Limits) Gate {
 	var parts, bad []string
 	for _, fr := range r.Recovery {
 		switch {
+		case fr.InterruptedBy != "":
+			parts = append(parts, fr.Fault+" "+fr.Outcome())
 		case fr.AfterEnd < 0:
 			parts = append(parts, fr.Fault+" never recovered")
 			bad = append(bad, fr.Fault+": lag never came back under "+l.MaxLag.String()+fmt.Sprintf(" (max %s)", fr.MaxLag.Round(time.Millisecond)))
@@ -450,8 +475,11 @@ const Settled = 3 * time.Second
 // lagReport measures one source, excluding consumer fault windows up to the
 // moment lag recovers below limit: the first sample after the fault's end
 // from which it stays below limit for Settled (or to the end of the samples,
-// when fewer remain). How long that took is gated apart (consumer recovery).
-func lagReport(src string, samples []LagSample, faults []Window, limit time.Duration) LagReport {
+// when fewer remain), a blind sample counting as not recovered (after a
+// broker restart the sampler read 0 for three seconds while the group's
+// backlog was in flight, then 2 s). How long that took is gated apart
+// (consumer recovery).
+func lagReport(src string, samples []LagSample, faults []Window, limit, maxRecovery time.Duration) LagReport {
 	sort.Slice(samples, func(i, j int) bool { return samples[i].At.Before(samples[j].At) })
 	r := LagReport{Source: src}
 	type span struct{ from, to time.Time }
@@ -461,6 +489,7 @@ func lagReport(src string, samples []LagSample, faults []Window, limit time.Dura
 			continue
 		}
 		fr := FaultRecovery{Fault: f.Name, Recovery: -1, AfterEnd: -1}
+		next := nextConsumerFault(faults, f)
 		recovered := time.Time{}
 		candidate := time.Time{} // first sample of the current run under the limit
 		for _, s := range samples {
@@ -470,12 +499,18 @@ func lagReport(src string, samples []LagSample, faults []Window, limit time.Dura
 			if !recovered.IsZero() {
 				break
 			}
+			if next != nil && !s.At.Before(next.Start) && candidate.IsZero() && next.Start.Sub(f.End) < maxRecovery {
+				// The next consumer fault began before lag came back:
+				// what follows is its to recover.
+				fr.InterruptedBy, fr.Interrupted = next.Name, next.Start.Sub(f.End)
+				break
+			}
 			if s.Lag > fr.MaxLag {
 				fr.MaxLag = s.Lag
 			}
 			switch {
 			case s.At.Before(f.End):
-			case s.Lag >= limit:
+			case s.Lag >= limit || s.Blind:
 				candidate = time.Time{}
 			case candidate.IsZero():
 				candidate = s.At
@@ -488,9 +523,12 @@ func lagReport(src string, samples []LagSample, faults []Window, limit time.Dura
 			recovered = candidate // under the limit to the last sample
 		}
 		to := recovered
-		if recovered.IsZero() {
+		switch {
+		case fr.InterruptedBy != "":
+			to = next.Start // its window is excluded from here on
+		case recovered.IsZero():
 			to = time.Unix(1<<40, 0) // never recovered: everything after is excluded and the window says so
-		} else {
+		default:
 			fr.Recovery = recovered.Sub(f.Start)
 			fr.AfterEnd = recovered.Sub(f.End)
 		}
@@ -522,6 +560,17 @@ func lagReport(src string, samples []LagSample, faults []Window, limit time.Dura
 	r.P99 = stats.Summarise(kept).P99
 	r.OverSeconds = len(over)
 	return r
+}
+
+// nextConsumerFault is the first consumer fault to begin after f began, if any.
+func nextConsumerFault(faults []Window, f Window) *Window {
+	var next *Window
+	for i, g := range faults {
+		if g.Consumer && g.Start.After(f.Start) && (next == nil || g.Start.Before(next.Start)) {
+			next = &faults[i]
+		}
+	}
+	return next
 }
 
 // FaultContext places at among the harness's faults: "during NAME (Ns in)"

@@ -198,6 +198,78 @@ func TestRecoveryNeedsLagToStayDown(t *testing.T) {
 	}
 }
 
+// After a broker restart the sampler's tail reconnects later than the
+// group: samples whose commit is past what the tail has read read 0 while
+// the backlog is in flight. They never count as recovered.
+func TestBlindSamplesAreNotRecovery(t *testing.T) {
+	in := passingInput()
+	s := steadyLag(100, 20*time.Millisecond) // 0..10 s
+	for i := 20; i < 30; i++ {               // the fault, 2..3 s
+		s[i].Lag = time.Second
+	}
+	for i := 30; i < 65; i++ { // 3..6.5 s: blind, reading 0
+		s[i].Lag, s[i].Blind = 0, true
+	}
+	for i := 65; i < 70; i++ { // then the backlog shows
+		s[i].Lag = 2 * time.Second
+	}
+	in.Lag = map[string][]LagSample{"kadm": s}
+	in.Faults = []Window{{Name: "kafka-restart", Start: t0.Add(2 * time.Second), End: t0.Add(3 * time.Second), Consumer: true}}
+	gates, reports := Evaluate(in)
+	if g := gate(t, gates, "consumer lag (kadm)"); !g.Pass {
+		t.Fatalf("the backlog after blind samples counted as lag outside the fault: %s", g.Value)
+	}
+	if r := reports[0].Recovery; len(r) != 1 || r[0].AfterEnd != 4*time.Second {
+		t.Fatalf("recovery = %+v, want back 4 s after the end (at 7 s), not at its end", r)
+	}
+	// Blind for longer than the recovery limit: not recovered in time.
+	for i := 30; i < 100; i++ {
+		s[i].Lag, s[i].Blind = 0, true
+	}
+	in.Limits.MaxRecovery = 5 * time.Second
+	gates, _ = Evaluate(in)
+	if g := gate(t, gates, "consumer recovery (kadm)"); g.Pass {
+		t.Fatalf("blind to the end passed the recovery gate: %s", g.Value)
+	}
+}
+
+// A consumer fault that begins before the lag of the one before it came
+// back takes over its recovery; one that begins after the first had its
+// whole recovery limit does not excuse it.
+func TestRecoveryInterruptedByTheNextConsumerFault(t *testing.T) {
+	kafka := Window{Name: "kafka-restart", Start: t0.Add(2 * time.Second), End: t0.Add(3 * time.Second), Consumer: true}
+	temporal := Window{Name: "temporal-restart", Start: t0.Add(5 * time.Second), End: t0.Add(6 * time.Second), Consumer: true}
+	in := passingInput()
+	s := steadyLag(200, 20*time.Millisecond) // 0..20 s
+	for i := 20; i < 80; i++ {               // lagging from 2 s to 8 s
+		s[i].Lag = time.Second
+	}
+	in.Lag = map[string][]LagSample{"kadm": s}
+	in.Faults = []Window{kafka, temporal}
+	gates, reports := Evaluate(in)
+	g := gate(t, gates, "consumer recovery (kadm)")
+	if want := "kafka-restart not back when temporal-restart began 2s after its end, temporal-restart 2s"; !g.Pass || g.Value != want {
+		t.Fatalf("recovery gate = pass %v, %q; want pass, %q", g.Pass, g.Value, want)
+	}
+	if g := gate(t, gates, "consumer lag (kadm)"); !g.Pass {
+		t.Fatalf("lag between the two faults counted: %s", g.Value)
+	}
+	if r := reports[0].Recovery[0]; r.InterruptedBy != "temporal-restart" || r.AfterEnd != -1 {
+		t.Fatalf("kafka-restart recovery = %+v", r)
+	}
+
+	// The next fault 16 s after the end, the lag never back before it.
+	temporal.Start, temporal.End = t0.Add(19*time.Second), t0.Add(19500*time.Millisecond)
+	for i := 80; i < 200; i++ {
+		s[i].Lag = time.Second
+	}
+	in.Faults = []Window{kafka, temporal}
+	gates, _ = Evaluate(in)
+	if g := gate(t, gates, "consumer recovery (kadm)"); g.Pass {
+		t.Fatalf("a fault with its whole recovery limit behind it was excused: %s", g.Value)
+	}
+}
+
 // The compensation gate's edges: n=0 passes only when the ledger expected
 // no compensation; the limit itself fails; an unmeasured one fails.
 func TestCompensationGateEdges(t *testing.T) {
