@@ -68,6 +68,9 @@ type CompensationInput struct {
 	ResourceID    string `json:"resourceId,omitempty"` // reservation, charge or shipment id, when known
 	Attempt       int    `json:"attempt"`
 	NowStuck      bool   `json:"nowStuck,omitempty"` // this attempt is the first after StuckAfter
+	// Wait is the backoff this attempt takes before its call, in the
+	// worker (a short one; longer ones are the workflow's durable timers).
+	Wait time.Duration `json:"waitNs,omitempty"`
 }
 
 // StatusUpdate is one status transition to publish, with the metrics that
@@ -297,6 +300,15 @@ func (a *Activities) CancelShipment(ctx context.Context, in CompensationInput) e
 
 func (a *Activities) compensate(ctx context.Context, in CompensationInput, name, service, u, key string) error {
 	ctx, log := a.logger(ctx, in.OrderID, in.CorrelationID)
+	if in.Wait > 0 {
+		t := time.NewTimer(in.Wait)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		}
+	}
 	if in.NowStuck && a.Metrics != nil {
 		a.Metrics.Stuck.Inc()
 	}

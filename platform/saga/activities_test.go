@@ -228,6 +228,27 @@ func TestCompensationNeverGivesUpOnAnAnswer(t *testing.T) {
 	}
 }
 
+func TestCompensationWaitsItsBackoffBeforeTheCall(t *testing.T) {
+	srv, got := fakeService(t, http.StatusOK, `{}`)
+	a := testActs(srv.URL)
+	start := time.Now()
+	if err := a.RefundCharge(context.Background(), CompensationInput{OrderID: "o-1", Attempt: 2, Wait: 100 * time.Millisecond}); err != nil {
+		t.Fatal(err)
+	}
+	if d := time.Since(start); d < 100*time.Millisecond || len(*got) != 1 {
+		t.Fatalf("called %d times after %s; want once, after its 100ms wait", len(*got), d)
+	}
+	// A cancel during the wait ends the attempt without a call.
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+	defer cancel()
+	if err := a.RefundCharge(ctx, CompensationInput{OrderID: "o-1", Attempt: 3, Wait: time.Minute}); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("err = %v, want the context's", err)
+	}
+	if len(*got) != 1 {
+		t.Fatalf("called during a cancelled wait")
+	}
+}
+
 type fakeProducer struct {
 	mu   sync.Mutex
 	recs []*kgo.Record

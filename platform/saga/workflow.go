@@ -28,6 +28,11 @@ const (
 	retryMax             = 30 * time.Second
 	attemptTimeout       = 3 * time.Second
 	compensationMaxDelay = 30 * time.Second
+	// inTaskWaitMax is the longest wait between a compensation's attempts
+	// taken inside the worker, as part of the next attempt (InTaskWaits):
+	// attempts at 0, 1, 3, 7 and 15 s, all that fit in the 30 s a
+	// compensation has; later waits are durable timers.
+	inTaskWaitMax = 8 * time.Second
 	// sideEffectBudget bounds publishing a status or enqueuing a
 	// notification: Kafka or Redis being down stalls the order, it never
 	// skips a status.
@@ -66,10 +71,19 @@ type settings struct {
 	// (lastAttempt). Runs recorded before it existed decode false and
 	// replay giving up where the retry policy did.
 	WholeBudget bool `json:"wholeBudget,omitempty"`
+	// InTaskWaits: a compensation's short waits between attempts (up to
+	// inTaskWaitMax) are taken by the next attempt's local activity, inside
+	// the worker, not by a durable timer. Right after an outage a timer's
+	// workflow task queued behind everything else Temporal had to do: a
+	// refund whose first try failed while Payments was still down ran again
+	// 31 s later, for a 1 s timer. Runs recorded before it decode false and
+	// replay their timers.
+	InTaskWaits bool `json:"inTaskWaits,omitempty"`
 }
 
 func (w *Workflow) settings(in Input) settings {
-	s := settings{OutageBudget: in.OutageBudget, DeliveryWait: in.DeliveryWait, Grouped: true, CompensationDelay: compensationDelay(), WholeBudget: true}
+	s := settings{OutageBudget: in.OutageBudget, DeliveryWait: in.DeliveryWait, Grouped: true, CompensationDelay: compensationDelay(), WholeBudget: true,
+		InTaskWaits: true}
 	if s.OutageBudget <= 0 && w != nil {
 		s.OutageBudget = w.OutageBudget
 	}
@@ -428,24 +442,26 @@ func (s *run) abort(ctx workflow.Context, f failure) (Result, error) {
 
 // compensate runs one compensation until it succeeds: one attempt per local
 // activity, so every attempt and its error are visible in the status query,
-// and a durable timer between attempts.
+// and a wait between attempts, doubling: the short ones inside the next
+// attempt (InTaskWaits), the rest durable timers.
 func (s *run) compensate(ctx workflow.Context, c compensation) {
 	started := workflow.Now(ctx)
 	s.st.Compensations = append(s.st.Compensations, CompensationState{Name: c.name, StartedAt: started})
 	idx := len(s.st.Compensations) - 1
-	lctx := workflow.WithLocalActivityOptions(ctx, workflow.LocalActivityOptions{
-		ScheduleToCloseTimeout: attemptTimeout,
-		StartToCloseTimeout:    attemptTimeout,
-		RetryPolicy:            &temporal.RetryPolicy{MaximumAttempts: 1},
-	})
 	delay := retryInitial
 	reportStuck := false
+	var wait time.Duration // taken by this attempt before its call
 	for attempt := 1; ; attempt++ {
-		in := CompensationInput{OrderID: s.in.Order.OrderID, CorrelationID: s.in.CorrelationID, Attempt: attempt, NowStuck: reportStuck}
+		in := CompensationInput{OrderID: s.in.Order.OrderID, CorrelationID: s.in.CorrelationID, Attempt: attempt, NowStuck: reportStuck, Wait: wait}
 		if c.id != nil {
 			in.ResourceID = *c.id
 		}
 		reportStuck = false
+		lctx := workflow.WithLocalActivityOptions(ctx, workflow.LocalActivityOptions{
+			ScheduleToCloseTimeout: wait + attemptTimeout,
+			StartToCloseTimeout:    wait + attemptTimeout,
+			RetryPolicy:            &temporal.RetryPolicy{MaximumAttempts: 1},
+		})
 		err := workflow.ExecuteLocalActivity(lctx, c.act, in).Get(lctx, nil)
 		cs := &s.st.Compensations[idx]
 		cs.Attempts = attempt
@@ -460,7 +476,12 @@ func (s *run) compensate(ctx workflow.Context, c compensation) {
 			reportStuck = true
 			workflow.GetLogger(ctx).Warn("compensation stuck", "order_id", s.in.Order.OrderID, "compensation", c.name, "attempts", attempt, "err", cs.LastError)
 		}
-		_ = workflow.Sleep(ctx, delay)
+		wait = 0
+		if s.set.InTaskWaits && delay <= inTaskWaitMax {
+			wait = delay
+		} else {
+			_ = workflow.Sleep(ctx, delay)
+		}
 		delay = min(delay*2, compensationMaxDelay)
 	}
 }

@@ -494,6 +494,39 @@ func TestCompensationRetriedUntilItSucceeds(t *testing.T) {
 	}
 }
 
+func TestCompensationShortWaitsAreTakenInTheWorker(t *testing.T) {
+	// Waits of 1, 2, 4 and 8 s ride on the next attempt (no timer, no trip
+	// through Temporal's queues); 16 s and more are durable timers.
+	env, r := newEnv(t, fakes{
+		ship: func(int) (Shipment, error) { return Shipment{}, business(shipping.ErrCodeUndeliverable) },
+		comp: map[string]func(CompensationInput) error{
+			CompRefund: func(in CompensationInput) error {
+				if in.Attempt <= 5 {
+					return errors.New("payments: HTTP 503")
+				}
+				return nil
+			},
+		},
+	})
+	var timers []time.Duration
+	env.SetOnTimerScheduledListener(func(_ string, d time.Duration) { timers = append(timers, d) })
+	if res := execute(t, env, testOrder()); res.Status != order.StatusFailed {
+		t.Fatalf("status %q", res.Status)
+	}
+	var waits []time.Duration
+	for _, in := range r.comps {
+		if in.Attempt > 0 && len(waits) < 6 {
+			waits = append(waits, in.Wait)
+		}
+	}
+	if want := []time.Duration{0, time.Second, 2 * time.Second, 4 * time.Second, 8 * time.Second, 0}; !slices.Equal(waits, want) {
+		t.Errorf("refund waits %v, want %v", waits, want)
+	}
+	if want := []time.Duration{16 * time.Second}; !slices.Equal(timers, want) {
+		t.Errorf("timers %v, want %v", timers, want)
+	}
+}
+
 func TestStuckCompensationIsVisible(t *testing.T) {
 	env, r := newEnv(t, fakes{
 		charge: func(int) (Charge, error) { return Charge{}, business(payment.ErrCodeCardDeclined) },
@@ -507,7 +540,9 @@ func TestStuckCompensationIsVisible(t *testing.T) {
 		},
 	})
 	var during Status
-	// Attempts at 0,1,3,7,15,31,61,91 s fail (delays 1..16, then 30 s max); query at 70 s.
+	// Attempts 1-5 fail at once on the test clock (their 1-8 s waits are the
+	// mocked attempts' own), 6-8 at 16, 46 and 76 s (timers of 16 and 30 s);
+	// query at 70 s.
 	env.RegisterDelayedCallback(func() {
 		v, err := env.QueryWorkflow(QueryStatus)
 		if err != nil {
@@ -652,9 +687,9 @@ func TestSettingsDefaults(t *testing.T) {
 		in   Input
 		want settings
 	}{
-		{&Workflow{}, Input{}, settings{DefaultOutageBudget, DefaultDeliveryWait, true, 0, true}},
-		{&Workflow{OutageBudget: time.Minute, DeliveryWait: time.Second}, Input{}, settings{time.Minute, time.Second, true, 0, true}},
-		{&Workflow{OutageBudget: time.Minute}, Input{OutageBudget: time.Hour, DeliveryWait: 30 * time.Second}, settings{time.Hour, 30 * time.Second, true, 0, true}},
+		{&Workflow{}, Input{}, settings{DefaultOutageBudget, DefaultDeliveryWait, true, 0, true, true}},
+		{&Workflow{OutageBudget: time.Minute, DeliveryWait: time.Second}, Input{}, settings{time.Minute, time.Second, true, 0, true, true}},
+		{&Workflow{OutageBudget: time.Minute}, Input{OutageBudget: time.Hour, DeliveryWait: 30 * time.Second}, settings{time.Hour, 30 * time.Second, true, 0, true, true}},
 	} {
 		if got := tc.wf.settings(tc.in); got != tc.want {
 			t.Errorf("settings(%+v, %+v) = %+v, want %+v", tc.wf, tc.in, got, tc.want)
