@@ -14,6 +14,13 @@ import (
 // answer in tens of milliseconds, an attempt may take attemptTimeout.
 const pacedReserve = time.Second
 
+// budgetReserve is what pacing leaves of a step's outage budget for its
+// call: a whole attempt. With pacedReserve alone, a retry in the full
+// profile waited its turn to 1 s before its budget's end, while Payments,
+// back for 1 s and draining the refusal's backlog, took longer than that
+// to answer; the step failed after 6 s of outage in a 10 s budget.
+const budgetReserve = attemptTimeout
+
 // Pacer bounds how fast one worker resumes forward steps that already
 // failed (compensations are not paced: they have a 30 s deadline of their
 // own). When a service comes back after an outage, every saga that
@@ -26,8 +33,8 @@ const pacedReserve = time.Second
 // latency while the backlog drains at a known rate.
 //
 // Pacing never costs a step its outage budget: an attempt whose turn would
-// come later than its budget's end, less a reserve for the call, goes
-// without waiting. An attempt whose turn would come after its own attempt
+// come later than its budget's end, less a whole attempt for the call
+// (budgetReserve), goes without waiting. An attempt whose turn would come after its own attempt
 // deadline is turned away with a retryable error (IsPaced) and comes
 // back with the step's backoff (an infrastructure-class failure), which
 // spreads the backlog further; unless that backoff would bring it back too
@@ -137,14 +144,14 @@ func (p *Pacer) Admit(ctx context.Context, attempt int, budgetEnd time.Time) err
 	if delay == 0 {
 		return nil
 	}
-	if !budgetEnd.IsZero() && now.Add(delay+pacedReserve).After(budgetEnd) {
+	if !budgetEnd.IsZero() && now.Add(delay+budgetReserve).After(budgetEnd) {
 		// Waiting would eat the budget: go now, unpaced.
 		r.CancelAt(now)
 		return nil
 	}
 	if dl, ok := ctx.Deadline(); ok && now.Add(delay+pacedReserve).After(dl) {
 		r.CancelAt(now)
-		if !budgetEnd.IsZero() && now.Add(retryBackoff(attempt)+pacedReserve).After(budgetEnd) {
+		if !budgetEnd.IsZero() && now.Add(retryBackoff(attempt)+budgetReserve).After(budgetEnd) {
 			// Turned away, its next try would come too late in the budget
 			// for a call, or never (the SDK gives a step up once its next
 			// backoff would end past the budget): go now, unpaced.

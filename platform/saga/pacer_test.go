@@ -92,6 +92,15 @@ func TestPacerNeverSpendsTheOutageBudget(t *testing.T) {
 	if d := time.Since(start); d > 50*time.Millisecond {
 		t.Errorf("a retry near its budget's end waited %s", d)
 	}
+	// 3.5 s left: waiting ~1 s for the turn would leave less than a whole
+	// attempt for the call (a service draining a backlog answers slowly).
+	start = time.Now()
+	if err := p.Admit(ctx, 2, time.Now().Add(3500*time.Millisecond)); err != nil {
+		t.Fatalf("an attempt's time before the budget's end: %v", err)
+	}
+	if d := time.Since(start); d > 50*time.Millisecond {
+		t.Errorf("a retry with less than an attempt to spare waited %s", d)
+	}
 }
 
 func TestPacerGoesWhenItsNextTryWouldComeTooLate(t *testing.T) {
