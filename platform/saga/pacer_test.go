@@ -53,16 +53,36 @@ func TestPacerSpreadsRetries(t *testing.T) {
 	}
 }
 
-func TestPacerTurnsAwayWhatWouldMissItsDeadline(t *testing.T) {
-	// 1/s, burst 1: the second retry's turn is ~1 s away; with an attempt
-	// deadline 1.5 s ahead and a 1 s reserve for the call, it is turned away
-	// at once with a retryable, recognisable error, and it takes no token.
+// busyPacer returns a 1/s Pacer, burst 1, whose token a retry has just
+// taken: the next retry's turn is ~1 s away.
+func busyPacer(t *testing.T, ctx context.Context) *Pacer {
+	t.Helper()
 	p := NewPacer(1, 1)
-	ctx, cancel := context.WithTimeout(context.Background(), 1500*time.Millisecond)
-	defer cancel()
 	if err := p.Admit(ctx, 2, time.Time{}); err != nil {
 		t.Fatal(err)
 	}
+	return p
+}
+
+// goesAtOnce fails the test unless attempt is admitted without waiting.
+func goesAtOnce(t *testing.T, p *Pacer, ctx context.Context, attempt int, budgetEnd time.Time, what string) {
+	t.Helper()
+	start := time.Now()
+	if err := p.Admit(ctx, attempt, budgetEnd); err != nil {
+		t.Fatalf("%s: %v, want to go now", what, err)
+	}
+	if d := time.Since(start); d > 50*time.Millisecond {
+		t.Errorf("%s: waited %s, want to go at once", what, d)
+	}
+}
+
+func TestPacerTurnsAwayWhatWouldMissItsDeadline(t *testing.T) {
+	// The second retry's turn is ~1 s away; with an attempt deadline 1.5 s
+	// ahead and a 1 s reserve for the call, it is turned away at once with
+	// a retryable, recognisable error, and it takes no token.
+	ctx, cancel := context.WithTimeout(context.Background(), 1500*time.Millisecond)
+	defer cancel()
+	p := busyPacer(t, ctx)
 	start := time.Now()
 	err := p.Admit(ctx, 3, time.Time{})
 	if !IsPaced(err) {
@@ -77,49 +97,24 @@ func TestPacerTurnsAwayWhatWouldMissItsDeadline(t *testing.T) {
 }
 
 func TestPacerNeverSpendsTheOutageBudget(t *testing.T) {
-	// The turn is ~1 s away but the step's budget ends in 1.2 s: waiting
-	// would leave less than the call's reserve, so the retry goes now.
-	p := NewPacer(1, 1)
+	// The turn is ~1 s away: with the step's budget ending in 1.2 s, or in
+	// 3.5 s (waiting would leave less than a whole attempt for the call; a
+	// service draining a backlog answers slowly), the retry goes now.
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 	defer cancel()
-	if err := p.Admit(ctx, 2, time.Time{}); err != nil {
-		t.Fatal(err)
-	}
-	start := time.Now()
-	if err := p.Admit(ctx, 2, time.Now().Add(1200*time.Millisecond)); err != nil {
-		t.Fatalf("near the budget's end: %v", err)
-	}
-	if d := time.Since(start); d > 50*time.Millisecond {
-		t.Errorf("a retry near its budget's end waited %s", d)
-	}
-	// 3.5 s left: waiting ~1 s for the turn would leave less than a whole
-	// attempt for the call (a service draining a backlog answers slowly).
-	start = time.Now()
-	if err := p.Admit(ctx, 2, time.Now().Add(3500*time.Millisecond)); err != nil {
-		t.Fatalf("an attempt's time before the budget's end: %v", err)
-	}
-	if d := time.Since(start); d > 50*time.Millisecond {
-		t.Errorf("a retry with less than an attempt to spare waited %s", d)
-	}
+	p := busyPacer(t, ctx)
+	goesAtOnce(t, p, ctx, 2, time.Now().Add(1200*time.Millisecond), "1.2 s before the budget's end")
+	goesAtOnce(t, p, ctx, 2, time.Now().Add(3500*time.Millisecond), "3.5 s before the budget's end")
 }
 
 func TestPacerGoesWhenItsNextTryWouldComeTooLate(t *testing.T) {
 	// Turned away, attempt 3 would come back after the policy's 4 s
 	// backoff: with the budget ending in 4.5 s that leaves no time for a
 	// call, so it goes now; with 10 s left it is turned away as before.
-	p := NewPacer(1, 1)
 	ctx, cancel := context.WithTimeout(context.Background(), 1500*time.Millisecond)
 	defer cancel()
-	if err := p.Admit(ctx, 2, time.Time{}); err != nil {
-		t.Fatal(err)
-	}
-	start := time.Now()
-	if err := p.Admit(ctx, 3, time.Now().Add(4500*time.Millisecond)); err != nil {
-		t.Fatalf("next try past the budget: %v, want to go now", err)
-	}
-	if d := time.Since(start); d > 50*time.Millisecond {
-		t.Errorf("waited %s; want at once", d)
-	}
+	p := busyPacer(t, ctx)
+	goesAtOnce(t, p, ctx, 3, time.Now().Add(4500*time.Millisecond), "next try past the budget")
 	if err := p.Admit(ctx, 3, time.Now().Add(10*time.Second)); !IsPaced(err) {
 		t.Fatalf("next try well inside the budget: %v, want a paced error", err)
 	}
