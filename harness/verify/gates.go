@@ -499,7 +499,7 @@ func lagReport(src string, samples []LagSample, faults []Window, limit, maxRecov
 			if !recovered.IsZero() {
 				break
 			}
-			if next != nil && !s.At.Before(next.Start) && candidate.IsZero() && next.Start.Sub(f.End) < maxRecovery {
+			if next != nil && !s.At.Before(next.Start) && candidate.IsZero() && !next.Start.Before(f.End) && next.Start.Sub(f.End) < maxRecovery {
 				// The next consumer fault began before lag came back:
 				// what follows is its to recover.
 				fr.InterruptedBy, fr.Interrupted = next.Name, next.Start.Sub(f.End)

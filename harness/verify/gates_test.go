@@ -258,6 +258,14 @@ func TestRecoveryInterruptedByTheNextConsumerFault(t *testing.T) {
 		t.Fatalf("kafka-restart recovery = %+v", r)
 	}
 
+	// A fault that begins before this one ends overlaps it: no hand-over.
+	overlap := Window{Name: "temporal-restart", Start: t0.Add(2500 * time.Millisecond), End: t0.Add(3500 * time.Millisecond), Consumer: true}
+	in.Faults = []Window{kafka, overlap}
+	_, reports = Evaluate(in)
+	if r := reports[0].Recovery[0]; r.InterruptedBy != "" || r.AfterEnd != 5*time.Second {
+		t.Fatalf("kafka-restart with an overlapping fault: %+v, want recovered 5 s after its end", r)
+	}
+
 	// The next fault 16 s after the end, the lag never back before it.
 	temporal.Start, temporal.End = t0.Add(19*time.Second), t0.Add(19500*time.Millisecond)
 	for i := 80; i < 200; i++ {
