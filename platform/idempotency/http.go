@@ -6,6 +6,9 @@ import (
 	"log/slog"
 	"net/http"
 
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/stampede-dev/stampede/platform/telemetry"
 	"github.com/stampede-dev/stampede/platform/web"
 )
 
@@ -88,4 +91,20 @@ func RefuseSagaOwned(field string, err error) error {
 		"detail": "order " + so.OrderID + " is run by its saga, which alone undoes its work: cancel the order (POST /v1/orders/" +
 			so.OrderID + "/cancel on the Orders API, honoured until it ships); a failed or cancelled order is compensated by its saga",
 	}}
+}
+
+// Metrics count what a called service's API did; the zero Metrics records
+// nothing. Answered counts its forward step's answers by outcome: the
+// status or error code it was answered with, or OutcomeReplayed. Changed
+// counts what its other requests changed (a repeat changes nothing and does
+// not count), by the labels the service names.
+type Metrics struct{ Answered, Changed *telemetry.Counter }
+
+// NewMetrics registers a service's two counters on reg: answered (by
+// "outcome") and changed (by changedLabels).
+func NewMetrics(reg prometheus.Registerer, answered, answeredHelp, changed, changedHelp string, changedLabels ...string) Metrics {
+	return Metrics{
+		Answered: telemetry.NewCounter(reg, answered, answeredHelp, "outcome"),
+		Changed:  telemetry.NewCounter(reg, changed, changedHelp, changedLabels...),
+	}
 }

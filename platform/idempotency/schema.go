@@ -6,10 +6,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
-	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/stampede-dev/stampede/platform/outbox"
-	"github.com/stampede-dev/stampede/platform/telemetry"
 )
 
 // Schema is what every called service's store holds: its pool (whose
@@ -47,20 +45,4 @@ func (s Schema) Undo(ctx context.Context, orderID, key string, now time.Time, wo
 // OrderOf returns the order row id of table what+"s" belongs to (OrderOf).
 func (s Schema) OrderOf(ctx context.Context, what, id string, notFound error) (string, error) {
 	return OrderOf(ctx, s.DB, what, id, notFound)
-}
-
-// Metrics count what a called service's API did; the zero Metrics records
-// nothing. Answered counts its forward step's answers by outcome: the
-// status or error code it was answered with, or OutcomeReplayed. Changed
-// counts what its other requests changed (a repeat changes nothing and does
-// not count), by the labels the service names.
-type Metrics struct{ Answered, Changed *telemetry.Counter }
-
-// NewMetrics registers a service's two counters on reg: answered (by
-// "outcome") and changed (by changedLabels).
-func NewMetrics(reg prometheus.Registerer, answered, answeredHelp, changed, changedHelp string, changedLabels ...string) Metrics {
-	return Metrics{
-		Answered: telemetry.NewCounter(reg, answered, answeredHelp, "outcome"),
-		Changed:  telemetry.NewCounter(reg, changed, changedHelp, changedLabels...),
-	}
 }

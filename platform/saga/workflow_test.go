@@ -459,6 +459,9 @@ func TestOutageLongerThanBudgetCompensates(t *testing.T) {
 	}
 }
 
+// TestCompensationRetriedUntilItSucceeds: the refund fails five times; its
+// waits of 1, 2, 4 and 8 s ride on the next attempt (no timer, no trip
+// through Temporal's queues), 16 s and more are durable timers.
 func TestCompensationRetriedUntilItSucceeds(t *testing.T) {
 	env, r := newEnv(t, fakes{
 		ship: func(int) (Shipment, error) { return Shipment{}, business(shipping.ErrCodeUndeliverable) },
@@ -471,9 +474,24 @@ func TestCompensationRetriedUntilItSucceeds(t *testing.T) {
 			},
 		},
 	})
+	var timers []time.Duration
+	env.SetOnTimerScheduledListener(func(_ string, d time.Duration) { timers = append(timers, d) })
 	res := execute(t, env, testOrder())
 	if res.Status != order.StatusFailed {
 		t.Fatalf("status %q", res.Status)
+	}
+	if len(r.comps) < 6 {
+		t.Fatalf("%d compensation attempts, want the refund's six first", len(r.comps))
+	}
+	var waits []time.Duration
+	for _, in := range r.comps[:6] { // the refund's attempts, then the release's
+		waits = append(waits, in.Wait)
+	}
+	if want := []time.Duration{0, time.Second, 2 * time.Second, 4 * time.Second, 8 * time.Second, 0}; !slices.Equal(waits, want) {
+		t.Errorf("refund waits %v, want %v", waits, want)
+	}
+	if want := []time.Duration{16 * time.Second}; !slices.Equal(timers, want) {
+		t.Errorf("timers %v, want %v", timers, want)
 	}
 	if got, want := r.compensationCalls(), []string{CompRefund, CompRelease}; !slices.Equal(got, want) {
 		t.Errorf("compensations %v, want %v", got, want)
@@ -491,39 +509,6 @@ func TestCompensationRetriedUntilItSucceeds(t *testing.T) {
 	// The release waits for the refund: reverse order holds through retries.
 	if i := slices.Index(r.calls, CompRelease); i < slices.Index(r.calls, CompRefund)+5 {
 		t.Errorf("release ran before the refund finished: %v", r.calls)
-	}
-}
-
-func TestCompensationShortWaitsAreTakenInTheWorker(t *testing.T) {
-	// Waits of 1, 2, 4 and 8 s ride on the next attempt (no timer, no trip
-	// through Temporal's queues); 16 s and more are durable timers.
-	env, r := newEnv(t, fakes{
-		ship: func(int) (Shipment, error) { return Shipment{}, business(shipping.ErrCodeUndeliverable) },
-		comp: map[string]func(CompensationInput) error{
-			CompRefund: func(in CompensationInput) error {
-				if in.Attempt <= 5 {
-					return errors.New("payments: HTTP 503")
-				}
-				return nil
-			},
-		},
-	})
-	var timers []time.Duration
-	env.SetOnTimerScheduledListener(func(_ string, d time.Duration) { timers = append(timers, d) })
-	if res := execute(t, env, testOrder()); res.Status != order.StatusFailed {
-		t.Fatalf("status %q", res.Status)
-	}
-	var waits []time.Duration
-	for _, in := range r.comps {
-		if in.Attempt > 0 && len(waits) < 6 {
-			waits = append(waits, in.Wait)
-		}
-	}
-	if want := []time.Duration{0, time.Second, 2 * time.Second, 4 * time.Second, 8 * time.Second, 0}; !slices.Equal(waits, want) {
-		t.Errorf("refund waits %v, want %v", waits, want)
-	}
-	if want := []time.Duration{16 * time.Second}; !slices.Equal(timers, want) {
-		t.Errorf("timers %v, want %v", timers, want)
 	}
 }
 
